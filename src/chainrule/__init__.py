@@ -1,0 +1,26 @@
+"""chainrule: backpropagation you can see, at the speed of BLAS.
+
+A NumPy deep-learning library built on an explicit computational graph: every
+operation is a node that knows its local derivative, and ``backward`` applies
+the chain rule over the graph in reverse.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import grad
+from .function import Function
+from .gradcheck import check_backward, gradcheck, numerical_grad
+from .ops import (
+    abs, add, broadcast_to, clamp, clip, concatenate, cos, div, exp, expand_dims, flatten,
+    leaky_relu, linear, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
+    mul, neg, pow, relu, reshape, sigmoid, sin, softmax, softplus, split, sqrt, squeeze, stack,
+    std, sub, sum, swapaxes, tanh, transpose, var, where,
+)
+from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, int32, int64, tensor
+from .creation import arange, full, linspace, ones, ones_like, rand, randn, zeros, zeros_like, manual_seed
+
+__version__ = "0.1.0"
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,346 @@
+"""The backward walk: the chain rule applied over the recorded graph.
+
+There is exactly one walk, used by ``Tensor.backward`` and :func:`grad`:
+
+1. Count, for every node reachable from the outputs, how many edges of the
+   graph lead into it (its consumers), with an explicit stack, so that graphs
+   of any depth work and the cost is linear in the number of nodes.
+2. Process nodes whose consumers have all delivered their gradient (Kahn's
+   algorithm), so each node runs its ``backward`` exactly once, on the *sum*
+   of the gradients of everything it fed (seed 000: dC/da = w3 dC/dz' + w4 dC/dz'').
+3. Hand each input its gradient; where an input was broadcast by the forward
+   operation, the gradient is summed back to the input's shape *here*, in one
+   place, never inside the ops.
+
+Gradients are never modified in place: sums make new arrays. That keeps it safe
+for ``backward`` methods to return the incoming gradient itself (Add does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _mode
+from .errors import BackwardError, GraphError, GraphFreedError, ShapeError
+from .tensor import Tensor
+
+__all__ = ["backward", "grad", "unbroadcast"]
+
+_wrap = Tensor._wrap
+
+
+def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndarray:
+    """Sum ``g`` over the axes along which an array of ``shape`` was broadcast."""
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise ShapeError(f"{where}: gradient of shape {g.shape} has fewer axes than the input {shape}")
+    axes = list(range(lead))
+    gshape = g.shape
+    for k, s in enumerate(shape):
+        gs = gshape[lead + k]
+        if s == gs:
+            continue
+        if s != 1:
+            raise ShapeError(f"{where}: gradient of shape {g.shape} does not fit an input of shape {shape}")
+        axes.append(lead + k)
+    if axes:
+        g = g.sum(axis=tuple(axes))
+    if g.shape != shape:
+        g = g.reshape(shape)
+    return g
+
+
+def _seed_grad(t: Tensor, grad, create_graph: bool, what: str):
+    """The starting gradient d(output)/d(output) for root ``t``: an array, or a Tensor when recording."""
+    if grad is None:
+        if t.data.size != 1:
+            raise GraphError(
+                f"{what}: the output has shape {t.shape}; a starting gradient can only be implied "
+                "for a one-element output (a scalar loss). Reduce it first (e.g. .sum() or .mean()) "
+                "or pass grad= an array of the output's shape"
+            )
+        g = np.ones_like(t.data)
+        return _wrap(g) if create_graph else g
+    if isinstance(grad, Tensor) and create_graph:
+        g = grad
+    else:
+        # A private copy: gradients handed to leaves must not alias the caller's array.
+        g = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=t.data.dtype, copy=True)
+    if g.shape != t.shape:
+        raise ShapeError(f"{what}: grad has shape {g.shape} but the output has shape {t.shape}; they must match")
+    if create_graph and not isinstance(g, Tensor):
+        g = _wrap(g)
+    return g
+
+
+def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on."""
+    if not t._requires_grad:
+        raise GraphError(
+            "backward: this tensor does not require grad, so there is no graph to walk. Create the "
+            "inputs with requires_grad=True (and do not compute under cr.no_grad())"
+        )
+    g = _seed_grad(t, grad, create_graph, "backward")
+    _run([t], [g], retain_graph or create_graph, create_graph, None)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False):
+    """Return d(outputs)/d(inputs) without touching any ``.grad``.
+
+    ``outputs`` and ``inputs`` are tensors or sequences of tensors; ``inputs``
+    may be leaves or intermediate tensors. With several outputs the gradients
+    are summed (each weighted by its ``grad_outputs`` entry). ``create_graph``
+    records the computation so the result can be differentiated again.
+    Returns a tuple with one tensor per input.
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)) or np.isscalar(grad_outputs):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    if retain_graph is None:
+        retain_graph = create_graph
+    for k, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs[{k}] is a {type(t).__name__}, not a Tensor")
+        if not t._requires_grad:
+            raise GraphError(f"grad: inputs[{k}] (shape {t.shape}) does not require grad")
+    roots, seeds = [], []
+    for k, (o, go) in enumerate(zip(outputs, grad_outputs)):
+        if not o._requires_grad:
+            raise GraphError(f"grad: outputs[{k}] does not require grad; it does not depend on any input")
+        roots.append(o)
+        seeds.append(_seed_grad(o, go, create_graph, "grad"))
+    result = _run(roots, seeds, retain_graph, create_graph, inputs)
+    for k, r in enumerate(result):
+        if r is None and not allow_unused:
+            raise GraphError(
+                f"grad: inputs[{k}] (shape {inputs[k].shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+    return tuple(result)
+
+
+def _run(roots, seeds, retain_graph, create_graph, capture):
+    """The walk. ``capture`` is None (accumulate into leaves) or the list of inputs of grad()."""
+    # ---- 1. consumers per node, iteratively
+    deps: dict = {}
+    stack = []
+    for r in roots:
+        n = r._node
+        if n is not None and n not in deps:
+            deps[n] = 0
+            stack.append(n)
+    while stack:
+        n = stack.pop()
+        inputs = n.inputs
+        if inputs is None:
+            raise GraphFreedError(
+                f"backward: the graph through node {type(n).__name__} was already freed by an earlier "
+                "backward. Pass retain_graph=True to the first backward to walk the graph twice, or "
+                "recompute the forward pass"
+            )
+        for inp, need in zip(inputs, n.needs_input_grad):
+            if need:
+                p = inp._node
+                if p is not None:
+                    if p in deps:
+                        deps[p] += 1
+                    else:
+                        deps[p] = 1
+                        stack.append(p)
+
+    # ---- what to capture for grad()
+    results = None
+    leaf_pos = node_pos = None
+    if capture is not None:
+        results = [None] * len(capture)
+        leaf_pos = {}
+        node_pos = {}
+        for k, t in enumerate(capture):
+            if t._node is None:
+                leaf_pos.setdefault(id(t), []).append(k)
+            else:
+                node_pos.setdefault((t._node, t._index), []).append(k)
+
+    # ---- seed the roots
+    buf: dict = {}
+    for r, g in zip(roots, seeds):
+        n = r._node
+        if n is None:
+            _deliver_leaf(r, g, create_graph, results, leaf_pos)
+        else:
+            _add_to_buffer(buf, n, r._index, g, create_graph)
+
+    # ---- 2 & 3. process ready nodes
+    ready = [n for n in deps if deps[n] == 0]
+    prev_mode = _mode.grad_enabled
+    _mode.grad_enabled = create_graph
+    try:
+        while ready:
+            n = ready.pop()
+            g = buf.pop(n, None)
+            inputs = n.inputs
+            needs = n.needs_input_grad
+            if g is not None:
+                if n._n_out == 1:
+                    gs = (g,)
+                else:
+                    gs = _fill_missing(n, g, create_graph)
+                if n._extra is not None:
+                    _extras(n, gs, create_graph)
+                if node_pos is not None:
+                    for i, gi in enumerate(gs):
+                        for k in node_pos.get((n, i), ()):
+                            results[k] = gi
+                if create_graph:
+                    out = n.backward_graph(*gs)
+                else:
+                    out = n.backward(*gs)
+                out = _check_result(n, out, len(inputs))
+            for i, need in enumerate(needs):
+                if not need:
+                    continue
+                inp = inputs[i]
+                p = inp._node
+                if g is not None:
+                    gi = out[i]
+                    if gi is not None:
+                        gi = _fit(n, i, gi, inp, create_graph)
+                        if p is None:
+                            _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
+                        else:
+                            _add_to_buffer(buf, p, inp._index, gi, create_graph)
+                if p is not None:
+                    c = deps[p] - 1
+                    deps[p] = c
+                    if c == 0:
+                        ready.append(p)
+            if not retain_graph:
+                n._free()
+    finally:
+        _mode.grad_enabled = prev_mode
+    return results
+
+
+def _add_to_buffer(buf, n, index, g, create_graph):
+    if n._n_out == 1:
+        old = buf.get(n)
+        buf[n] = g if old is None else old + g
+    else:
+        slots = buf.get(n)
+        if slots is None:
+            slots = buf[n] = [None] * n._n_out
+        old = slots[index]
+        slots[index] = g if old is None else old + g
+
+
+def _fill_missing(n, slots, create_graph):
+    """Multi-output nodes: outputs that received no gradient get zeros."""
+    meta = n._extra.get("out_meta") if n._extra else None
+    gs = []
+    for i, g in enumerate(slots):
+        if g is None:
+            if meta is None:
+                raise GraphError(f"{type(n).__name__}: output {i} received no gradient and its shape is unknown")
+            shape, dtype = meta[i]
+            z = np.zeros(shape, dtype)
+            g = _wrap(z) if create_graph else z
+        gs.append(g)
+    return tuple(gs)
+
+
+def _extras(n, gs, create_graph):
+    """Retained gradients of non-leaf outputs, and backward hooks."""
+    retain = n._extra.get("retain")
+    if retain:
+        for idx, ref in retain.items():
+            t = ref()
+            if t is not None and gs[idx] is not None:
+                g = gs[idx]
+                if not create_graph:
+                    g = _wrap(g if g.flags.writeable else g.copy())
+                t.grad = g if t.grad is None else t.grad + g
+    for hook in n._extra.get("hooks", ()):
+        hook(n, gs)
+
+
+def _check_result(n, out, n_inputs):
+    if type(out) is not tuple:
+        if isinstance(out, list):
+            out = tuple(out)
+        elif n_inputs == 1:
+            out = (out,)
+        else:
+            raise BackwardError(
+                f"{type(n).__name__}.backward returned 1 gradient but the node has {n_inputs} inputs; "
+                f"return a tuple of {n_inputs} gradients (None for an input that needs none)"
+            )
+    if len(out) != n_inputs:
+        raise BackwardError(
+            f"{type(n).__name__}.backward returned {len(out)} gradients but the node has {n_inputs} "
+            f"input{'s' if n_inputs != 1 else ''}; return exactly one per input (None where none is needed)"
+        )
+    return out
+
+
+def _fit(n, i, gi, inp, create_graph):
+    """Bring gradient ``gi`` to input ``i``'s shape and dtype, undoing broadcasting."""
+    data = inp.data
+    if create_graph:
+        if not isinstance(gi, Tensor):
+            gi = _wrap(np.asarray(gi))
+        if gi.shape != data.shape:
+            _check_broadcast(n, i, gi.shape, data.shape)
+            from . import ops
+
+            gi = ops.sum_to(gi, data.shape)
+        if gi.dtype != data.dtype:
+            gi = gi.astype(data.dtype)
+        return gi
+    if type(gi) is not np.ndarray:
+        if isinstance(gi, Tensor):
+            raise BackwardError(
+                f"{type(n).__name__}.backward returned a Tensor for input {i}; backward works on "
+                "NumPy arrays and must return arrays"
+            )
+        gi = np.asarray(gi)
+    if gi.shape != data.shape:
+        _check_broadcast(n, i, gi.shape, data.shape)
+        gi = unbroadcast(gi, data.shape, type(n).__name__)
+    if gi.dtype != data.dtype:
+        gi = gi.astype(data.dtype)
+    return gi
+
+
+def _check_broadcast(n, i, gshape, shape):
+    lead = len(gshape) - len(shape)
+    ok = lead >= 0 and all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:]))
+    if not ok:
+        raise BackwardError(
+            f"{type(n).__name__}.backward returned a gradient of shape {tuple(gshape)} for input {i}, "
+            f"which has shape {tuple(shape)}; a gradient must have its input's shape (or the "
+            "broadcast shape, which is then summed back)"
+        )
+
+
+def _deliver_leaf(leaf, g, create_graph, results, leaf_pos):
+    if leaf_pos is not None:
+        for k in leaf_pos.get(id(leaf), ()):
+            results[k] = g if results[k] is None else results[k] + g
+        return
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    if not g.flags.writeable:
+        g = g.copy()
+    old = leaf.grad
+    if old is None:
+        leaf.grad = _wrap(g)
+    else:
+        leaf.grad = _wrap(old.data + g)

@@ -1,0 +1,76 @@
+"""The exceptions chainrule raises.
+
+Every error the library raises on purpose derives from :class:`ChainruleError`,
+so ``except cr.errors.ChainruleError`` catches them all. Where a built-in
+exception type is the natural one (a bad shape is a ``ValueError``, a bad type a
+``TypeError``), the chainrule class also derives from it, so code written for
+NumPy's errors keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChainruleError",
+    "ShapeError",
+    "DTypeError",
+    "GraphError",
+    "GraphFreedError",
+    "BackwardError",
+    "GradcheckError",
+    "AnomalyError",
+    "SerializationError",
+    "DatasetError",
+    "MissingDependencyError",
+]
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """Operands whose shapes do not fit the operation."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """A dtype the operation cannot use (e.g. ``requires_grad`` on integers)."""
+
+
+class GraphError(ChainruleError, RuntimeError):
+    """Misuse of the computational graph (e.g. backward on a non-scalar)."""
+
+
+class GraphFreedError(GraphError):
+    """Backward through a graph whose saved values were already freed."""
+
+
+class BackwardError(GraphError):
+    """A Function's ``backward`` returned gradients that do not fit its inputs."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """Analytical and numerical gradients disagree."""
+
+
+class AnomalyError(ChainruleError, FloatingPointError):
+    """A NaN or Inf appeared while anomaly detection was on."""
+
+
+class SerializationError(ChainruleError, ValueError):
+    """A file that cannot be loaded: truncated, foreign, or not matching the model."""
+
+
+class DatasetError(ChainruleError, RuntimeError):
+    """A data set that cannot be found, downloaded or verified."""
+
+
+class MissingDependencyError(ChainruleError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def missing(package: str, extra: str, purpose: str) -> MissingDependencyError:
+    """Build the error for an optional dependency that is not installed."""
+    return MissingDependencyError(
+        f"{purpose} needs the optional package '{package}', which is not installed. "
+        f"Install it with: pip install 'chainrule[{extra}]'  (or: pip install {package})"
+    )

@@ -1,0 +1,165 @@
+"""Function: one node of the computational graph.
+
+A Function is the tutorials' "layer" with ``forward`` and ``backward``::
+
+    class Mul(cr.Function):
+        def forward(self, x, y):          # arrays in, array out
+            self.x, self.y = x, y         # keep what backward needs
+            return x * y
+
+        def backward(self, dout):         # d(loss)/d(out) in, one gradient per input out
+            return dout * self.y, dout * self.x
+
+    z = Mul()(a, b)                       # a Tensor, recorded in the graph
+
+Calling an instance runs ``forward`` on the inputs' arrays and, when any input
+requires grad (and grad mode is on), records the instance as the node that
+produced the output. One instance is one node: make a new one for every call.
+
+Every built-in operation is a Function too. Built-in ops additionally define
+``backward_graph``, the same derivative written with Tensor operations, which
+is what ``create_graph=True`` runs so that gradients can be differentiated
+again; and they document themselves with ``formula`` (the forward rule) and
+``derivative`` (the local derivative), which the chain-rule trace prints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _mode
+from .errors import GraphError
+from .tensor import Tensor
+
+__all__ = ["Function"]
+
+_wrap = Tensor._wrap
+
+
+class Function:
+    """Base class of every graph node; subclass it and write ``forward`` and ``backward``.
+
+    Attributes available inside ``forward``/``backward``:
+
+    ``needs_input_grad``
+        a tuple of bools, one per input: whether that input needs a gradient.
+        ``backward`` may return None for inputs that do not.
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "_n_out", "_extra")
+
+    #: The forward rule, for explanations, e.g. ``"y = x1 * x2"``.
+    formula: str = ""
+    #: The local derivative(s), for explanations, e.g. ``"dy/dx1 = x2; dy/dx2 = x1"``.
+    derivative: str = ""
+
+    # ----------------------------------------------------------------- user API
+    def forward(self, *args):
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")
+
+    def backward(self, *grads):
+        raise NotImplementedError(
+            f"{type(self).__name__} must define backward(self, *grads) returning one gradient per input"
+        )
+
+    def backward_graph(self, *grads):
+        """The backward pass written with Tensor operations (used by ``create_graph=True``)."""
+        raise GraphError(
+            f"{type(self).__name__}: this Function has no differentiable backward, so gradients "
+            "flowing through it cannot be differentiated again (create_graph=True). Define "
+            "backward_graph(self, *grads) using chainrule operations on self.inputs, or drop "
+            "create_graph."
+        )
+
+    # ----------------------------------------------------------------- recording
+    def __call__(self, *args):
+        try:
+            self.inputs
+        except AttributeError:
+            pass
+        else:
+            raise GraphError(
+                f"{type(self).__name__}: a Function instance is a single graph node and was already "
+                f"called; create a new one for each call, e.g. {type(self).__name__}()(x)"
+            )
+        arrays = []
+        needs = []
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a._requires_grad:
+                    needs.append(True)
+                    record = True
+                else:
+                    needs.append(False)
+            else:
+                arrays.append(a)
+                needs.append(False)
+        record = record and _mode.grad_enabled
+        self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
+        out = self.forward(*arrays)
+        if _mode.anomaly_enabled:
+            from .anomaly import check_forward
+
+            check_forward(self, args, out)
+        if record:
+            self.inputs = args
+            if type(out) is tuple:
+                outs = tuple(_output(o, True, self, i) for i, o in enumerate(out))
+                self._n_out = len(outs)
+                self._extra = {"out_meta": [(o.shape, o.dtype) for o in outs]}
+                return outs
+            self._n_out = 1
+            self._extra = None
+            return _output(out, True, self, 0)
+        self.inputs = ()
+        if type(out) is tuple:
+            return tuple(_output(o, False, None, 0) for o in out)
+        return _output(out, False, None, 0)
+
+    # ----------------------------------------------------------------- graph helpers
+    def _retain(self, t: Tensor) -> None:
+        """Ask backward to store the gradient of output ``t`` in ``t.grad``."""
+        import weakref
+
+        extra = self._extra or {}
+        extra.setdefault("retain", {})[t._index] = weakref.ref(t)
+        self._extra = extra
+
+    def _free(self) -> None:
+        """Drop the inputs and everything saved for backward."""
+        self.inputs = None
+        d = getattr(self, "__dict__", None)
+        if d:
+            d.clear()
+        for cls in type(self).__mro__:
+            for s in cls.__dict__.get("__slots__", ()):
+                if s not in _BASE_SLOTS and s != "__dict__" and s != "__weakref__":
+                    try:
+                        delattr(self, s)
+                    except AttributeError:
+                        pass
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} node>"
+
+
+_BASE_SLOTS = frozenset(Function.__slots__)
+
+
+def _output(o, requires_grad: bool, node, index: int) -> Tensor:
+    if type(o) is not np.ndarray:
+        if isinstance(o, Tensor):
+            raise TypeError(
+                f"{type(node).__name__ if node else 'Function'}.forward returned a Tensor; forward "
+                "works on NumPy arrays and must return arrays (use .data on tensors)"
+            )
+        o = np.asarray(o)
+    if requires_grad and o.dtype.kind not in "fc":
+        return _wrap(o)
+    return _wrap(o, requires_grad, node, index)

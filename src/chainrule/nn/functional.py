@@ -1,0 +1,18 @@
+"""Functions for building networks: activations, linear, dropout, losses.
+
+The same operations as ``chainrule.*`` under the names PyTorch users know from
+``torch.nn.functional``.
+"""
+
+from __future__ import annotations
+
+from ..ops import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, leaky_relu, linear,
+    log_softmax, mse_loss, nll_loss, relu, sigmoid, softmax, softplus, tanh,
+)
+
+__all__ = [
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
+    "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]

@@ -1,0 +1,92 @@
+"""Helpers shared by the built-in operations: turning operands into tensors."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor, _to_array
+
+_wrap = Tensor._wrap
+_F32 = np.dtype(np.float32)
+
+
+def as_t(x, dtype=None) -> Tensor:
+    """``x`` as a Tensor: tensors pass through, anything else becomes a constant."""
+    if isinstance(x, Tensor):
+        return x
+    return _wrap(_const(x, dtype))
+
+
+def _const(x, dtype) -> np.ndarray:
+    """A non-tensor operand as an array that will not promote a float tensor to float64."""
+    if isinstance(x, np.ndarray):
+        if dtype is not None and dtype.kind in "fc" and x.dtype.kind in "biu":
+            return x.astype(dtype)
+        return x
+    if isinstance(x, (numbers.Number, np.generic)):
+        if dtype is not None and (dtype.kind in "fc" or not isinstance(x, (float, np.floating))):
+            if isinstance(x, (bool, np.bool_)) and dtype.kind not in "fc":
+                return np.asarray(x)
+            return np.asarray(x, dtype=dtype)
+        return np.asarray(x, dtype=_F32 if isinstance(x, (float, np.floating)) else None)
+    return _to_array(x, copy=False)
+
+
+def pair(a, b) -> tuple[Tensor, Tensor]:
+    """Both operands of a binary op as tensors, with no accidental float64.
+
+    Python numbers and NumPy scalars take the tensor's dtype; an integer or bool
+    operand meeting a float tensor is converted to that float dtype (as PyTorch
+    does); two float dtypes promote as NumPy promotes them.
+    """
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            da = a.data.dtype
+            db = b.data.dtype
+            if da is not db and da != db:
+                if da.kind in "fc" and db.kind in "biu":
+                    b = _wrap(b.data.astype(da))
+                elif db.kind in "fc" and da.kind in "biu":
+                    a = _wrap(a.data.astype(db))
+            return a, b
+        return a, _wrap(_const(b, a.data.dtype))
+    if isinstance(b, Tensor):
+        return _wrap(_const(a, b.data.dtype)), b
+    a = _wrap(_const(a, None))
+    return a, _wrap(_const(b, a.data.dtype))
+
+
+def norm_axis(axis, ndim: int, op: str):
+    """Normalise an axis argument (None, int or tuple) to a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {ax!r}")
+        if not -ndim <= ax < ndim:
+            raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(ax) % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def keep_shape(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced ``axes`` kept as size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def broadcast_shapes(op: str, *shapes) -> tuple:
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together "
+            "(trailing dimensions must be equal or 1)"
+        ) from None

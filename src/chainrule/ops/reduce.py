@@ -1,0 +1,288 @@
+"""Reductions (sum, mean, var, max, min, logsumexp) and softmax / log_softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from ._base import as_t, keep_shape, norm_axis
+
+_wrap = Tensor._wrap
+
+
+class _Reduce(Function):
+    """Base for reductions over ``axes`` (a normalised tuple) with ``keepdims``."""
+
+    __slots__ = ("axes", "keepdims")
+
+    def __init__(self, axes, keepdims):
+        self.axes = axes
+        self.keepdims = keepdims
+
+    def _expand(self, g):
+        """Bring an output-shaped gradient back to the keepdims shape (a view)."""
+        if self.keepdims:
+            return g
+        shape = keep_shape(self.inputs[0].data.shape, self.axes)
+        return g.reshape(shape)
+
+    def _count(self) -> int:
+        shape = self.inputs[0].data.shape
+        n = 1
+        for a in self.axes:
+            n *= shape[a]
+        return n
+
+
+class Sum(_Reduce):
+    __slots__ = ()
+    formula = "y = sum_i x_i"
+    derivative = "dy/dx_i = 1"
+
+    def forward(self, x):
+        return np.sum(x, axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        return np.broadcast_to(self._expand(g), self.inputs[0].data.shape)
+
+    def backward_graph(self, g):
+        return broadcast_to(self._expand(g), self.inputs[0].data.shape)
+
+
+class Mean(_Reduce):
+    __slots__ = ()
+    formula = "y = (1/n) sum_i x_i"
+    derivative = "dy/dx_i = 1/n"
+
+    def forward(self, x):
+        return np.mean(x, axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        g = self._expand(g) * np.asarray(1 / self._count(), g.dtype)
+        return np.broadcast_to(g, self.inputs[0].data.shape)
+
+    def backward_graph(self, g):
+        g = self._expand(g) * (1 / self._count())
+        return broadcast_to(g, self.inputs[0].data.shape)
+
+
+class Var(_Reduce):
+    """Variance with NumPy's ``ddof`` (0: population; 1: sample, PyTorch's default)."""
+
+    __slots__ = ("ddof",)
+    formula = "y = sum_i (x_i - mean(x))^2 / (n - ddof)"
+    derivative = "dy/dx_i = 2 (x_i - mean(x)) / (n - ddof)"
+
+    def __init__(self, axes, keepdims, ddof):
+        super().__init__(axes, keepdims)
+        self.ddof = ddof
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        d = x - np.mean(x, axis=self.axes, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._expand(g) * d * np.asarray(2 / (self._count() - self.ddof), x.dtype)
+
+    def backward_graph(self, g):
+        x = self.inputs[0]
+        d = x - mean(x, self.axes, True)
+        return self._expand(g) * d * (2 / (self._count() - self.ddof))
+
+
+class AMax(_Reduce):
+    """Maximum over axes; tied maxima share the gradient equally."""
+
+    __slots__ = ()
+    formula = "y = max_i x_i"
+    derivative = "dy/dx_i = 1/k for each of the k maximal x_i, else 0"
+    _fn = staticmethod(np.amax)
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{type(self).__name__.lower()[1:]}: reduction of an empty tensor")
+        return self._fn(x, axis=self.axes, keepdims=self.keepdims)
+
+    def _weights(self):
+        x = self.inputs[0].data
+        y = self._fn(x, axis=self.axes, keepdims=True)
+        mask = (x == y).astype(x.dtype)
+        return mask / mask.sum(axis=self.axes, keepdims=True)
+
+    def backward(self, g):
+        return self._expand(g) * self._weights()
+
+    def backward_graph(self, g):
+        return self._expand(g) * self._weights()
+
+
+class AMin(AMax):
+    """Minimum over axes; tied minima share the gradient equally."""
+
+    __slots__ = ()
+    formula = "y = min_i x_i"
+    derivative = "dy/dx_i = 1/k for each of the k minimal x_i, else 0"
+    _fn = staticmethod(np.amin)
+
+
+def _lse(x, axes):
+    """log(sum(exp(x))) over axes, keepdims, finite for large |x| and all -inf rows."""
+    m = np.amax(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
+
+
+class LogSumExp(_Reduce):
+    __slots__ = ("y",)
+    formula = "y = ln(sum_i exp(x_i))"
+    derivative = "dy/dx_i = exp(x_i - y) = softmax(x)_i"
+
+    def forward(self, x):
+        y = _lse(x, self.axes)
+        self.y = y
+        return y if self.keepdims else y.reshape(np.sum(x, axis=self.axes).shape)
+
+    def backward(self, g):
+        return self._expand(g) * np.exp(self.inputs[0].data - self.y)
+
+    def backward_graph(self, g):
+        x = self.inputs[0]
+        return self._expand(g) * exp(x - logsumexp(x, self.axes, True))
+
+
+class Softmax(Function):
+    __slots__ = ("axis", "y")
+    formula = "y_i = exp(x_i) / sum_j exp(x_j)"
+    derivative = "dy_i/dx_j = y_i (delta_ij - y_j)"
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        e = np.exp(x - np.amax(x, axis=self.axis, keepdims=True))
+        e /= np.sum(e, axis=self.axis, keepdims=True)
+        self.y = e
+        return e
+
+    def backward(self, g):
+        y = self.y
+        gy = g * y
+        return gy - y * np.sum(gy, axis=self.axis, keepdims=True)
+
+    def backward_graph(self, g):
+        y = softmax(self.inputs[0], self.axis)
+        gy = g * y
+        return gy - y * sum(gy, self.axis, True)
+
+
+class LogSoftmax(Function):
+    __slots__ = ("axis", "y")
+    formula = "y_i = x_i - ln(sum_j exp(x_j))"
+    derivative = "dy_i/dx_j = delta_ij - softmax(x)_j"
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        y = x - _lse(x, (self.axis,))
+        self.y = y
+        return y
+
+    def backward(self, g):
+        return g - np.exp(self.y) * np.sum(g, axis=self.axis, keepdims=True)
+
+    def backward_graph(self, g):
+        return g - softmax(self.inputs[0], self.axis) * sum(g, self.axis, True)
+
+
+class SumTo(Function):
+    """Sum a broadcast array back to ``shape`` (the adjoint of broadcast_to)."""
+
+    __slots__ = ("shape",)
+    formula = "y = x summed over its broadcast axes"
+    derivative = "dy/dx = 1 (broadcast back)"
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        from ..autograd import unbroadcast
+
+        return unbroadcast(x, self.shape, "sum_to")
+
+    def backward(self, g):
+        return np.broadcast_to(g, self.inputs[0].data.shape)
+
+    def backward_graph(self, g):
+        return broadcast_to(g, self.inputs[0].data.shape)
+
+
+# --------------------------------------------------------------------------- functions
+def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Sum over ``axis`` (None: all axes; an int or a tuple)."""
+    x = as_t(x)
+    return Sum(norm_axis(axis, x.data.ndim, "sum"), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims: bool = False):
+    x = as_t(x)
+    return Mean(norm_axis(axis, x.data.ndim, "mean"), keepdims)(x)
+
+
+def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    """Variance; ``ddof=1`` gives the unbiased estimate (PyTorch's default)."""
+    x = as_t(x)
+    return Var(norm_axis(axis, x.data.ndim, "var"), keepdims, ddof)(x)
+
+
+def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
+    from .elementwise import sqrt
+
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def max(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Maximum over ``axis``; ties share the gradient equally."""
+    x = as_t(x)
+    return AMax(norm_axis(axis, x.data.ndim, "max"), keepdims)(x)
+
+
+def min(x, axis=None, keepdims: bool = False):  # noqa: A001
+    """Minimum over ``axis``; ties share the gradient equally."""
+    x = as_t(x)
+    return AMin(norm_axis(axis, x.data.ndim, "min"), keepdims)(x)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False):
+    """ln(sum(exp(x))) over ``axis``, without overflow."""
+    x = as_t(x)
+    return LogSumExp(norm_axis(axis, x.data.ndim, "logsumexp"), keepdims)(x)
+
+
+def softmax(x, axis: int = -1):
+    """exp(x) / sum(exp(x)) along ``axis``."""
+    x = as_t(x)
+    return Softmax(norm_axis(axis, x.data.ndim, "softmax")[0])(x)
+
+
+def log_softmax(x, axis: int = -1):
+    """x - logsumexp(x) along ``axis``, without overflow."""
+    x = as_t(x)
+    return LogSoftmax(norm_axis(axis, x.data.ndim, "log_softmax")[0])(x)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` over the axes along which ``shape`` would have been broadcast to x's shape."""
+    x = as_t(x)
+    if x.shape == tuple(shape):
+        return x
+    return SumTo(shape)(x)
+
+
+from .elementwise import exp  # noqa: E402
+from .shape import broadcast_to  # noqa: E402
