@@ -117,6 +117,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
         roots.append(o)
         seeds.append(_seed_grad(o, go, create_graph, "grad"))
     result = _run(roots, seeds, retain_graph, create_graph, inputs)
+    if not create_graph:
+        result = [None if r is None else _wrap(r if r.flags.writeable else r.copy()) for r in result]
     for k, r in enumerate(result):
         if r is None and not allow_unused:
             raise GraphError(

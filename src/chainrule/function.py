@@ -34,6 +34,8 @@ from .tensor import Tensor
 __all__ = ["Function"]
 
 _wrap = Tensor._wrap
+_new = object.__new__
+_NO_NEEDS = tuple((False,) * k for k in range(8))
 
 
 class Function:
@@ -72,33 +74,31 @@ class Function:
         )
 
     # ----------------------------------------------------------------- recording
+    def __init__(self):
+        self.inputs = None
+
     def __call__(self, *args):
         try:
-            self.inputs
-        except AttributeError:
-            pass
-        else:
+            used = self.inputs is not None
+        except AttributeError:  # a subclass __init__ that did not call Function.__init__
+            used = False
+        if used:
             raise GraphError(
                 f"{type(self).__name__}: a Function instance is a single graph node and was already "
                 f"called; create a new one for each call, e.g. {type(self).__name__}()(x)"
             )
-        arrays = []
-        needs = []
         record = False
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a.data)
-                if a._requires_grad:
-                    needs.append(True)
+        if _mode.grad_enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a._requires_grad:
                     record = True
-                else:
-                    needs.append(False)
-            else:
-                arrays.append(a)
-                needs.append(False)
-        record = record and _mode.grad_enabled
-        self.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
-        out = self.forward(*arrays)
+                    break
+        if record:
+            needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        else:
+            needs = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
+        self.needs_input_grad = needs
+        out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
         if _mode.anomaly_enabled:
             from .anomaly import check_forward
 
@@ -112,10 +112,21 @@ class Function:
                 return outs
             self._n_out = 1
             self._extra = None
+            if type(out) is np.ndarray and out.dtype.kind == "f":
+                t = _new(Tensor)
+                t.data = out
+                t.grad = None
+                t._requires_grad = True
+                t._node = self
+                t._index = 0
+                t.name = None
+                return t
             return _output(out, True, self, 0)
         self.inputs = ()
         if type(out) is tuple:
             return tuple(_output(o, False, None, 0) for o in out)
+        if type(out) is np.ndarray:
+            return _wrap(out)
         return _output(out, False, None, 0)
 
     # ----------------------------------------------------------------- graph helpers

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _mode
 from .errors import DTypeError, GraphError
 
 __all__ = ["Tensor", "tensor", "as_tensor", "float16", "float32", "float64", "int32", "int64", "bool_"]
@@ -475,7 +474,7 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     """Like :func:`tensor` but shares memory with an ndarray when the dtype allows."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return data
-    return Tensor(_to_array(data, dtype, copy=False))
+    return Tensor._wrap(_to_array(data, dtype, copy=False))
 
 
 def is_number(x) -> bool:

@@ -7,8 +7,19 @@ The same operations as ``chainrule.*`` under the names PyTorch users know from
 from __future__ import annotations
 
 from ..ops import (
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, leaky_relu, linear,
-    log_softmax, mse_loss, nll_loss, relu, sigmoid, softmax, softplus, tanh,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    leaky_relu,
+    linear,
+    log_softmax,
+    mse_loss,
+    nll_loss,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
 )
 
 __all__ = [

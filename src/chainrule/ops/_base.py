@@ -22,6 +22,9 @@ def as_t(x, dtype=None) -> Tensor:
 
 def _const(x, dtype) -> np.ndarray:
     """A non-tensor operand as an array that will not promote a float tensor to float64."""
+    tx = type(x)
+    if (tx is float or tx is int) and dtype is not None and dtype.kind in "fc":
+        return np.asarray(x, dtype=dtype)
     if isinstance(x, np.ndarray):
         if dtype is not None and dtype.kind in "fc" and x.dtype.kind in "biu":
             return x.astype(dtype)

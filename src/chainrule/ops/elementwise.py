@@ -139,6 +139,7 @@ class PowScalar(Function):
     derivative = "dy/dx = p * x^(p-1)"
 
     def __init__(self, p):
+        self.inputs = None
         self.p = p
 
     def forward(self, x):
@@ -338,10 +339,17 @@ class Tanh(Function):
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow: exp is only ever taken of -|x|."""
-    e = np.exp(-np.abs(x))
-    d = 1 + e
-    return np.where(x >= 0, 1 / d, e / d)
+    """The logistic function 1 / (1 + exp(-x)).
+
+    For x below about -88 (float32) exp(-x) overflows to inf and the result is
+    exactly 0, the correctly rounded value; the overflow is expected, so it is
+    not reported.
+    """
+    y = np.negative(x, out=np.empty_like(x))
+    with np.errstate(over="ignore"):
+        np.exp(y, out=y)
+    y += 1
+    return np.reciprocal(y, out=y)
 
 
 class Sigmoid(Function):
@@ -388,6 +396,7 @@ class LeakyReLU(Function):
     derivative = "dy/dx = 1 if x > 0 else slope"
 
     def __init__(self, slope=0.01):
+        self.inputs = None
         self.slope = slope
 
     def forward(self, x):
@@ -429,6 +438,7 @@ class Clip(Function):
     derivative = "dy/dx = 1 if lo <= x <= hi else 0"
 
     def __init__(self, lo, hi):
+        self.inputs = None
         self.lo = lo
         self.hi = hi
 
@@ -500,6 +510,7 @@ class Where(Function):
     derivative = "dy/da = cond; dy/db = not cond"
 
     def __init__(self, cond):
+        self.inputs = None
         self.cond = cond
 
     def forward(self, a, b):
@@ -531,6 +542,7 @@ class AsType(Function):
     derivative = "dy/dx = 1"
 
     def __init__(self, dtype):
+        self.inputs = None
         self.dtype = np.dtype(dtype)
 
     def forward(self, x):

@@ -47,6 +47,7 @@ class MSELoss(Function):
     derivative = "dL/dx = 2 (x - t) / N; dL/dt = -2 (x - t) / N"
 
     def __init__(self, reduction):
+        self.inputs = None
         self.reduction = reduction
 
     def forward(self, x, t):
@@ -75,15 +76,14 @@ class MSELoss(Function):
         return (d if nx else None), (-d if nt else None)
 
 
-def _class_rows(op, logits, target):
-    """Validate class-index targets and return (logits2d, target1d, moved-shape info)."""
+def _check_class_targets(op, target):
+    """Class-index targets must be integers."""
     if target.dtype.kind not in "iu":
         raise DTypeError(
             f"{op}: class-index targets must be integers, got dtype {target.dtype}; pass e.g. "
             "np.asarray(labels) or cr.tensor(labels, dtype='int64') (for class probabilities, give a "
             "float target with the input's shape)"
         )
-    return target
 
 
 class CrossEntropy(Function):
@@ -98,6 +98,7 @@ class CrossEntropy(Function):
     derivative = "dL/dx = (softmax(x) - t) / N"
 
     def __init__(self, reduction, ignore_index=-100, label_smoothing=0.0):
+        self.inputs = None
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
@@ -106,22 +107,16 @@ class CrossEntropy(Function):
         if x.ndim == 0:
             raise ShapeError("cross_entropy: input must have a class dimension, got a 0-d tensor")
         c = x.shape[1] if x.ndim > 1 else x.shape[0]
-        probs = t.dtype.kind in "fc"
+        want = (x.shape[0],) + x.shape[2:] if x.ndim > 1 else ()
+        probs = t.dtype.kind in "fc" and t.shape == x.shape
         self.probs = probs
-        if probs:
-            if t.shape != x.shape:
+        if not probs:
+            if t.shape == want:
+                _check_class_targets("cross_entropy", t)
+            else:
                 raise ShapeError(
-                    f"cross_entropy: probability targets must have the input's shape {x.shape}, got "
-                    f"{t.shape}; class-index targets must be integers of shape "
-                    f"{(x.shape[0],) + x.shape[2:] if x.ndim > 1 else ()}"
-                )
-        else:
-            _class_rows("cross_entropy", x, t)
-            want = (x.shape[0],) + x.shape[2:] if x.ndim > 1 else ()
-            if t.shape != want:
-                raise ShapeError(
-                    f"cross_entropy: input of shape {x.shape} needs class-index targets of shape {want}, "
-                    f"got {t.shape}"
+                    f"cross_entropy: input of shape {x.shape} needs integer class-index targets of shape "
+                    f"{want} or class-probability targets of shape {x.shape}, got {t.shape}"
                 )
         # Move the class axis last and flatten: (M, C).
         x2 = np.moveaxis(x, 1, -1).reshape(-1, c) if x.ndim > 2 else x.reshape(-1, c)
@@ -166,7 +161,7 @@ class CrossEntropy(Function):
         return _reduce(loss, self.reduction, count).astype(x.dtype, copy=False)
 
     def _target_rows(self):
-        x, t = self.inputs[0].data, self.inputs[1].data
+        t = self.inputs[1].data
         c = self.p.shape[1]
         eps = self.label_smoothing
         if self.probs:
@@ -259,17 +254,20 @@ class NLLLoss(Function):
     derivative = "dL/dlogp[n, c] = -1/N if c == t_n else 0"
 
     def __init__(self, reduction, ignore_index=-100):
+        self.inputs = None
         self.reduction = reduction
         self.ignore_index = ignore_index
 
     def forward(self, logp, t):
         if logp.ndim not in (1, 2):
             raise ShapeError(f"nll_loss: input must be (N, C) or (C,), got {logp.shape}")
-        _class_rows("nll_loss", logp, t)
+        _check_class_targets("nll_loss", t)
         lp = logp.reshape(-1, logp.shape[-1])
         t1 = t.reshape(-1)
         if t1.shape[0] != lp.shape[0]:
-            raise ShapeError(f"nll_loss: input of shape {logp.shape} needs targets of shape {logp.shape[:-1]}, got {t.shape}")
+            raise ShapeError(
+                f"nll_loss: input of shape {logp.shape} needs targets of shape {logp.shape[:-1]}, got {t.shape}"
+            )
         mask = t1 != self.ignore_index
         if mask.all():
             mask = None
@@ -325,6 +323,7 @@ class BCELoss(Function):
     derivative = "dL/dp = (p - t) / (p (1 - p)) / N"
 
     def __init__(self, reduction):
+        self.inputs = None
         self.reduction = reduction
 
     def forward(self, p, t):
@@ -362,6 +361,7 @@ class BCEWithLogits(Function):
     derivative = "dL/dx = (sigmoid(x) - t) / N  (without pos_weight)"
 
     def __init__(self, reduction):
+        self.inputs = None
         self.reduction = reduction
 
     def forward(self, x, t, pos_weight=None):

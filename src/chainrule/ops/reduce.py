@@ -17,6 +17,7 @@ class _Reduce(Function):
     __slots__ = ("axes", "keepdims")
 
     def __init__(self, axes, keepdims):
+        self.inputs = None
         self.axes = axes
         self.keepdims = keepdims
 
@@ -75,6 +76,7 @@ class Var(_Reduce):
     derivative = "dy/dx_i = 2 (x_i - mean(x)) / (n - ddof)"
 
     def __init__(self, axes, keepdims, ddof):
+        self.inputs = None
         super().__init__(axes, keepdims)
         self.ddof = ddof
 
@@ -161,6 +163,7 @@ class Softmax(Function):
     derivative = "dy_i/dx_j = y_i (delta_ij - y_j)"
 
     def __init__(self, axis):
+        self.inputs = None
         self.axis = axis
 
     def forward(self, x):
@@ -186,6 +189,7 @@ class LogSoftmax(Function):
     derivative = "dy_i/dx_j = delta_ij - softmax(x)_j"
 
     def __init__(self, axis):
+        self.inputs = None
         self.axis = axis
 
     def forward(self, x):
@@ -208,6 +212,7 @@ class SumTo(Function):
     derivative = "dy/dx = 1 (broadcast back)"
 
     def __init__(self, shape):
+        self.inputs = None
         self.shape = tuple(shape)
 
     def forward(self, x):

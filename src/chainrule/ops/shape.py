@@ -18,6 +18,7 @@ class Reshape(Function):
     derivative = "dy/dx = 1 (gradient reshaped back)"
 
     def __init__(self, shape):
+        self.inputs = None
         self.shape = shape
 
     def forward(self, x):
@@ -41,6 +42,7 @@ class Transpose(Function):
     derivative = "dy/dx = 1 (gradient permuted back)"
 
     def __init__(self, axes):
+        self.inputs = None
         self.axes = axes
 
     def forward(self, x):
@@ -64,6 +66,7 @@ class BroadcastTo(Function):
     derivative = "dy/dx = 1 (gradient summed over the repeated axes)"
 
     def __init__(self, shape):
+        self.inputs = None
         self.shape = shape
 
     def forward(self, x):
@@ -105,6 +108,7 @@ class GetItem(Function):
     derivative = "dy/dx = 1 at the selected positions (summed where selected twice), 0 elsewhere"
 
     def __init__(self, index):
+        self.inputs = None
         self.index = index
         self.basic = _is_basic(index)
 
@@ -139,6 +143,7 @@ class IndexAdd(Function):
     derivative = "dy/dx = 1 (gradient gathered at index)"
 
     def __init__(self, index, shape, basic):
+        self.inputs = None
         self.index = index
         self.shape = shape
         self.basic = basic
@@ -164,6 +169,7 @@ class Concatenate(Function):
     derivative = "dy/dx_k = 1 on x_k's slice"
 
     def __init__(self, axis):
+        self.inputs = None
         self.axis = axis
 
     def forward(self, *xs):
@@ -191,6 +197,7 @@ class Stack(Function):
     derivative = "dy/dx_k = 1 on x_k's slice"
 
     def __init__(self, axis):
+        self.inputs = None
         self.axis = axis
 
     def forward(self, *xs):
@@ -217,6 +224,7 @@ class Split(Function):
     derivative = "dy_k/dx = 1 on y_k's slice"
 
     def __init__(self, sections, axis):
+        self.inputs = None
         self.sections = sections
         self.axis = axis
 

@@ -1,0 +1,273 @@
+"""The backward walk: summing over uses, deep graphs, grad modes, higher-order gradients."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.errors import GraphError, GraphFreedError
+from conftest import requires_torch, torch
+
+
+def test_value_used_twice_sums_its_gradients():
+    """Seed 000: a feeds z' (weight w3) and z'' (weight w4): dC/da = w3 dC/dz' + w4 dC/dz''."""
+    a = cr.tensor(0.7, requires_grad=True)
+    w3, w4 = 0.3, -1.2
+    z1 = a * w3
+    z2 = a * w4
+    c = z1.sigmoid() + z2.tanh()
+    c.backward()
+    s1 = 1 / (1 + math.exp(-0.7 * w3))
+    dc_dz1 = s1 * (1 - s1)
+    dc_dz2 = 1 - math.tanh(0.7 * w4) ** 2
+    assert a.grad.item() == pytest.approx(w3 * dc_dz1 + w4 * dc_dz2, rel=1e-6)
+
+
+def test_diamond_and_reuse_in_one_node():
+    x = cr.tensor([1.0, 2.0, 3.0], dtype=cr.float64, requires_grad=True)
+    y = x * x + x  # x used three times
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 1)
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = cr.tensor(3.0, requires_grad=True)
+    (x * x).backward()
+    (x * 2).backward()
+    assert x.grad.item() == pytest.approx(2 * 3 + 2)
+
+
+def test_chain_of_a_million_nodes():
+    n = 1_000_000
+    c = 1.000001
+    x = cr.tensor(1.0, dtype=cr.float64, requires_grad=True)
+    y = x
+    for _ in range(n):
+        y = y * c
+    y.backward()
+    assert x.grad.item() == pytest.approx(c**n, rel=1e-8)
+    del y  # dropping a million-node graph must not overflow the C stack
+
+
+def test_wide_sum_tree():
+    leaves = [cr.tensor(float(i), dtype=cr.float64, requires_grad=True) for i in range(4096)]
+    level = leaves
+    while len(level) > 1:
+        level = [level[i] * 1.0 + level[i + 1] * 2.0 for i in range(0, len(level), 2)]
+    level[0].backward()
+    # leaf i's gradient is 2 ** (number of 1-bits in i), 12 levels deep
+    for i in (0, 1, 5, 4095):
+        assert leaves[i].grad.item() == 2 ** bin(i).count("1")
+
+
+def test_graph_is_freed_after_backward():
+    x = cr.tensor(2.0, requires_grad=True)
+    y = (x * 3).exp()
+    y.backward()
+    with pytest.raises(GraphFreedError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = cr.tensor(2.0, requires_grad=True)
+    y = (x * 3).sin()
+    y.backward(retain_graph=True)
+    g1 = x.grad.item()
+    y.backward()
+    assert x.grad.item() == pytest.approx(2 * g1)
+
+
+def test_backward_needs_grad_for_non_scalar():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(GraphError, match=r"shape \(2,\)"):
+        y.backward()
+    y.backward(np.array([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 20.0])
+
+
+def test_no_grad_and_enable_grad():
+    x = cr.tensor(1.0, requires_grad=True)
+    with cr.no_grad():
+        y = x * 2
+        with cr.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn is not None
+
+    @cr.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(x).requires_grad
+    assert cr.is_grad_enabled()
+
+
+def test_leaf_and_detach():
+    x = cr.tensor([1.0], requires_grad=True)
+    y = x * 2
+    assert x.is_leaf and not y.is_leaf
+    d = y.detach()
+    assert d.is_leaf and not d.requires_grad
+    assert np.shares_memory(d.numpy(), y.numpy())
+
+
+def test_retain_grad_on_intermediate():
+    x = cr.tensor(2.0, requires_grad=True)
+    h = (x * 3).retain_grad()
+    y = h * h
+    y.backward()
+    assert h.grad.item() == pytest.approx(2 * 6.0)
+    assert x.grad.item() == pytest.approx(2 * 6.0 * 3)
+
+
+def test_grad_function_leaves_dot_grad_alone():
+    x = cr.tensor(1.5, requires_grad=True)
+    w = cr.tensor(-0.5, requires_grad=True)
+    h = x * w
+    y = h.exp()
+    gx, gh = cr.grad(y, [x, h], retain_graph=True)
+    assert gx.item() == pytest.approx(math.exp(-0.75) * -0.5)
+    assert gh.item() == pytest.approx(math.exp(-0.75))
+    assert x.grad is None and w.grad is None
+    with pytest.raises(GraphError, match="not used"):
+        cr.grad(y, [cr.tensor(1.0, requires_grad=True)], retain_graph=True)
+    (gz,) = cr.grad(y, [cr.tensor(1.0, requires_grad=True)], allow_unused=True)
+    assert gz is None
+
+
+def test_grad_of_several_outputs_sums():
+    x = cr.tensor(2.0, requires_grad=True)
+    a = x * x
+    b = x * 3
+    (g,) = cr.grad([a, b], [x], grad_outputs=[np.array(1.0), np.array(2.0)])
+    assert g.item() == pytest.approx(2 * 2 + 2 * 3)
+
+
+# ---------------------------------------------------------------------- higher order
+def _derivs(fn, x0, order):
+    x = cr.tensor(x0, dtype=cr.float64, requires_grad=True)
+    y = fn(x)
+    out = []
+    for _ in range(order):
+        (y,) = cr.grad(y, [x], create_graph=True)
+        out.append(y.item())
+    return out
+
+
+def test_tanh_second_and_third_derivatives():
+    x0 = 0.4
+    d1, d2, d3 = _derivs(cr.tanh, x0, 3)
+    t = math.tanh(x0)
+    f1 = 1 - t * t
+    assert d1 == pytest.approx(f1, rel=1e-12)
+    assert d2 == pytest.approx(-2 * t * f1, rel=1e-12)
+    assert d3 == pytest.approx(f1 * (6 * t * t - 2), rel=1e-12)
+
+
+def test_x_to_the_fourth_derivatives():
+    x0 = 1.3
+    d1, d2, d3, d4 = _derivs(lambda x: x**4, x0, 4)
+    assert (d1, d2, d3, d4) == pytest.approx((4 * x0**3, 12 * x0**2, 24 * x0, 24.0), rel=1e-12)
+
+
+def test_backward_with_create_graph_accumulates_differentiable_grad():
+    x = cr.tensor(3.0, dtype=cr.float64, requires_grad=True)
+    y = x**3
+    y.backward(create_graph=True)
+    gx = x.grad  # 3 x^2, still connected to x
+    assert gx.requires_grad
+    (g2,) = cr.grad(gx, [x])
+    assert g2.item() == pytest.approx(6 * 3.0)
+
+
+@requires_torch
+def test_hessian_vector_product_matches_torch():
+    rng = np.random.default_rng(0)
+    W1, b1, W2 = rng.standard_normal((5, 3)), rng.standard_normal(5), rng.standard_normal((1, 5))
+    x0, v = rng.standard_normal(3), rng.standard_normal(3)
+
+    def f(lib, x, W1, b1, W2):
+        if lib is cr:
+            h = cr.tanh(cr.linear(x, W1, b1))
+            return (cr.sigmoid(h @ cr.tensor(W2.T)) ** 2).sum() + (x * x).sum() * 0.1
+        h = torch.tanh(torch.nn.functional.linear(x, W1, b1))
+        return (torch.sigmoid(h @ W2.T) ** 2).sum() + (x * x).sum() * 0.1
+
+    x = cr.tensor(x0, requires_grad=True)
+    (g,) = cr.grad(f(cr, x, cr.tensor(W1), cr.tensor(b1), W2), [x], create_graph=True)
+    (hv,) = cr.grad((g * cr.tensor(v)).sum(), [x])
+
+    tx = torch.tensor(x0, requires_grad=True)
+    _, thv = torch.autograd.functional.hvp(
+        lambda t: f(torch, t, torch.tensor(W1), torch.tensor(b1), torch.tensor(W2)), tx, torch.tensor(v))
+    np.testing.assert_allclose(hv.numpy(), thv.numpy(), rtol=1e-10)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
+                                  "softmax", "log_softmax", "logsumexp", "mean", "var", "matmul",
+                                  "div", "mse", "cross_entropy", "bce_logits", "getitem", "concat"])
+def test_second_derivatives_match_torch(name):
+    rng = np.random.default_rng(1)
+    a0 = rng.uniform(0.3, 2.0, (3, 4))
+    b0 = rng.uniform(0.3, 2.0, (4, 3))
+    y = np.array([0, 2, 1])
+    tf = torch.nn.functional
+
+    def build(lib, a, b):
+        if name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus"):
+            fn = getattr(lib, name) if name != "softplus" else (cr.softplus if lib is cr else tf.softplus)
+            return (fn(a) * a).sum()
+        if name in ("softmax", "log_softmax"):
+            return (getattr(lib, name)(a, -1 if lib is cr else 1) ** 2).sum()
+        if name == "logsumexp":
+            return cr.logsumexp(a * a, axis=1).sum() if lib is cr else torch.logsumexp(a * a, 1).sum()
+        if name == "mean":
+            return (a * a).mean()
+        if name == "var":
+            return cr.var(a * a, axis=0).sum() if lib is cr else (a * a).var(0, correction=0).sum()
+        if name == "matmul":
+            return ((a @ b) ** 2).sum()
+        if name == "div":
+            return (a * a / (b.T + 1) ** 2).sum()
+        if name == "mse":
+            return (cr.nn.functional.mse_loss(a * a, b.T) if lib is cr else tf.mse_loss(a * a, b.T))
+        if name == "cross_entropy":
+            return (cr.nn.functional.cross_entropy(a * a, y) if lib is cr
+                    else tf.cross_entropy(a * a, torch.tensor(y)))
+        if name == "bce_logits":
+            return (cr.nn.functional.binary_cross_entropy_with_logits(a * a, b.T / 3) if lib is cr
+                    else tf.binary_cross_entropy_with_logits(a * a, b.T / 3))
+        if name == "getitem":
+            idx = np.array([0, 2, 2])
+            if lib is torch:
+                idx = torch.tensor(idx)
+            return ((a[idx] * a[idx]) ** 2).sum()
+        if name == "concat":
+            cat = cr.concatenate([a, b.T], 0) if lib is cr else torch.cat([a, b.T], 0)
+            return (cat**3).sum()
+
+    a, b = cr.tensor(a0, requires_grad=True), cr.tensor(b0, requires_grad=True)
+    (ga,) = cr.grad(build(cr, a, b), [a], create_graph=True)
+    (h,) = cr.grad((ga * ga).sum(), [a], allow_unused=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    (tga,) = torch.autograd.grad(build(torch, ta, tb), [ta], create_graph=True)
+    (th,) = torch.autograd.grad((tga * tga).sum(), [ta], allow_unused=True)
+    np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_create_graph_through_user_function_without_backward_graph_says_so():
+    class Twice(cr.Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, g):
+            return 2 * g
+
+    x = cr.tensor(1.0, requires_grad=True)
+    with pytest.raises(GraphError, match="Twice.*backward_graph"):
+        cr.grad(Twice()(x), [x], create_graph=True)
