@@ -7,7 +7,7 @@ the chain rule over the graph in reverse.
 
 from __future__ import annotations
 
-from . import errors, nn
+from . import errors, nn, optim
 from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd import grad
 from .function import Function

@@ -22,3 +22,7 @@ from .shape import (
 )
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+from .nnops import BatchNorm, Dropout, batch_norm, dropout  # noqa: E402
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,279 @@
+"""Layers: Linear, Sequential, activations, Flatten, Dropout, BatchNorm1d, and loss modules."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import ops
+from ..creation import default_generator
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+__all__ = [
+    "Linear", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
+    "Flatten", "Identity", "Dropout", "BatchNorm1d",
+    "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
+]
+
+
+class Linear(Module):
+    """y = x @ W^T + b, one fused graph node.
+
+    ``weight`` has shape (out_features, in_features) and ``bias`` (out_features,),
+    both initialised from U(-1/sqrt(in_features), 1/sqrt(in_features)) as
+    PyTorch does. ``generator`` (a numpy Generator) makes the initialisation
+    reproducible; without it chainrule's default generator is used.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32,
+                 generator=None):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear: sizes must be positive, got in={in_features}, out={out_features}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        # kaiming_uniform_ with a = sqrt(5) gives bound 1/sqrt(fan_in), PyTorch's default
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if bias:
+            bound = 1 / math.sqrt(in_features)
+            self.bias = Parameter(np.empty(out_features, dtype))
+            init.uniform_(self.bias, -bound, bound, generator=generator)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return ops.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Modules applied one after another; ``Sequential(a, b, c)`` or ``Sequential(OrderedDict(...))``."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                if not isinstance(m, Module):
+                    raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+                self.add_module(str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class _Activation(Module):
+    fn = None
+
+    def forward(self, x):
+        return type(self).fn(x)
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+
+    fn = staticmethod(ops.relu)
+
+
+class Sigmoid(_Activation):
+    fn = staticmethod(ops.sigmoid)
+
+
+class Tanh(_Activation):
+    fn = staticmethod(ops.tanh)
+
+
+class Softplus(_Activation):
+    fn = staticmethod(ops.softplus)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return ops.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    """Softmax along ``axis`` (``dim`` is accepted as PyTorch's name for it)."""
+
+    def __init__(self, axis: int = -1, dim: int | None = None):
+        super().__init__()
+        self.axis = dim if dim is not None else axis
+
+    def forward(self, x):
+        return ops.softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        return ops.log_softmax(x, self.axis)
+
+
+class Flatten(Module):
+    """Merge axes start_axis..end_axis (by default everything but the batch axis)."""
+
+    def __init__(self, start_axis: int = 1, end_axis: int = -1):
+        super().__init__()
+        self.start_axis = start_axis
+        self.end_axis = end_axis
+
+    def forward(self, x):
+        return ops.flatten(x, self.start_axis, self.end_axis)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero elements with probability p and scale the rest by 1/(1-p)."""
+
+    def __init__(self, p: float = 0.5, generator=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        return ops.dropout(x, self.p, True, self.generator if self.generator is not None else default_generator())
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation of (N, C) or (N, C, L) inputs over every axis but 1.
+
+    Training mode normalises with the batch statistics and updates
+    ``running_mean`` / ``running_var``; evaluation mode uses those.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype=np.float32):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype))
+        else:
+            self.weight = None
+            self.bias = None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype)))
+            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype)))
+        else:
+            self.running_mean = None
+            self.running_var = None
+
+    def forward(self, x):
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            from ..errors import ShapeError
+
+            raise ShapeError(
+                f"BatchNorm1d({self.num_features}): expected input of shape (N, {self.num_features}) or "
+                f"(N, {self.num_features}, L), got {x.shape}"
+            )
+        use_batch = self.training or not self.track_running_stats
+        track = self.training and self.track_running_stats
+        return ops.batch_norm(x, self.running_mean if (track or not use_batch) else None,
+                              self.running_var if (track or not use_batch) else None,
+                              self.weight, self.bias, training=use_batch, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+# --------------------------------------------------------------------------- losses
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+
+
+class MSELoss(_Loss):
+    def forward(self, input, target):
+        return ops.mse_loss(input, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax + negative log-likelihood on raw scores; targets are class indices or probabilities."""
+
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return ops.cross_entropy(input, target, self.reduction, self.ignore_index, self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100):
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return ops.nll_loss(input, target, self.reduction, self.ignore_index)
+
+
+class BCELoss(_Loss):
+    def forward(self, input, target):
+        return ops.binary_cross_entropy(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, reduction: str = "mean", pos_weight=None):
+        super().__init__(reduction)
+        self.pos_weight = pos_weight
+
+    def forward(self, input, target):
+        return ops.binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight)

@@ -1,0 +1,251 @@
+"""Module and Parameter: the containers networks are built from."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import SerializationError
+from ..tensor import Tensor, _to_array
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A tensor that is a learnable weight of a Module (``requires_grad`` is on by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, name: str | None = None):
+        super().__init__(_to_array(data, copy=False), requires_grad=requires_grad, name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter(" + super().__repr__()[len("tensor("):]
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Assign Parameters and sub-Modules as attributes in ``__init__`` and write
+    ``forward``; they are registered in assignment order, which fixes the order
+    of ``parameters()`` and the names in ``state_dict()`` (``layers.0.weight``).
+    Non-learnable state that belongs in ``state_dict`` (running statistics)
+    is registered with ``register_buffer``.
+    """
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value) -> None:
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes in __init__"
+            )
+        modules, buffers = self._modules, self._buffers
+        if isinstance(value, Parameter):
+            modules.pop(name, None)
+            buffers.pop(name, None)
+            params[name] = value
+            if value.name is None:
+                value.name = name
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+            # Parameters are named by their attribute path: prefix the child's own names.
+            for rel, t in list(value.named_parameters()) + list(value.named_buffers()):
+                if t.name == rel:
+                    t.name = f"{name}.{rel}"
+        elif name in buffers:
+            buffers[name] = value
+        else:
+            params.pop(name, None)
+            modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for d in (self._parameters, self._modules, self._buffers):
+            d.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value) -> None:
+        """Keep ``value`` (a Tensor or array) in ``state_dict`` without training it."""
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor._wrap(np.asarray(value))
+        if value is not None and value.name is None:
+            value.name = name
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_parameter(self, name: str, value: Parameter | None) -> None:
+        if value is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, value)
+
+    def add_module(self, name: str, module: Module) -> None:
+        setattr(self, name, module)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ traversal
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return iter(self._modules.items())
+
+    def children(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs in registration order; a shared parameter appears once."""
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for pname, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for mname, m in self.named_modules(prefix):
+            for bname, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active, batch statistics used); returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (dropout off, running statistics used); returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(np.zeros_like(p.data))
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def to(self, dtype) -> Module:
+        """Convert every floating-point parameter and buffer to ``dtype`` in place; returns self."""
+        dtype = np.dtype(dtype)
+        for p in self.parameters():
+            if p.data.dtype.kind == "f":
+                p.data = p.data.astype(dtype)
+                p.grad = None
+        for _, b in self.named_buffers():
+            if b.data.dtype.kind == "f":
+                b.data = b.data.astype(dtype)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> OrderedDict:
+        """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = p.data
+        for name, b in self.named_buffers():
+            out[name] = b.data
+        return out
+
+    def load_state_dict(self, state, strict: bool = True) -> None:
+        """Copy arrays into the parameters and buffers, after checking names, shapes and dtypes.
+
+        With ``strict`` every name must match both ways. Any difference raises
+        SerializationError listing all of them; nothing is changed then.
+        """
+        own = OrderedDict(self.named_parameters())
+        own.update(self.named_buffers())
+        state = dict(state)
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        problems = []
+        if strict and missing:
+            problems.append("missing: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected: " + ", ".join(unexpected))
+        for k, t in own.items():
+            if k not in state:
+                continue
+            v = state[k]
+            v = v.data if isinstance(v, Tensor) else np.asarray(v)
+            if v.shape != t.data.shape:
+                problems.append(f"{k}: shape {v.shape} in the file, {t.data.shape} in the model")
+            elif v.dtype != t.data.dtype and not (v.dtype.kind == t.data.dtype.kind == "f"):
+                problems.append(f"{k}: dtype {v.dtype} in the file, {t.data.dtype} in the model")
+        if problems:
+            raise SerializationError(
+                f"load_state_dict: the state does not fit {type(self).__name__}: " + "; ".join(problems)
+            )
+        for k, t in own.items():
+            if k in state:
+                v = state[k]
+                v = v.data if isinstance(v, Tensor) else np.asarray(v)
+                t.data = np.array(v, dtype=t.data.dtype, copy=True)
+
+    # ------------------------------------------------------------------ repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"

@@ -1,0 +1,367 @@
+"""Optimizer base class and the update rules: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam, AdamW.
+
+Each rule follows PyTorch's definition exactly (same hyper-parameter names and
+defaults), so trajectories agree to rounding. Updates are done in place on the
+parameters' arrays with per-parameter state buffers allocated once, so a step
+allocates (almost) nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import SerializationError
+from ..tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses define ``_update``.
+
+    ``params`` is an iterable of tensors, or of dicts ``{"params": [...], "lr": ...}``
+    giving groups their own hyper-parameters.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict = {}
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for g in params:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        for p in ps:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError(f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} "
+                                 "does not require grad")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in ps):
+            raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+        group["params"] = ps
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict) -> None:
+        lr = group.get("lr")
+        if lr is None or lr < 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr}")
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients of every parameter (set them to None)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = Tensor._wrap(np.zeros_like(p.data))
+
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            from .._mode import enable_grad
+
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state.get(p)
+                if st is None:
+                    st = self.state[p] = {}
+                self._update(p, p.data, p.grad.data, st, group)
+        return loss
+
+    def _update(self, p, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state
+    _SCRATCH = ("tmp", "tmp2")
+
+    def state_dict(self) -> dict:
+        """``{"state": {index: {name: array or number}}, "param_groups": [...]}`` (parameters by index)."""
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items() if k not in self._SCRATCH}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyper-parameters and state saved by ``state_dict``; checks that it fits."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise SerializationError(
+                f"{type(self).__name__}.load_state_dict: {len(groups)} parameter groups saved, "
+                f"{len(self.param_groups)} here"
+            )
+        params = []
+        for saved, own in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(own["params"]):
+                raise SerializationError(
+                    f"{type(self).__name__}.load_state_dict: a group has {len(saved['params'])} parameters "
+                    f"saved but {len(own['params'])} here"
+                )
+            params.extend(zip(saved["params"], own["params"]))
+        new_state = {}
+        raw = {int(k): v for k, v in state_dict["state"].items()}
+        for idx, p in params:
+            if idx in raw:
+                st = {}
+                for k, v in raw[idx].items():
+                    if isinstance(v, np.ndarray) and v.ndim > 0:
+                        if v.shape != p.shape:
+                            raise SerializationError(
+                                f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {idx} has "
+                                f"shape {v.shape}, the parameter {p.shape}"
+                            )
+                        st[k] = np.array(v, dtype=p.data.dtype, copy=True)
+                    else:
+                        st[k] = v.item() if isinstance(v, np.ndarray) else v
+                new_state[p] = st
+        for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = tuple(v) if isinstance(v, list) else v
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
+
+def _buf(state: dict, key: str, w: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    b = state.get(key)
+    if b is None:
+        b = state[key] = np.full_like(w, fill)
+    return b
+
+
+def _decayed(g, w, wd, state):
+    """g + wd * w, in a scratch buffer (the gradient itself is never modified)."""
+    if not wd:
+        return g
+    t = _buf(state, "tmp2", w)
+    np.multiply(w, wd, out=t)
+    t += g
+    return t
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (heavy-ball or Nesterov) and weight decay.
+
+    v <- momentum * v + (1 - dampening) * g;  w <- w - lr * (g + momentum * v if nesterov else v)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _update(self, p, w, g, state, group):
+        lr, mom = group["lr"], group["momentum"]
+        if group["maximize"]:
+            g = -g
+        g = _decayed(g, w, group["weight_decay"], state)
+        if mom:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, copy=True)
+            else:
+                buf *= mom
+                damp = 1 - group["dampening"]
+                if damp == 1:
+                    buf += g
+                else:
+                    t = _buf(state, "tmp", w)
+                    np.multiply(g, damp, out=t)
+                    buf += t
+            if group["nesterov"]:
+                t = _buf(state, "tmp", w)
+                np.multiply(buf, mom, out=t)
+                t += g
+                g = t
+            else:
+                g = buf
+        t = _buf(state, "tmp", w) if g is not state.get("tmp") else g
+        np.multiply(g, lr, out=t)
+        w -= t
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-coordinate steps lr / sqrt(sum of squared gradients)."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      initial_accumulator_value=initial_accumulator_value))
+
+    def _update(self, p, w, g, state, group):
+        step = state["step"] = state.get("step", 0) + 1
+        acc = _buf(state, "sum", w, group["initial_accumulator_value"])
+        g = _decayed(g, w, group["weight_decay"], state)
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        t = _buf(state, "tmp", w)
+        np.multiply(g, g, out=t)
+        acc += t
+        np.sqrt(acc, out=t)
+        t += group["eps"]
+        np.divide(g, t, out=t)
+        t *= clr
+        w -= t
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide by a running root-mean-square of the gradients (optionally centred, with momentum)."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _update(self, p, w, g, state, group):
+        state["step"] = state.get("step", 0) + 1
+        alpha, eps = group["alpha"], group["eps"]
+        g = _decayed(g, w, group["weight_decay"], state)
+        sq = _buf(state, "square_avg", w)
+        t = _buf(state, "tmp", w)
+        sq *= alpha
+        np.multiply(g, g, out=t)
+        t *= 1 - alpha
+        sq += t
+        if group["centered"]:
+            ga = _buf(state, "grad_avg", w)
+            ga *= alpha
+            np.multiply(g, 1 - alpha, out=t)
+            ga += t
+            np.multiply(ga, ga, out=t)
+            np.subtract(sq, t, out=t)
+            np.sqrt(t, out=t)
+        else:
+            np.sqrt(sq, out=t)
+        t += eps
+        np.divide(g, t, out=t)
+        if group["momentum"] > 0:
+            buf = _buf(state, "momentum_buffer", w)
+            buf *= group["momentum"]
+            buf += t
+            np.multiply(buf, group["lr"], out=t)
+        else:
+            t *= group["lr"]
+        w -= t
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): moving averages of the gradient and its square, bias-corrected.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False):
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def _update(self, p, w, g, state, group):
+        b1, b2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        step = state["step"] = state.get("step", 0) + 1
+        if self._decoupled:
+            if wd:
+                w *= 1 - lr * wd
+        else:
+            g = _decayed(g, w, wd, state)
+        m = _buf(state, "exp_avg", w)
+        v = _buf(state, "exp_avg_sq", w)
+        t = _buf(state, "tmp", w)
+        # m += (1 - b1) (g - m)
+        np.subtract(g, m, out=t)
+        t *= 1 - b1
+        m += t
+        # v = b2 v + (1 - b2) g^2
+        v *= b2
+        np.multiply(g, g, out=t)
+        t *= 1 - b2
+        v += t
+        bc1 = 1 - b1**step
+        bc2 = 1 - b2**step
+        if group["amsgrad"]:
+            vmax = _buf(state, "max_exp_avg_sq", w)
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        np.sqrt(v, out=t)
+        t *= 1 / math.sqrt(bc2)
+        t += group["eps"]
+        np.divide(m, t, out=t)
+        t *= lr / bc1
+        w -= t
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): w <- w (1 - lr wd) before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``; return the norm before.
+
+    The gradient arrays are replaced by scaled copies (never modified in place,
+    since a gradient array may be shared by two tensors).
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    ps = [p for p in parameters if p.grad is not None]
+    if not ps:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(p.grad.data))) for p in ps)
+    else:
+        total = float(sum(float(np.sum(np.abs(p.grad.data, dtype=np.float64) ** norm_type)) for p in ps)
+                      ** (1.0 / norm_type))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for p in ps:
+            p.grad = Tensor._wrap(p.grad.data * np.asarray(coef, p.grad.data.dtype))
+    return total

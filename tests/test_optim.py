@@ -1,0 +1,157 @@
+"""Optimizers and schedulers follow PyTorch's trajectories step for step."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from conftest import requires_torch, torch
+
+import chainrule as cr
+import chainrule.nn.functional as F
+
+pytestmark = requires_torch
+
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=1e-2, initial_accumulator_value=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=1e-3)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+]
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 5))
+    y = rng.integers(0, 3, 32)
+    W1, b1 = rng.standard_normal((8, 5)) * 0.5, rng.standard_normal(8) * 0.1
+    W2, b2 = rng.standard_normal((3, 8)) * 0.5, rng.standard_normal(3) * 0.1
+    return X, y, [W1, b1, W2, b2]
+
+
+@pytest.mark.parametrize("name,kw", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)])
+def test_trajectory_matches_torch(name, kw):
+    X, y, init = _data()
+    ps = [cr.tensor(a, requires_grad=True) for a in init]
+    tps = [torch.tensor(a, requires_grad=True) for a in init]
+    opt = getattr(cr.optim, name)(ps, **kw)
+    topt = getattr(torch.optim, name)(tps, **kw)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for _ in range(100):
+        opt.zero_grad()
+        h = cr.tanh(F.linear(X, ps[0], ps[1]))
+        F.cross_entropy(F.linear(h, ps[2], ps[3]), y).backward()
+        opt.step()
+        topt.zero_grad()
+        th = torch.tanh(torch.nn.functional.linear(Xt, tps[0], tps[1]))
+        torch.nn.functional.cross_entropy(torch.nn.functional.linear(th, tps[2], tps[3]), yt).backward()
+        topt.step()
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-8)
+    # the state that drives the trajectory is the same too
+    for p, tp in zip(ps, tps):
+        ours, theirs = opt.state[p], topt.state[tp]
+        for k in ("momentum_buffer", "exp_avg", "exp_avg_sq", "sum", "square_avg"):
+            if k in theirs and theirs[k] is not None:
+                np.testing.assert_allclose(ours[k], theirs[k].numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_state_dict_round_trip_continues_identically():
+    X, y, init = _data()
+
+    def run(split):
+        ps = [cr.tensor(a, requires_grad=True) for a in init]
+        opt = cr.optim.Adam(ps, lr=0.01)
+        for i in range(20):
+            if i == split:
+                sd = copy.deepcopy(opt.state_dict())
+                saved = [p.numpy().copy() for p in ps]
+                ps = [cr.tensor(a, requires_grad=True) for a in saved]
+                opt = cr.optim.Adam(ps, lr=0.5)  # wrong lr on purpose: load_state_dict restores it
+                opt.load_state_dict(sd)
+            opt.zero_grad()
+            F.cross_entropy(F.linear(X, ps[2] @ ps[0], ps[3]), y).backward()
+            opt.step()
+        return [p.numpy() for p in ps]
+
+    for a, b in zip(run(None), run(7)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_state_dict_checks_fit():
+    p = cr.tensor(np.ones(3), requires_grad=True)
+    opt = cr.optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = cr.tensor(np.ones(3))
+    opt.step()
+    sd = opt.state_dict()
+    q = cr.tensor(np.ones(4), requires_grad=True)
+    with pytest.raises(cr.errors.SerializationError, match=r"shape \(3,\), the parameter \(4,\)"):
+        cr.optim.SGD([q], lr=0.1, momentum=0.9).load_state_dict(sd)
+
+
+SCHEDULERS = [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),
+]
+
+
+@pytest.mark.parametrize("name,kw", SCHEDULERS)
+def test_schedulers_match_torch(name, kw):
+    p = cr.tensor(np.ones(2), requires_grad=True)
+    tp = torch.tensor(np.ones(2), requires_grad=True)
+    opt, topt = cr.optim.SGD([p], lr=0.1), torch.optim.SGD([tp], lr=0.1)
+    s = getattr(cr.optim, name)(opt, **kw)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    for _ in range(15):
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+        assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-9)
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    p = cr.tensor(np.ones(2), requires_grad=True)
+    tp = torch.tensor(np.ones(2), requires_grad=True)
+    opt, topt = cr.optim.SGD([p], lr=0.1), torch.optim.SGD([tp], lr=0.1)
+    s = cr.optim.ReduceLROnPlateau(opt, factor=0.5, patience=2, cooldown=1)
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, factor=0.5, patience=2, cooldown=1)
+    for m in [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.8, 0.85, 0.86, 0.87, 0.9, 0.91, 0.92]:
+        s.step(m)
+        ts.step(m)
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"])
+
+
+def test_clip_grad_norm_matches_torch():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    ps = [cr.tensor(a, requires_grad=True) for a in arrays]
+    tps = [torch.tensor(a, requires_grad=True) for a in arrays]
+    for p, tp, a in zip(ps, tps, arrays):
+        p.grad = cr.tensor(a * 3)
+        tp.grad = torch.tensor(a * 3)
+    n = cr.optim.clip_grad_norm_(ps, 1.0)
+    tn = torch.nn.utils.clip_grad_norm_(tps, 1.0)
+    assert n == pytest.approx(tn.item())
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
+
+
+def test_bad_hyperparameters():
+    p = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="learning rate"):
+        cr.optim.SGD([p], lr=-1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        cr.optim.Adam([])
+    with pytest.raises(ValueError, match="Nesterov"):
+        cr.optim.SGD([p], lr=0.1, nesterov=True)
