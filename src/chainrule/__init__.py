@@ -7,11 +7,12 @@ the chain rule over the graph in reverse.
 
 from __future__ import annotations
 
-from . import errors, nn, optim
+from . import data, datasets, errors, io, nn, optim, train
 from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd import grad
 from .function import Function
 from .gradcheck import check_backward, gradcheck, numerical_grad
+from .io import load, save
 from .ops import (
     abs, add, broadcast_to, clamp, clip, concatenate, cos, div, exp, expand_dims, flatten,
     leaky_relu, linear, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,

@@ -1,4 +1,4 @@
-"""Functions for building networks: activations, linear, dropout, losses.
+"""Functions for building networks: activations, linear, dropout, batch norm, losses.
 
 The same operations as ``chainrule.*`` under the names PyTorch users know from
 ``torch.nn.functional``.
@@ -7,9 +7,11 @@ The same operations as ``chainrule.*`` under the names PyTorch users know from
 from __future__ import annotations
 
 from ..ops import (
+    batch_norm,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    dropout,
     leaky_relu,
     linear,
     log_softmax,
@@ -23,7 +25,7 @@ from ..ops import (
 )
 
 __all__ = [
-    "linear", "dropout", "batch_norm", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
-    "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "linear", "dropout", "batch_norm", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
+    "log_softmax", "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 ]

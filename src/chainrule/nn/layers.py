@@ -15,7 +15,7 @@ from .module import Module, Parameter
 
 __all__ = [
     "Linear", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
-    "Flatten", "Identity", "Dropout", "BatchNorm1d",
+    "Flatten", "Identity", "Dropout", "BatchNorm1d", "Standardize",
     "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
 ]
 
@@ -225,6 +225,31 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class Standardize(Module):
+    """x -> (x - mean) / std per feature, with statistics set by ``fit(X)`` and saved in ``state_dict``.
+
+    Input scaling that travels with the model, so a saved model scores raw data.
+    """
+
+    def __init__(self, n_features: int, eps: float = 1e-6, dtype=np.float32):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", Tensor._wrap(np.zeros(n_features, dtype)))
+        self.register_buffer("std", Tensor._wrap(np.ones(n_features, dtype)))
+
+    def fit(self, X) -> Standardize:
+        X = X.data if isinstance(X, Tensor) else np.asarray(X)
+        self.mean.data = X.mean(axis=0).astype(self.mean.data.dtype)
+        self.std.data = (X.std(axis=0) + self.eps).astype(self.std.data.dtype)
+        return self
+
+    def forward(self, x):
+        return (x - self.mean.data) * (1 / self.std.data)
+
+    def extra_repr(self) -> str:
+        return f"{self.mean.shape[0]}"
 
 
 # --------------------------------------------------------------------------- losses

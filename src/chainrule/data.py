@@ -1,0 +1,121 @@
+"""Datasets and the DataLoader.
+
+``DataLoader`` draws whole batches with one fancy-indexing operation per array
+(no per-sample Python loop) when the dataset supports array indices, as
+``TensorDataset`` does. Full-batch, stochastic and mini-batch gradient descent
+are the same loop with ``batch_size=len(data)``, ``1`` and anything between.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ShapeError
+from .tensor import Tensor
+
+__all__ = ["Dataset", "TensorDataset", "DataLoader"]
+
+
+class Dataset:
+    """A sized collection of samples: subclass and define ``__len__`` and ``__getitem__``.
+
+    ``__getitem__`` receives an int. If it can also take an integer array and
+    return a whole batch (a tuple of arrays with the batch axis first), set
+    ``supports_batch_index = True`` and DataLoader will use it.
+    """
+
+    supports_batch_index = False
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise NotImplementedError
+
+
+class TensorDataset(Dataset):
+    """Samples are the rows of equally long arrays: ``TensorDataset(X, y)``."""
+
+    supports_batch_index = True
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: give at least one array")
+        self.arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
+        n = len(self.arrays[0])
+        for k, a in enumerate(self.arrays):
+            if a.ndim == 0 or len(a) != n:
+                raise ShapeError(
+                    f"TensorDataset: all arrays need the same first dimension; array 0 has {n} rows, "
+                    f"array {k} has shape {a.shape}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+
+class DataLoader:
+    """Iterate over a dataset in batches of tensors.
+
+    ``shuffle`` reorders the samples every epoch with a generator seeded by
+    ``seed`` (so two loaders with the same seed give the same batches);
+    ``drop_last`` drops a final short batch. ``state_dict()`` captures the
+    shuffling generator, so a resumed training run draws the same batches.
+    """
+
+    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None):
+        if isinstance(dataset, (tuple, list)):
+            dataset = TensorDataset(*dataset)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _order(self) -> np.ndarray | None:
+        if self.shuffle:
+            return self.rng.permutation(len(self.dataset))
+        return None
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self._order()
+        bs = self.batch_size
+        stop = n - n % bs if self.drop_last else n
+        ds = self.dataset
+        bulk = getattr(ds, "supports_batch_index", False)
+        for start in range(0, stop, bs):
+            end = min(start + bs, n)
+            idx = order[start:end] if order is not None else slice(start, end)
+            if bulk:
+                batch = ds[idx]
+            else:
+                ids = range(start, end) if order is None else idx
+                batch = _collate([ds[int(i)] for i in ids])
+            yield tuple(Tensor._wrap(b if isinstance(b, np.ndarray) else np.asarray(b)) for b in batch)
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def _collate(samples):
+    first = samples[0]
+    if not isinstance(first, tuple):
+        samples = [(s,) for s in samples]
+    cols = zip(*samples)
+    return tuple(np.stack([c.data if isinstance(c, Tensor) else np.asarray(c) for c in col]) for col in cols)

@@ -1,0 +1,146 @@
+"""Safe save and load: NumPy ``.npz`` files, written atomically, never unpickled.
+
+``save(obj, path)`` takes a Module (its state_dict is saved), a dict of arrays,
+or a nested dict mixing arrays with numbers, strings, lists and None (a
+training checkpoint). Arrays are stored as ``.npy`` members; everything else
+goes into a JSON header stored as a plain unicode array, so the file is read
+with ``allow_pickle=False`` and loading it can never execute code.
+
+The file is first written to a temporary file beside the target and then
+renamed over it, so a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from .errors import SerializationError
+from .tensor import Tensor
+
+__all__ = ["save", "load", "atomic_write"]
+
+_HEADER = "__chainrule__"
+_FORMAT = "chainrule-npz"
+_VERSION = 1
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(file)`` on a temporary file in ``path``'s directory, then rename it to ``path``."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _encode(obj, arrays: dict, prefix: str):
+    """JSON-able tree with arrays replaced by {"__array__": key}."""
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if hasattr(obj, "state_dict") and callable(obj.state_dict) and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "O":
+            raise SerializationError(f"save: '{prefix}' is an object array, which cannot be saved safely")
+        key = prefix or "value"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, (str, int, np.integer)):
+                raise SerializationError(f"save: dictionary keys must be strings or ints, got {k!r} in '{prefix}'")
+            key = str(k)
+            if "/" in key:
+                raise SerializationError(f"save: key {key!r} contains '/', which is reserved")
+            out[key] = _encode(v, arrays, f"{prefix}/{key}" if prefix else key)
+        return {"__dict__": out, "__int_keys__": [str(k) for k in obj if isinstance(k, (int, np.integer))]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_encode(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)],
+                "__tuple__": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise SerializationError(f"save: cannot store a {type(obj).__name__} at '{prefix}' without pickling")
+
+
+def _decode(tree, arrays):
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return arrays[tree["__array__"]]
+        if "__dict__" in tree:
+            ints = set(tree.get("__int_keys__", ()))
+            return OrderedDict((int(k) if k in ints else k, _decode(v, arrays)) for k, v in tree["__dict__"].items())
+        if "__list__" in tree:
+            items = [_decode(v, arrays) for v in tree["__list__"]]
+            return tuple(items) if tree.get("__tuple__") else items
+    return tree
+
+
+def save(obj, path) -> None:
+    """Save a Module's weights, a state dict, or a nested checkpoint dict to ``path`` (.npz)."""
+    arrays: dict = {}
+    tree = _encode(obj, arrays, "")
+    header = json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree})
+    members = {_HEADER: np.array(header)}
+    members.update(arrays)
+
+    def write(f):
+        np.savez(f, **members)
+
+    atomic_write(path, write)
+
+
+def load(path):
+    """Load what :func:`save` wrote. Raises SerializationError for a truncated or foreign file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = z.files
+            if _HEADER not in names:
+                raise SerializationError(
+                    f"load: {path} is a NumPy archive but was not written by chainrule.save (it has no "
+                    f"'{_HEADER}' header; it holds {', '.join(names[:5]) or 'nothing'}). Read it with numpy.load"
+                )
+            header = json.loads(str(z[_HEADER]))
+            arrays = {k: z[k] for k in names if k != _HEADER}
+    except SerializationError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
+        raise SerializationError(
+            f"load: {path} is not a complete chainrule file (truncated or corrupt: {type(e).__name__}: {e})"
+        ) from None
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise SerializationError(
+                f"load: {path} contains pickled data; chainrule never unpickles files, since that can run "
+                "arbitrary code"
+            ) from None
+        raise SerializationError(f"load: {path} could not be read: {e}") from None
+    if header.get("format") != _FORMAT:
+        raise SerializationError(f"load: {path} has an unknown format {header.get('format')!r}")
+    if header.get("version", 0) > _VERSION:
+        raise SerializationError(
+            f"load: {path} was written by a newer chainrule (format version {header['version']}); upgrade chainrule"
+        )
+    return _decode(header["tree"], arrays)

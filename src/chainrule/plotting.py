@@ -1,0 +1,53 @@
+"""Plots of training histories (needs the optional matplotlib: pip install 'chainrule[plot]')."""
+
+from __future__ import annotations
+
+from .errors import missing
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise missing("matplotlib", "plot", "Plotting") from None
+    return plt
+
+
+def plot_history(history, path=None, keys=None):
+    """One panel per quantity (loss, accuracy, diagnostics...), train and validation together.
+
+    Returns the matplotlib Figure; writes a PNG when ``path`` is given.
+    """
+    plt = _pyplot()
+    all_keys = history.keys()
+    skip = {"epoch", "time", "lr"}
+    if keys is None:
+        keys = [k for k in all_keys if k not in skip and not k.startswith("val_")]
+        keys += [k[4:] for k in all_keys if k.startswith("val_") and k[4:] not in keys]
+    groups = {}
+    for k in keys:
+        base = k.split("/")[0]
+        groups.setdefault(base, []).append(k)
+    n = len(groups)
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.4), squeeze=False)
+    epochs = history["epoch"]
+    for ax, (base, ks) in zip(axes[0], groups.items()):
+        for k in ks:
+            if k in all_keys:
+                ax.plot(epochs, history[k], marker="o", ms=3, label=k)
+            if "val_" + k in all_keys:
+                ax.plot(epochs, history["val_" + k], marker="o", ms=3, label="val_" + k)
+        ax.set_xlabel("epoch")
+        ax.set_title(base)
+        if base == "loss" and all(v is not None and v > 0 for v in history["loss"]):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
