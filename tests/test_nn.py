@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import compare_with_torch, requires_torch, torch
 
 import chainrule as cr
 import chainrule.nn as nn
+from conftest import compare_with_torch, requires_torch, torch
 
 
 class Net(nn.Module):
@@ -64,7 +64,7 @@ def test_train_eval_and_zero_grad():
 def test_state_dict_round_trip_and_mismatch_report():
     a, b = Net(), Net()
     b.load_state_dict(a.state_dict())
-    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+    for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
     sd = dict(a.state_dict())
     sd["layers.0.weight"] = np.zeros((2, 2), np.float32)
@@ -183,8 +183,8 @@ def test_loss_modules_match_torch():
         (nn.NLLLoss(), torch.nn.NLLLoss(), y),
     ]
     for ours, theirs, target in pairs:
-        compare_with_torch(lambda t: ours(t, target), lambda t: theirs(t, torch.tensor(target)), x,
-                           check_numeric=False)
+        compare_with_torch(lambda t, o=ours, y=target: o(t, y),
+                           lambda t, o=theirs, y=target: o(t, torch.tensor(y)), x, check_numeric=False)
     t01 = rng.uniform(0, 1, (5, 4))
     compare_with_torch(lambda t: nn.MSELoss()(t, t01), lambda t: torch.nn.MSELoss()(t, torch.tensor(t01)), x)
     compare_with_torch(lambda t: nn.BCEWithLogitsLoss()(t, t01),

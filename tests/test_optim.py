@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 import pytest
-from conftest import requires_torch, torch
 
 import chainrule as cr
 import chainrule.nn.functional as F
+from conftest import requires_torch, torch
 
 pytestmark = requires_torch
 

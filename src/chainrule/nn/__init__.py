@@ -2,8 +2,25 @@
 
 from . import functional, init
 from .layers import (
-    BatchNorm1d, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Flatten, Identity, LeakyReLU, Linear,
-    LogSoftmax, MSELoss, NLLLoss, ReLU, Sequential, Sigmoid, Softmax, Softplus, Standardize, Tanh,
+    BatchNorm1d,
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MSELoss,
+    NLLLoss,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Standardize,
+    Tanh,
 )
 from .module import Module, Parameter
 

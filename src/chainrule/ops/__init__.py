@@ -21,8 +21,6 @@ from .shape import (
     swapaxes, transpose,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
-
-from .nnops import BatchNorm, Dropout, batch_norm, dropout  # noqa: E402
+from .nnops import BatchNorm, Dropout, batch_norm, dropout
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,73 @@
+"""The chainrule command: train, evaluate, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+
+
+def test_train_then_evaluate_digits(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", "digits", "--hidden", "64", "--epochs", "3", "--out", str(out), "--seed", "0"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "epoch" in text and "test acc" in text and "test accuracy" in text
+    for f in ("model.npz", "history.json", "config.json", "training.png", "checkpoint.npz"):
+        assert (out / f).exists(), f
+    hist = json.loads((out / "history.json").read_text())["epochs"]
+    assert len(hist) == 3
+    # evaluate re-loads the saved model and scores it independently of the training process
+    assert main(["evaluate", str(out)]) == 0
+    ev = capsys.readouterr().out
+    acc = float(ev.split("test accuracy ")[1].split("%")[0]) / 100
+    assert acc == pytest.approx(hist[-1]["val_accuracy"], abs=1e-4)
+    assert f"test accuracy {acc:.2%}" in text
+
+
+def test_resume_continues(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "2", "--out", str(out), "--quiet",
+          "--batch-size", "4", "--lr", "0.05"])
+    main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "4", "--out", str(out), "--quiet",
+          "--batch-size", "4", "--lr", "0.05", "--resume"])
+    hist = json.loads((out / "history.json").read_text())["epochs"]
+    assert [r["epoch"] for r in hist] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "--dataset", "nope"], "invalid choice: 'nope'"),
+    (["train", "--dataset", "xor", "--hidden", "4,x"], "comma-separated layer sizes"),
+    (["train", "--dataset", "xor", "--lr", "-1"], "expected a positive number"),
+    (["train", "--dataset", "xor", "--epochs", "0"], "expected a positive integer"),
+    (["train"], "required: --dataset"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_one_line_and_exit_2(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_runtime_error_is_one_line(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 1
+    err = capsys.readouterr().err
+    assert "holds no config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_entry_point(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "chainrule.cli", "train", "--dataset", "spiral", "--hidden", "16",
+                        "--epochs", "2", "--out", str(tmp_path / "s"), "--quiet"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout
+    state = cr.load(tmp_path / "s" / "model.npz")
+    assert state["1.weight"].shape == (16, 2) and state["1.weight"].dtype == np.float32

@@ -1,0 +1,142 @@
+"""fit: history, metrics, determinism, early stopping, checkpoints, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.train import EarlyStopping, History, accuracy, evaluate, fit, predict
+
+
+def spiral_data(seed=0, n=150):
+    """Three noisy blobs on a circle, one per class."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 3, n)
+    centres = np.stack([np.cos(2.1 * k), np.sin(2.1 * k)], 1)
+    X = centres + rng.normal(0, 0.35, (n, 2))
+    return X.astype(np.float32), k
+
+
+def make(seed=0):
+    g = np.random.default_rng(seed)
+    return cr.nn.Sequential(cr.nn.Linear(2, 32, generator=g), cr.nn.Tanh(), cr.nn.Dropout(0.1),
+                            cr.nn.Linear(32, 3, generator=g))
+
+
+def test_fit_learns_and_records_history():
+    X, y = spiral_data()
+    m = make()
+    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.Adam(m.parameters(), lr=0.02), (X, y), epochs=30,
+            val=(X, y), batch_size=16, seed=0)
+    assert isinstance(h, History) and len(h) == 30
+    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"} <= set(h.keys())
+    assert h["loss"][-1] < 0.5 * h["loss"][0]
+    assert h["val_accuracy"][-1] > 0.8
+    # the recorded validation numbers are what evaluate() computes independently
+    ev = evaluate(m, cr.nn.CrossEntropyLoss(), (X, y))
+    assert ev["loss"] == pytest.approx(h["val_loss"][-1], rel=1e-5)
+    assert ev["accuracy"] == pytest.approx(accuracy(predict(m, X), y))
+    assert json.loads(h.to_json())["epochs"][0]["epoch"] == 1
+
+
+def test_same_seed_same_result():
+    X, y = spiral_data()
+    finals = []
+    for _ in range(2):
+        m = make(1)
+        fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=3,
+            batch_size=8, seed=7)
+        finals.append([p.numpy().copy() for p in m.parameters()])
+    for a, b in zip(*finals):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_restores_best():
+    X, y = spiral_data()
+    m = make()
+    es = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    # a huge learning rate makes the validation loss get worse quickly
+    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=5.0), (X, y), epochs=50, val=(X, y),
+            callbacks=[es], batch_size=150, seed=0)
+    assert len(h) < 50 and es.stopped_epoch == len(h)
+    best = min(h["val_loss"])
+    assert es.best == pytest.approx(best)
+    assert evaluate(m, cr.nn.CrossEntropyLoss(), (X, y))["loss"] == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point of this test
+def test_non_finite_loss_stops_with_advice():
+    X, y = spiral_data()
+    m = make()
+    with pytest.raises(cr.errors.ChainruleError, match="lower the learning rate"):
+        fit(m, cr.nn.MSELoss(), cr.optim.SGD(m.parameters(), lr=1e6), (X, np.ones((len(X), 3), np.float32) * 1e3),
+            epochs=5, metrics=(), batch_size=150)
+
+
+def test_scheduler_is_stepped_per_epoch():
+    X, y = spiral_data()
+    m = make()
+    opt = cr.optim.SGD(m.parameters(), lr=0.1)
+    h = fit(m, cr.nn.CrossEntropyLoss(), opt, (X, y), epochs=4, scheduler=cr.optim.StepLR(opt, 1, 0.5),
+            batch_size=50)
+    assert h["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time, numpy as np, chainrule as cr
+    from chainrule.train import fit, Callback
+    out, resume, slow = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 20)).astype(np.float32)
+    y = (X[:, :3].sum(1) > 0).astype(np.int64) + (X[:, 3] > 1)
+    g = np.random.default_rng(1)
+    m = cr.nn.Sequential(cr.nn.Linear(20, 64, generator=g), cr.nn.ReLU(),
+                         cr.nn.Dropout(0.2, generator=np.random.default_rng(2)), cr.nn.Linear(64, 3, generator=g))
+    opt = cr.optim.Adam(m.parameters(), lr=1e-2)
+    sched = cr.optim.CosineAnnealingLR(opt, T_max=8)
+    class Slow(Callback):
+        def on_epoch_end(self, trainer, logs):
+            time.sleep(slow)
+    fit(m, cr.nn.CrossEntropyLoss(), opt, (X, y), epochs=8, batch_size=32, seed=3, scheduler=sched,
+        checkpoint_dir=out, resume=resume, callbacks=[Slow()])
+    cr.save({"model": m, "optimizer": opt.state_dict()}, out + "/final.npz")
+""")
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run([sys.executable, str(script), str(full), "0", "0"], check=True, env=env, timeout=300)
+    proc = subprocess.Popen([sys.executable, str(script), str(killed), "0", "0.4"], env=env)
+    ckpt = killed / "checkpoint.npz"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill it once a few epochs are checkpointed
+        if ckpt.exists() and cr.load(ckpt)["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "final.npz").exists()
+    epoch_at_kill = cr.load(ckpt)["epoch"]
+    assert 3 <= epoch_at_kill < 8
+    subprocess.run([sys.executable, str(script), str(killed), "1", "0"], check=True, env=env, timeout=300)
+    a, b = cr.load(full / "final.npz"), cr.load(killed / "final.npz")
+    for k, v in a["model"].items():
+        np.testing.assert_array_equal(v, b["model"][k], err_msg=k)
+    for idx, st in a["optimizer"]["state"].items():
+        for k, v in st.items():
+            np.testing.assert_array_equal(v, b["optimizer"]["state"][idx][k], err_msg=f"{idx}/{k}")
+    assert [r["loss"] for r in cr.load(full / "checkpoint.npz")["history"]["epochs"]] == \
+        [r["loss"] for r in cr.load(killed / "checkpoint.npz")["history"]["epochs"]]
