@@ -9,6 +9,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.errors import GraphError, GraphFreedError
+
 from conftest import requires_torch, torch
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn as nn
+
 from conftest import compare_with_torch, requires_torch, torch
 
 

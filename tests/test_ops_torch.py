@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
 import chainrule.nn.functional as F
+
 from conftest import compare_with_torch, requires_torch, torch
 
 pytestmark = requires_torch

@@ -9,6 +9,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
+
 from conftest import requires_torch, torch
 
 pytestmark = requires_torch

@@ -9,6 +9,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
+
 from conftest import requires_torch, torch
 
 BIG = np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4])
