@@ -71,3 +71,34 @@ def test_console_script_entry_point(tmp_path):
     assert "test accuracy" in r.stdout
     state = cr.load(tmp_path / "s" / "model.npz")
     assert state["1.weight"].shape == (16, 2) and state["1.weight"].dtype == np.float32
+
+
+@pytest.mark.parametrize("fmt_", ["text", "markdown", "html"])
+def test_explain_examples(fmt_, tmp_path, capsys):
+    out = tmp_path / f"trace.{fmt_}"
+    assert main(["explain", "seed003", "--format", fmt_, "--output", str(out)]) == 0
+    body = out.read_text()
+    from chainrule.explain import example_trace
+
+    tr = example_trace("seed003")
+    for p in ("w1", "w6", "b2"):
+        assert f"{tr.grad(tr.tensor(p)).item():.9g}" in body
+    assert main(["explain", "shopping"]) == 0
+    assert "dprice/dtax = 650" in capsys.readouterr().out
+
+
+def test_graph_command(tmp_path, capsys):
+    assert main(["graph", "shopping", "-o", str(tmp_path / "g.dot")]) == 0
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+    assert main(["graph", "nope", "-o", str(tmp_path / "g.dot")]) == 1
+    assert "unknown example 'nope'" in capsys.readouterr().err
+
+
+def test_explain_a_saved_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "1", "--out", str(out), "--quiet"])
+    capsys.readouterr()
+    assert main(["explain", "--model", str(out), "--sample", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "One sample through Sequential" in text and "|dL/d1.weight|" in text and "[1] CrossEntropy" in text
+    assert main(["explain", "--model", str(out), "--sample", "100000"]) == 1

@@ -7,8 +7,10 @@ the chain rule over the graph in reverse.
 
 from __future__ import annotations
 
-from . import data, datasets, errors, io, nn, optim, train
+from . import data, datasets, errors, explain, io, nn, optim, train
+from .explain import draw_graph, gradcheck_graph
 from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .anomaly import detect_anomaly
 from .autograd import grad
 from .function import Function
 from .gradcheck import check_backward, gradcheck, numerical_grad

@@ -128,8 +128,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
-def _run(roots, seeds, retain_graph, create_graph, capture):
-    """The walk. ``capture`` is None (accumulate into leaves) or the list of inputs of grad()."""
+def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
+    """The walk. ``capture`` is None (accumulate into leaves) or the list of inputs of grad().
+
+    ``observer(node, output_grads, input_grads)``, when given, sees every node as it is
+    processed (chainrule.explain builds its trace with it; anomaly mode checks values).
+    """
     # ---- 1. consumers per node, iteratively
     deps: dict = {}
     stack = []
@@ -179,6 +183,9 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
         else:
             _add_to_buffer(buf, n, r._index, g, create_graph)
 
+    if _mode.anomaly_enabled:
+        observer = _with_anomaly_check(observer)
+
     # ---- 2 & 3. process ready nodes
     ready = [n for n in deps if deps[n] == 0]
     prev_mode = _mode.grad_enabled
@@ -205,6 +212,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                 else:
                     out = n.backward(*gs)
                 out = _check_result(n, out, len(inputs))
+                fitted = [None] * len(inputs) if observer is not None else None
             for i, need in enumerate(needs):
                 if not need:
                     continue
@@ -214,6 +222,8 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                     gi = out[i]
                     if gi is not None:
                         gi = _fit(n, i, gi, inp, create_graph)
+                        if fitted is not None:
+                            fitted[i] = gi
                         if p is None:
                             _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
                         else:
@@ -223,11 +233,26 @@ def _run(roots, seeds, retain_graph, create_graph, capture):
                     deps[p] = c
                     if c == 0:
                         ready.append(p)
+            if observer is not None and g is not None:
+                observer(n, gs, fitted)
             if not retain_graph:
                 n._free()
     finally:
         _mode.grad_enabled = prev_mode
     return results
+
+
+def _with_anomaly_check(observer):
+    from .anomaly import check_backward_node
+
+    if observer is None:
+        return check_backward_node
+
+    def both(n, gs, fitted):
+        check_backward_node(n, gs, fitted)
+        observer(n, gs, fitted)
+
+    return both
 
 
 def _add_to_buffer(buf, n, index, g, create_graph):

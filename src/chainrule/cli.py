@@ -230,6 +230,9 @@ def cmd_train(args) -> int:
         plot_note = f", {os.path.join(out, 'training.png')}"
     except ImportError:
         plot_note = " (no plot: pip install 'chainrule[plot]' for training.png)"
+    if args.plot and not args.quiet:
+        print("per-layer diagnostics (gradient norm, update/weight ratio, fraction of dead ReLUs):")
+        print(history.diagnostics())
     print(f"test accuracy {final['accuracy']:.2%}  (test loss {final['loss']:.4f})")
     print(f"wrote {os.path.join(out, 'model.npz')}, {os.path.join(out, 'history.json')}{plot_note}")
     return 0
@@ -303,6 +306,8 @@ def main(argv=None) -> int:
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}
     try:
         return commands[args.command](args)
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("chainrule: interrupted" + ("; continue with --resume\n" if args.command == "train" else "\n"))
         return 130

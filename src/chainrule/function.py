@@ -54,6 +54,9 @@ class Function:
     formula: str = ""
     #: The local derivative(s), for explanations, e.g. ``"dy/dx1 = x2; dy/dx2 = x1"``.
     derivative: str = ""
+    #: True when each output element depends only on the same element of each input; then the
+    #: local derivative is a value per element and explanations print it.
+    elementwise: bool = False
 
     # ----------------------------------------------------------------- user API
     def forward(self, *args):
@@ -100,9 +103,34 @@ class Function:
         self.needs_input_grad = needs
         out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
         if _mode.anomaly_enabled:
-            from .anomaly import check_forward
+            return self._checked(args, out, record)
+        if record and type(out) is np.ndarray and out.dtype.kind == "f":
+            # the common case, inlined: one float array output of a recorded node
+            self.inputs = args
+            self._n_out = 1
+            self._extra = None
+            t = _new(Tensor)
+            t.data = out
+            t.grad = None
+            t._requires_grad = True
+            t._node = self
+            t._index = 0
+            t.name = None
+            return t
+        if not record and type(out) is np.ndarray:
+            self.inputs = ()
+            return _wrap(out)
+        return self._wrap_outputs(args, out, record)
 
-            check_forward(self, args, out)
+    def _checked(self, args, out, record):
+        """The end of __call__ under detect_anomaly: wrap, then check the outputs."""
+        from .anomaly import check_forward
+
+        result = self._wrap_outputs(args, out, record)
+        check_forward(self, args, result)
+        return result
+
+    def _wrap_outputs(self, args, out, record):
         if record:
             self.inputs = args
             if type(out) is tuple:
@@ -112,21 +140,10 @@ class Function:
                 return outs
             self._n_out = 1
             self._extra = None
-            if type(out) is np.ndarray and out.dtype.kind == "f":
-                t = _new(Tensor)
-                t.data = out
-                t.grad = None
-                t._requires_grad = True
-                t._node = self
-                t._index = 0
-                t.name = None
-                return t
             return _output(out, True, self, 0)
         self.inputs = ()
         if type(out) is tuple:
             return tuple(_output(o, False, None, 0) for o in out)
-        if type(out) is np.ndarray:
-            return _wrap(out)
         return _output(out, False, None, 0)
 
     # ----------------------------------------------------------------- graph helpers

@@ -70,9 +70,8 @@ def _encode(obj, arrays: dict, prefix: str):
             if not isinstance(k, (str, int, np.integer)):
                 raise SerializationError(f"save: dictionary keys must be strings or ints, got {k!r} in '{prefix}'")
             key = str(k)
-            if "/" in key:
-                raise SerializationError(f"save: key {key!r} contains '/', which is reserved")
-            out[key] = _encode(v, arrays, f"{prefix}/{key}" if prefix else key)
+            seg = key.replace("%", "%25").replace("/", "%2F")  # member names are '/'-joined paths
+            out[key] = _encode(v, arrays, f"{prefix}/{seg}" if prefix else seg)
         return {"__dict__": out, "__int_keys__": [str(k) for k in obj if isinstance(k, (int, np.integer))]}
     if isinstance(obj, (list, tuple)):
         return {"__list__": [_encode(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)],

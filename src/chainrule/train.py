@@ -102,6 +102,12 @@ class History:
                 text = f.read()
         return cls(json.loads(text)["epochs"])
 
+    def diagnostics(self) -> str:
+        """Per-layer diagnostics of every epoch as a text table (needs fit(..., diagnostics=True))."""
+        from .diagnostics import diagnostics_table
+
+        return diagnostics_table(self)
+
     def plot(self, path=None, keys: Sequence[str] | None = None):
         """Loss and metric curves (train and validation) with matplotlib; saved as PNG when ``path`` is given."""
         from .plotting import plot_history

@@ -25,6 +25,14 @@ class Parameter(Tensor):
         return "Parameter(" + super().__repr__()[len("tensor("):]
 
 
+class _HookHandle:
+    def __init__(self, hooks: dict, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
 class Module:
     """Base class of every layer and network.
 
@@ -101,7 +109,27 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                r = hook(self, args, out)
+                if r is not None:
+                    out = r
+        return out
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward; it may return a replacement output.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks is None:
+            hooks = {}
+            object.__setattr__(self, "_forward_hooks", hooks)
+        key = object()
+        hooks[key] = hook
+        return _HookHandle(hooks, key)
 
     # ------------------------------------------------------------------ traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:

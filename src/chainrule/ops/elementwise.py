@@ -30,6 +30,7 @@ class Add(Function):
     """y = a + b."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = a + b"
     derivative = "dy/da = 1; dy/db = 1"
 
@@ -49,6 +50,7 @@ class Sub(Function):
     """y = a - b."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = a - b"
     derivative = "dy/da = 1; dy/db = -1"
 
@@ -68,6 +70,7 @@ class Mul(Function):
     """y = a * b."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = a * b"
     derivative = "dy/da = b; dy/db = a"
 
@@ -92,6 +95,7 @@ class Div(Function):
     """y = a / b."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = a / b"
     derivative = "dy/da = 1 / b; dy/db = -a / b^2"
 
@@ -119,6 +123,7 @@ class Neg(Function):
     """y = -x."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = -x"
     derivative = "dy/dx = -1"
 
@@ -135,6 +140,7 @@ class PowScalar(Function):
     """y = x ** p for a constant exponent p."""
 
     __slots__ = ("p",)
+    elementwise = True
     formula = "y = x^p"
     derivative = "dy/dx = p * x^(p-1)"
 
@@ -176,6 +182,7 @@ class Pow(Function):
     """y = a ** b with a tensor exponent."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = a^b"
     derivative = "dy/da = b * a^(b-1); dy/db = a^b * ln(a)  (0 where a = 0)"
 
@@ -216,6 +223,7 @@ class Exp(Function):
     """y = exp(x)."""
 
     __slots__ = ("y",)
+    elementwise = True
     formula = "y = exp(x)"
     derivative = "dy/dx = exp(x) = y"
 
@@ -236,6 +244,7 @@ class Log(Function):
     """y = ln(x)."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = ln(x)"
     derivative = "dy/dx = 1 / x"
 
@@ -255,6 +264,7 @@ class Sqrt(Function):
     """y = sqrt(x)."""
 
     __slots__ = ("y",)
+    elementwise = True
     formula = "y = sqrt(x)"
     derivative = "dy/dx = 1 / (2 sqrt(x))"
 
@@ -276,6 +286,7 @@ class Abs(Function):
     """y = |x|; the derivative at 0 is taken as 0."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = |x|"
     derivative = "dy/dx = sign(x)"
 
@@ -291,6 +302,7 @@ class Abs(Function):
 
 class Sin(Function):
     __slots__ = ()
+    elementwise = True
     formula = "y = sin(x)"
     derivative = "dy/dx = cos(x)"
 
@@ -306,6 +318,7 @@ class Sin(Function):
 
 class Cos(Function):
     __slots__ = ()
+    elementwise = True
     formula = "y = cos(x)"
     derivative = "dy/dx = -sin(x)"
 
@@ -321,6 +334,7 @@ class Cos(Function):
 
 class Tanh(Function):
     __slots__ = ("y",)
+    elementwise = True
     formula = "y = tanh(x)"
     derivative = "dy/dx = 1 - y^2"
 
@@ -356,6 +370,7 @@ class Sigmoid(Function):
     """The logistic sigmoid."""
 
     __slots__ = ("y",)
+    elementwise = True
     formula = "y = 1 / (1 + exp(-x))"
     derivative = "dy/dx = y * (1 - y)"
 
@@ -377,6 +392,7 @@ class ReLU(Function):
     """y = max(x, 0); the derivative at 0 is taken as 0."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = max(x, 0)"
     derivative = "dy/dx = 1 if x > 0 else 0"
 
@@ -392,6 +408,7 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     __slots__ = ("slope",)
+    elementwise = True
     formula = "y = x if x > 0 else slope * x"
     derivative = "dy/dx = 1 if x > 0 else slope"
 
@@ -417,6 +434,7 @@ class Softplus(Function):
     """y = ln(1 + exp(x)), computed without overflow."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = ln(1 + exp(x))"
     derivative = "dy/dx = sigmoid(x)"
 
@@ -434,6 +452,7 @@ class Clip(Function):
     """y = min(max(x, lo), hi); the gradient passes where lo <= x <= hi."""
 
     __slots__ = ("lo", "hi")
+    elementwise = True
     formula = "y = clip(x, lo, hi)"
     derivative = "dy/dx = 1 if lo <= x <= hi else 0"
 
@@ -465,6 +484,7 @@ class Maximum(Function):
     """Elementwise max; where a == b the gradient is split equally."""
 
     __slots__ = ()
+    elementwise = True
     formula = "y = max(a, b)"
     derivative = "dy/da = 1 if a > b, 1/2 if a == b, else 0; dy/db likewise"
 
@@ -506,6 +526,7 @@ class Where(Function):
     """y = a where cond else b (cond is not differentiable)."""
 
     __slots__ = ("cond",)
+    elementwise = True
     formula = "y = a if cond else b"
     derivative = "dy/da = cond; dy/db = not cond"
 
@@ -538,6 +559,7 @@ class AsType(Function):
     """y = x converted to another dtype."""
 
     __slots__ = ("dtype",)
+    elementwise = True
     formula = "y = x (as another dtype)"
     derivative = "dy/dx = 1"
 

@@ -108,6 +108,7 @@ class Linear(Function):
     __slots__ = ()
     formula = "y = x @ W^T + b"
     derivative = "dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch)"
+    broadcast_inputs = (2,)  # the bias is added to every row
 
     def forward(self, x, w, b=None):
         if x.shape[-1:] != w.shape[-1:] or w.ndim != 2:

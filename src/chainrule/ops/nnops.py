@@ -16,6 +16,7 @@ class Dropout(Function):
     """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) (inverted dropout)."""
 
     __slots__ = ("p", "rng", "mask")
+    elementwise = True
     formula = "y = x * mask / (1 - p)"
     derivative = "dy/dx = mask / (1 - p)"
 

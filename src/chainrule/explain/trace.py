@@ -1,0 +1,548 @@
+"""cr.explain: the chain rule written out, node by node, with numbers.
+
+``explain(output)`` walks the recorded graph backward (it does not touch any
+``.grad``), and records for every node: the op, its forward rule and local
+derivative formula (taken from the op's own class, so a new op documents
+itself), its input values, the local derivative's value, the gradient
+arriving from above, and the products it sends to its inputs. Where a value
+feeds several nodes, its gradient is written as the sum of one term per use.
+``Trace.chain(param)`` writes one gradient as its full chain of factors.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import textwrap
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..autograd import _run
+from ..errors import GraphError, GraphFreedError
+from ..tensor import Tensor
+
+__all__ = ["explain", "Trace", "fmt"]
+
+WIDTH = 100
+
+
+# ----------------------------------------------------------------------------- number formatting
+def fmt(x, max_elements: int = 6) -> str:
+    """A value for humans: 9 significant digits for scalars, a summary for large arrays."""
+    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if a.size == 1:
+        v = a.reshape(()).item()
+        if isinstance(v, bool):
+            return str(v)
+        return f"{v:.9g}" if isinstance(v, float) else str(v)
+    if a.size <= max_elements:
+        return np.array2string(a, precision=6, separator=", ", suppress_small=False).replace("\n", "")
+    af = a.astype(np.float64)
+    return (f"shape {a.shape}: mean {af.mean():.4g}, std {af.std():.4g}, min {af.min():.4g}, max {af.max():.4g}")
+
+
+def _scalar(a) -> bool:
+    return a is not None and np.size(a) == 1
+
+
+# ----------------------------------------------------------------------------- records
+@dataclass
+class Edge:
+    """One input of one node: what the node sent back to it."""
+
+    index: int
+    tensor: Tensor
+    name: str
+    needs_grad: bool
+    local: np.ndarray | None = None  # local derivative d(out)/d(input) (elementwise ops), or None
+    contribution: np.ndarray | None = None  # gradient sent to this input (after un-broadcasting)
+    broadcast: str = ""  # a sentence when the gradient was summed over broadcast axes
+
+
+@dataclass
+class Step:
+    """One node of the backward pass."""
+
+    order: int
+    node: object
+    op: str
+    formula: str
+    derivative: str
+    out_name: str
+    out_value: np.ndarray | None
+    grad_out: np.ndarray
+    edges: list[Edge] = field(default_factory=list)
+
+
+@dataclass
+class Use:
+    """One use of a tensor by a node, and the gradient term it contributed."""
+
+    step: Step
+    edge: Edge
+
+
+class Trace:
+    """The recorded backward pass of one output. Render with to_text, to_markdown, to_html."""
+
+    def __init__(self, output: Tensor, out_name: str, steps: list[Step], names: dict, grads: dict,
+                 uses: dict, leaves: list[Tensor], max_elements: int, title: str | None = None):
+        self.output = output
+        self.out_name = out_name
+        self.steps = steps
+        self._names = names
+        self._grads = grads  # id(tensor) -> full gradient array
+        self._uses = uses  # id(tensor) -> list[Use]
+        self.leaves = leaves
+        self.max_elements = max_elements
+        self.title = title
+        self.forward_values: list[tuple[str, str, object]] = []  # optional: (name, expression, value)
+        self.lr: float | None = None
+        self.show_chains: list[str] = []  # parameters whose full chain gets a section of its own
+        self.forward_title = "Forward pass"
+
+    # ------------------------------------------------------------------ queries
+    def name_of(self, t: Tensor) -> str:
+        return self._names.get(id(t), "?")
+
+    def grad(self, t: Tensor) -> np.ndarray | None:
+        """d(output)/d(t) as computed by the trace (None if t does not affect the output)."""
+        return self._grads.get(id(t))
+
+    def d(self, t: Tensor) -> str:
+        return f"d{self.out_name}/d{self.name_of(t)}"
+
+    def uses(self, t: Tensor) -> list[Use]:
+        return self._uses.get(id(t), [])
+
+    def tensor(self, name: str) -> Tensor:
+        for t in self._all_tensors():
+            if self.name_of(t) == name:
+                return t
+        raise KeyError(f"explain: no tensor named {name!r} in this graph")
+
+    def _all_tensors(self):
+        seen = set()
+        for s in self.steps:
+            for e in s.edges:
+                if id(e.tensor) not in seen:
+                    seen.add(id(e.tensor))
+                    yield e.tensor
+        if id(self.output) not in seen:
+            yield self.output
+
+    # ------------------------------------------------------------------ the chain of one gradient
+    def chain(self, param, max_paths: int = 16) -> dict:
+        """d(output)/d(param) as products of local derivatives along every path, grouped at named tensors.
+
+        Returns {"paths": [[(label, value), ...], ...], "terms": [path products], "total": gradient,
+        "text": one line}. Factors that are exactly 1 (from sums) are folded into their neighbour.
+        Only defined for scalar graphs (every tensor on the paths has one element); for tensors the
+        text lists the nodes along the path with gradient summaries.
+        """
+        if isinstance(param, str):
+            param = self.tensor(param)
+        total = self.grad(param)
+        if total is None:
+            raise GraphError(f"explain: {self.name_of(param)} does not affect {self.out_name}")
+        paths = []
+        self._paths(param, [], paths, max_paths)
+        scalar = all(_scalar(f[2]) for p in paths for f in p)
+        if not scalar:
+            return self._tensor_chain(param, paths, total)
+        grouped = [self._group(p) for p in paths]
+        terms = [float(np.prod([v for _, v in g])) if g else 1.0 for g in grouped]
+        pname = self.name_of(param)
+        symbolic = " + ".join(" * ".join(lab for lab, _ in g) or "1" for g in grouped)
+        numeric = " + ".join(" * ".join(fmt(v) for _, v in g) or "1" for g in grouped)
+        lhs = f"d{self.out_name}/d{pname}"
+        text = f"{lhs} = {symbolic}\n{' ' * len(lhs)} = {numeric}"
+        if len(grouped) > 1:
+            text += f"\n{' ' * len(lhs)} = " + " + ".join(fmt(t) for t in terms)
+        text += f"\n{' ' * len(lhs)} = {fmt(total)}"
+        return {"paths": grouped, "terms": terms, "total": float(np.asarray(total).reshape(())), "text": text}
+
+    def _paths(self, t, suffix, out, max_paths):
+        """All paths from the output down to t: lists of (upper tensor, lower tensor, local) from the top."""
+        if len(out) >= max_paths:
+            return
+        if t is self.output:
+            out.append(list(reversed(suffix)))
+            return
+        for use in self.uses(t):
+            if use.edge.local is None and use.edge.contribution is None:
+                continue
+            upper = _output_tensor(use.step)
+            if upper is None:
+                continue
+            local = use.edge.local
+            if local is None:  # not elementwise: the local derivative of a scalar node is contribution / grad_out
+                g = use.step.grad_out
+                local = use.edge.contribution / g if _scalar(g) and float(np.asarray(g).reshape(())) != 0 else None
+            if local is None:
+                continue
+            self._paths(upper, suffix + [(upper, t, local)], out, max_paths)
+
+    def _group(self, path):
+        """Merge consecutive factors through unnamed tensors; fold factors equal to 1."""
+        groups = []  # [top tensor, bottom tensor, value]
+        for upper, lower, local in path:
+            v = float(np.asarray(local).reshape(()))
+            if groups and not self._is_named(upper):
+                groups[-1][1] = lower
+                groups[-1][2] *= v
+            else:
+                groups.append([upper, lower, v])
+        out = []
+        pending_top = None
+        for top, bottom, v in groups:
+            if pending_top is not None:
+                top = pending_top
+                pending_top = None
+            if v == 1.0 and bottom is not path[-1][1]:
+                pending_top = top
+                continue
+            out.append((f"d{self._label(top)}/d{self._label(bottom)}", v))
+        return out
+
+    def _label(self, t):
+        return self.out_name if t is self.output else self.name_of(t)
+
+    def _is_named(self, t):
+        return t is self.output or t.name is not None
+
+    def _tensor_chain(self, param, paths, total):
+        path = paths[0] if paths else []
+        lines = [f"d{self.out_name}/d{self.name_of(param)}: shape {np.shape(total)}, through"]
+        for upper, lower, _ in path:
+            lines.append(f"  {self._label(upper)} <- {self.name_of(lower)}  (d{self.out_name}/d{self.name_of(lower)}: "
+                         f"{fmt(self.grad(lower), self.max_elements)})")
+        lines.append(f"  = {fmt(total, self.max_elements)}")
+        return {"paths": [], "terms": [], "total": total, "text": "\n".join(lines)}
+
+    # ------------------------------------------------------------------ rendering
+    def _sections(self):
+        """The trace as (title, rows) sections; a row is (label, text)."""
+        me = self.max_elements
+        secs = []
+        if self.forward_values:
+            rows = [("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me))
+                    for name, expr, v in self.forward_values]
+            secs.append((self.forward_title, rows))
+        rows = []
+        for s in self.steps:
+            rows.extend(self._step_rows(s))
+        secs.append((f"Backward pass: the chain rule from {self.out_name}, node by node", rows))
+        rows = []
+        for leaf in self.leaves:
+            g = self.grad(leaf)
+            if g is None:
+                continue
+            rows.append(("eq", self.d(leaf), self._sum_text(leaf, g)))
+        if rows:
+            secs.append(("Gradients of the leaves", rows))
+        if self.show_chains:
+            rows = []
+            for pname in self.show_chains:
+                text = self.chain(pname)["text"]
+                lhs, rest = text.split(" = ", 1)
+                rows.append(("eq", lhs, "\n".join(part.strip().lstrip("= ") if k else part
+                                                   for k, part in enumerate(rest.split("\n")))
+                             .replace("\n", "\n= ")))
+            secs.append(("One gradient as its whole chain (factors of 1 from sums left out)", rows))
+        if self.lr is not None:
+            rows = []
+            for leaf in self.leaves:
+                g = self.grad(leaf)
+                if g is None:
+                    continue
+                new = leaf.data - self.lr * g
+                rows.append(("eq", self.name_of(leaf),
+                             f"{fmt(leaf.data, me)} - {self.lr:g} * {fmt(g, me)} = {fmt(new, me)}"))
+            secs.append((f"One step of gradient descent: w <- w - {self.lr:g} * d{self.out_name}/dw", rows))
+        return secs
+
+    def _sum_text(self, t, g):
+        uses = [u for u in self.uses(t) if u.edge.contribution is not None]
+        me = self.max_elements
+        if len(uses) <= 1:
+            return fmt(g, me)
+        terms = []
+        nums = []
+        for u in uses:
+            out = _output_name(u.step, self)
+            if u.edge.local is not None and _scalar(u.edge.local) and _scalar(u.step.grad_out):
+                terms.append(f"d{self.out_name}/d{out} * d{out}/d{self.name_of(t)}")
+                nums.append(f"{fmt(u.step.grad_out)} * {fmt(u.edge.local)}")
+            else:
+                terms.append(f"(via {u.step.op} -> {out})")
+                nums.append(fmt(u.edge.contribution, me))
+        return " + ".join(terms) + "\n= " + " + ".join(nums) + f"\n= {fmt(g, me)}"
+
+    def _step_rows(self, s: Step):
+        me = self.max_elements
+        head = f"[{s.order}] {s.op}: {s.out_name}"
+        if s.out_value is not None:
+            head += f" = {fmt(s.out_value, me)}"
+        rows = [("head", head, "")]
+        if s.formula:
+            rows.append(("kv", "rule", s.formula + (f";  local derivative: {s.derivative}" if s.derivative else "")))
+        ins = ", ".join(e.name if e.name == fmt(e.tensor.data, me) else f"{e.name} = {fmt(e.tensor.data, me)}"
+                        for e in s.edges)
+        if ins:
+            rows.append(("kv", "inputs", ins))
+        rows.append(("eq", f"d{self.out_name}/d{s.out_name}", self._incoming_text(s)))
+        for e in s.edges:
+            if not e.needs_grad or e.contribution is None:
+                continue
+            lhs = f"-> d{self.out_name}/d{e.name}"
+            if e.local is not None and _scalar(e.local) and _scalar(s.grad_out):
+                rhs = (f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} = {fmt(s.grad_out)} * "
+                       f"{fmt(e.local)} = {fmt(e.contribution)}")
+            elif e.local is not None:
+                rhs = (f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), local "
+                       f"{fmt(e.local, me)}; = {fmt(e.contribution, me)}")
+            else:
+                rhs = f"{fmt(e.contribution, me)}"
+            if e.broadcast:
+                rhs += f"  ({e.broadcast})"
+            if len(self.uses(e.tensor)) > 1:
+                rhs += f"  [one of {len(self.uses(e.tensor))} terms of d{self.out_name}/d{e.name}]"
+            rows.append(("eq", lhs, rhs))
+        return rows
+
+    def _incoming_text(self, s: Step):
+        out_t = _output_tensor(s)
+        if out_t is not None and out_t is not self.output and len(self.uses(out_t)) > 1:
+            return self._sum_text(out_t, s.grad_out)
+        if out_t is self.output:
+            return f"{fmt(s.grad_out, self.max_elements)}  (the starting gradient)"
+        return fmt(s.grad_out, self.max_elements)
+
+    def to_text(self, width: int = WIDTH) -> str:
+        """Plain text, wrapped to ``width`` columns (100 by default)."""
+        lines = []
+        if self.title:
+            lines += [self.title, "=" * min(len(self.title), width), ""]
+        for title, rows in self._sections():
+            lines += [title, "-" * min(len(title), width)]
+            for kind, label, text in rows:
+                if kind == "head":
+                    lines.append(label)
+                    continue
+                indent = "    " if title.startswith("Backward") else "  "
+                prefix = indent + label + (" = " if kind == "eq" else ": ")
+                for k, part in enumerate(text.split("\n")):
+                    first = prefix if k == 0 else " " * (len(prefix) - 2) + ("= " if part.startswith("= ") else "  ")
+                    if k and part.startswith("= "):
+                        part = part[2:]
+                    wrapped = textwrap.wrap(part, width=max(width - len(first), 30), break_on_hyphens=False) or [""]
+                    lines.append(first + wrapped[0])
+                    lines += [" " * len(first) + w for w in wrapped[1:]]
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_markdown(self) -> str:
+        out = []
+        if self.title:
+            out += [f"# {self.title}", ""]
+        for title, rows in self._sections():
+            out += [f"## {title}", "", "| | |", "|---|---|"]
+            for kind, label, text in rows:
+                lab = label.replace("|", "\\|")
+                if kind == "head":
+                    out.append(f"| **{lab}** | |")
+                    continue
+                cells = [c.replace("|", "\\|") for c in text.split("\n")]
+                body = "<br>".join(f"`{c}`" for c in cells)
+                out.append(f"| `{lab}` | {body} |")
+            out.append("")
+        return "\n".join(out)
+
+    def to_html(self) -> str:
+        parts = ["<div class='chainrule-trace'>",
+                 "<style>.chainrule-trace td{font-family:monospace;vertical-align:top;padding:1px 8px}"
+                 ".chainrule-trace th{text-align:left}</style>"]
+        if self.title:
+            parts.append(f"<h2>{html.escape(self.title)}</h2>")
+        for title, rows in self._sections():
+            parts.append(f"<h3>{html.escape(title)}</h3><table>")
+            for kind, label, text in rows:
+                lab = html.escape(label)
+                if kind == "head":
+                    parts.append(f"<tr><th colspan='2'>{lab}</th></tr>")
+                else:
+                    parts.append(f"<tr><td>{lab}</td><td>{html.escape(text).replace(chr(10), '<br>')}</td></tr>")
+            parts.append("</table>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    def _repr_html_(self):
+        return self.to_html()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return f"<Trace of {self.out_name}: {len(self.steps)} nodes, {len(self.leaves)} leaves>"
+
+
+def _output_tensor(step: Step):
+    return getattr(step, "_out_tensor", None)
+
+
+def _output_name(step: Step, trace: Trace) -> str:
+    return step.out_name
+
+
+# ----------------------------------------------------------------------------- building the trace
+def _collect(output: Tensor):
+    """Nodes in forward order, and every tensor with its consumers."""
+    order, seen = [], set()
+    stack = [(output._node, False)] if output._node is not None else []
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.inputs is None:
+            raise GraphFreedError(
+                "explain: the graph was already freed by backward(); call cr.explain(loss) before "
+                "loss.backward(), or pass retain_graph=True to backward"
+            )
+        stack.append((n, True))
+        for t in n.inputs:
+            if isinstance(t, Tensor) and t._node is not None and id(t._node) not in seen:
+                stack.append((t._node, False))
+    return order
+
+
+def _auto_names(order, output: Tensor, out_name: str) -> dict:
+    names = {id(output): out_name}
+    counter = [0]
+
+    def name(t):
+        if id(t) in names:
+            return names[id(t)]
+        if t.name:
+            names[id(t)] = t.name
+        elif t._node is None:
+            counter[0] += 1
+            names[id(t)] = fmt(t.data) if t.data.size == 1 else f"c{counter[0]}"
+        else:
+            counter[0] += 1
+            names[id(t)] = f"t{counter[0]}"
+        return names[id(t)]
+
+    for n in order:
+        for t in n.inputs:
+            if isinstance(t, Tensor):
+                name(t)
+    return names
+
+
+def _natural(name: str):
+    """Sort key putting w2 before w10 and grouping names by their letters."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _broadcast_sentence(name, in_shape, out_shape) -> str:
+    lead = len(out_shape) - len(in_shape)
+    axes = list(range(lead)) + [lead + k for k, s in enumerate(in_shape) if s == 1 and out_shape[lead + k] != 1]
+    ax = ", ".join(map(str, axes))
+    return f"summed over axis {ax}: {name} {tuple(in_shape)} was broadcast to {tuple(out_shape)}"
+
+
+def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name: str | None = None,
+            title: str | None = None) -> Trace:
+    """Write out the backward pass of ``output`` as the chain rule with numbers.
+
+    The graph must still be intact: call it before ``backward()`` (or after
+    ``backward(retain_graph=True)``). No ``.grad`` is changed. ``lr`` adds a
+    section with one step of gradient descent on every leaf. ``name`` is the
+    symbol used for the output in derivatives (default: its name, or L).
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
+    if not output.requires_grad:
+        raise GraphError("explain: the output does not require grad, so there is no graph to explain")
+    if output.data.size != 1:
+        raise GraphError(f"explain: the output must have one element (a loss), got shape {output.shape}; reduce it")
+    out_name = name or output.name or "L"
+    order = _collect(output)
+    names = _auto_names(order, output, out_name)
+    leaves, seen = [], set()
+    for n in order:
+        for t in n.inputs:
+            if isinstance(t, Tensor) and t._node is None and t._requires_grad and id(t) not in seen:
+                seen.add(id(t))
+                leaves.append(t)
+    leaves.sort(key=lambda t: _natural(names.get(id(t), "")))
+    # output tensors of each node (for names and values): the root, and inputs of consumers
+    outputs = {id(output._node): output} if output._node is not None else {}
+    for n in order:
+        for t in n.inputs:
+            if isinstance(t, Tensor) and t._node is not None:
+                outputs.setdefault(id(t._node), t)
+
+    steps: list[Step] = []
+    grads: dict = {}
+    uses: dict = {}
+
+    def observe(node, gs, fitted):
+        out_t = outputs.get(id(node))
+        g = gs[0] if len(gs) == 1 else gs
+        st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
+                  derivative=type(node).derivative, out_name=names.get(id(out_t), "?") if out_t is not None else "?",
+                  out_value=out_t.data if out_t is not None else None, grad_out=np.asarray(g))
+        st._out_tensor = out_t
+        if out_t is not None:
+            grads[id(out_t)] = np.asarray(g)
+        locals_ = _local_derivatives(node, out_t)
+        for i, t in enumerate(node.inputs):
+            if not isinstance(t, Tensor):
+                continue
+            e = Edge(index=i, tensor=t, name=names.get(id(t), "?"), needs_grad=node.needs_input_grad[i],
+                     local=locals_[i] if locals_ is not None else None, contribution=fitted[i])
+            if e.contribution is not None and out_t is not None and t.shape != out_t.shape and (
+                    getattr(type(node), "elementwise", False) or i in getattr(type(node), "broadcast_inputs", ())):
+                e.broadcast = _broadcast_sentence(e.name, t.shape, out_t.shape)
+            st.edges.append(e)
+            if e.needs_grad:
+                uses.setdefault(id(t), []).append(Use(st, e))
+        steps.append(st)
+
+    seed = np.ones_like(output.data)
+    results = _run([output], [seed], True, False, leaves, observer=observe)
+    for leaf, g in zip(leaves, results):
+        if g is not None:
+            grads[id(leaf)] = np.asarray(g)
+    tr = Trace(output, out_name, steps, names, grads, uses, leaves, max_elements, title)
+    tr.lr = lr
+    return tr
+
+
+def _local_derivatives(node, out_t):
+    """d(out)/d(input_i) for elementwise nodes (and any node whose inputs and output are scalars).
+
+    Computed by running the node's own backward on a gradient of ones: for an
+    elementwise op that is exactly the diagonal of its Jacobian.
+    """
+    elementwise = getattr(type(node), "elementwise", False)
+    if out_t is None:
+        return None
+    scalar_node = out_t.data.size == 1 and all(
+        (not isinstance(t, Tensor)) or t.data.size == 1 for t in node.inputs)
+    if not (elementwise or scalar_node) or getattr(node, "_n_out", 1) != 1:
+        return None
+    try:
+        res = node.backward(np.ones_like(out_t.data))
+    except Exception:  # a user's backward that cannot run twice: no local values, the trace still works
+        return None
+    if not isinstance(res, (tuple, list)):
+        res = (res,)
+    return [None if r is None else np.asarray(r) for r in res]

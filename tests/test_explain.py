@@ -1,0 +1,322 @@
+"""cr.explain, graph pictures, whole-graph checks, step explanations, diagnostics, anomaly detection.
+
+Every number a trace prints is checked against a value computed independently
+here (by hand with math, or by a separate backward pass), never against pasted text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.errors import AnomalyError, GradcheckError, GraphFreedError
+from chainrule.explain import example_trace, explain_step, gradcheck_graph
+
+from test_seeds import by_hand
+
+F = cr.nn.functional
+
+
+def g9(x):
+    return f"{x:.9g}"
+
+
+# ------------------------------------------------------------------------------ traces of the seeds
+@pytest.fixture(scope="module")
+def seed003_text():
+    return example_trace("seed003").to_text()
+
+
+def test_seed003_trace_every_number(seed003_text):
+    f, g, updated = by_hand()
+    for k, v in f.items():
+        if k != "E_total":
+            assert f"{k} = " in seed003_text and g9(v) in seed003_text, k
+    assert f"E = E_o1 + E_o2 = {g9(f['E_total'])}" in seed003_text
+    for k, v in g.items():
+        assert re.search(rf"dE/d{k} = .*{re.escape(g9(v))}", seed003_text, re.S), k
+    for k, v in updated.items():
+        w0 = {"b1": 0.4, "b2": 0.7}.get(k) or example_weights()[k]
+        assert f"{k} = {g9(w0)} - 0.1 * {g9(g[k])} = {g9(v)}" in seed003_text
+
+
+def example_weights():
+    from chainrule.explain.examples import SEED003_WEIGHTS
+
+    return SEED003_WEIGHTS
+
+
+def test_seed003_chain_for_w6_is_the_tutorials():
+    f, g, _ = by_hand()
+    c = example_trace("seed003").chain("w6")
+    labels = [lab for lab, _ in c["paths"][0]]
+    assert labels == ["dE/dout_o1", "dout_o1/dnet_o1", "dnet_o1/dw6"]
+    values = [v for _, v in c["paths"][0]]
+    expect = [-(0.5 - f["out_o1"]), f["out_o1"] * (1 - f["out_o1"]), f["out_h2"]]
+    assert values == pytest.approx(expect, rel=1e-12)
+    assert c["total"] == pytest.approx(g["w6"], rel=1e-12)
+    assert " * ".join(g9(v) for v in expect) in c["text"]  # 0.248598311 * 0.18819888 * 0.601327636
+
+
+def test_seed003_chain_for_w1_sums_two_paths():
+    f, g, _ = by_hand()
+    c = example_trace("seed003").chain("w1")
+    assert len(c["paths"]) == 2
+    d_o1 = -(0.5 - f["out_o1"]) * f["out_o1"] * (1 - f["out_o1"])
+    d_o2 = -(0.9 - f["out_o2"]) * f["out_o2"] * (1 - f["out_o2"])
+    s1 = f["out_h1"] * (1 - f["out_h1"])
+    assert sorted(c["terms"]) == pytest.approx(sorted([d_o1 * 0.30 * s1 * 0.02, d_o2 * 0.40 * s1 * 0.02]))
+    assert sum(c["terms"]) == pytest.approx(g["w1"])
+
+
+def test_shared_bias_gradient_written_as_a_sum(seed003_text):
+    f, g, _ = by_hand()
+    d_o1 = -(0.5 - f["out_o1"]) * f["out_o1"] * (1 - f["out_o1"])
+    d_o2 = -(0.9 - f["out_o2"]) * f["out_o2"] * (1 - f["out_o2"])
+    leaves = seed003_text[seed003_text.index("Gradients of the leaves"):]
+    block = leaves[leaves.index("dE/db2 = dE/dnet_o"):]
+    assert f"{g9(d_o2)} * 1 + {g9(d_o1)} * 1" in block or f"{g9(d_o1)} * 1 + {g9(d_o2)} * 1" in block
+    assert g9(g["b2"]) in block.split("\n")[2]
+
+
+def test_neuron_trace_writes_seed000_sum():
+    """dC/da = dC/dz' * w3 + dC/dz'' * w4, each term computed here by hand."""
+    tr = example_trace("neuron")
+    text = tr.to_text()
+    s = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    a = s(1 * 1 + (-2) * (-1) + 1)
+    w3, w4 = -1.0, 2.0
+    y1, y2 = s(w3 * a), s(w4 * a)
+    dz1 = y1 * y1 * (1 - y1)  # dC/dz' for C = 1/2 y'^2
+    dz2 = (y2 - 1) * y2 * (1 - y2)  # dC/dz'' for C = 1/2 (y'' - 1)^2
+    assert tr.grad(tr.tensor("a")).item() == pytest.approx(w3 * dz1 + w4 * dz2, rel=1e-12)
+    terms = {f"{g9(dz1)} * {g9(w3)}", f"{g9(dz2)} * {g9(w4)}"}
+    line = next(ln for ln in text.splitlines() if "dC/da = " in ln and " + " in ln)
+    assert "dC/dz'' * dz''/da" in line and "dC/dz' * dz'/da" in line
+    nums = text[text.index(line):].splitlines()[1]
+    assert all(t in nums for t in terms)
+
+
+def test_shopping_trace():
+    tr = example_trace("shopping")
+    text = tr.to_text()
+    a, an, o, on, tax = 100.0, 2.0, 150.0, 3.0, 1.1
+    for name, v in {"apple": an * tax, "apple_num": a * tax, "orange": on * tax, "orange_num": o * tax,
+                    "tax": a * an + o * on}.items():
+        assert f"dprice/d{name} = {g9(v)}" in text
+
+
+def test_formats_and_width():
+    tr = example_trace("seed003")
+    text, md, html = tr.to_text(), tr.to_markdown(), tr.to_html()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert md.startswith("# Seed 003") and "| `" in md and "## Backward pass" in md
+    assert html.startswith("<div") and "<table>" in html and "&lt;-" in html
+    _, g, _ = by_hand()
+    for v in g.values():
+        assert g9(v) in md and g9(v) in html
+
+
+def test_explain_leaves_grads_alone_and_needs_the_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = (x * x).sum()
+    tr = cr.explain(y)
+    assert x.grad is None
+    np.testing.assert_allclose(tr.grad(x), [2.0, 4.0])
+    y.backward()
+    with pytest.raises(GraphFreedError, match="before loss.backward"):
+        cr.explain(y)
+
+
+def test_broadcasting_said_in_words():
+    x = cr.tensor(np.ones((64, 3)))
+    lin = cr.nn.Linear(3, 10)
+    b = cr.tensor(np.zeros(10), requires_grad=True, name="b")
+    loss = (x @ lin.weight.T + b).sum()
+    flat = " ".join(cr.explain(loss).to_text().split())  # undo the wrapping at 100 columns
+    assert "summed over axis 0: b (10,) was broadcast to (64, 10)" in flat
+    loss2 = F.cross_entropy(lin(x), np.zeros(64, np.int64))
+    assert "summed over axis 0: bias (10,) was broadcast to (64, 10)" in " ".join(cr.explain(loss2).to_text().split())
+
+
+def test_a_new_op_documents_itself():
+    class Cube(cr.Function):
+        formula = "y = x^3"
+        derivative = "dy/dx = 3 x^2"
+
+        def forward(self, x):
+            self.x = x
+            return x**3
+
+        def backward(self, g):
+            return g * 3 * self.x**2
+
+    x = cr.tensor(2.0, requires_grad=True, name="x")
+    text = cr.explain(Cube()(x)).to_text()
+    assert "y = x^3;  local derivative: dy/dx = 3 x^2" in text
+    assert "dL/dx = dL/dL * dL/dx = 1 * 12 = 12" in text
+
+
+# ------------------------------------------------------------------------------ graph pictures
+def test_draw_graph_dot_carries_values_and_local_derivatives(tmp_path):
+    from chainrule.explain.examples import shopping
+
+    price, _ = shopping()
+    g = cr.draw_graph(price)
+    src = g.source
+    assert src.startswith("digraph") and src.count("->") >= 12
+    assert "dapple_price/dapple = 2" in src and "dprice/dtax = 650" in src.replace("\\n", " ")
+    assert "dall_price/dapple_price = 1" in src and "dprice/dall_price = 1.1" in src
+    g.render(tmp_path / "g.dot")
+    assert (tmp_path / "g.dot").read_text() == src
+
+
+def test_render_svg_or_clear_message(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from chainrule.explain.examples import neuron
+
+    out, _ = neuron()
+    g = cr.draw_graph(out)
+    have = shutil.which("dot") is not None
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        have = False
+    if have:
+        g.render(tmp_path / "g.svg")
+        assert (tmp_path / "g.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    with pytest.raises(cr.errors.MissingDependencyError, match=r"chainrule\[graph\]"):
+        g.render(tmp_path / "h.png")
+
+
+# ------------------------------------------------------------------------------ checking a learner's backward
+class WrongSquare(cr.Function):
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, g):
+        return g * self.x  # forgot the factor 2
+
+
+def test_gradcheck_graph_names_the_faulty_node():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal((4, 3)), requires_grad=True, name="x")
+    w = cr.tensor(rng.standard_normal((3, 2)), requires_grad=True, name="w")
+    h = (x @ w).tanh()
+    h.name = "h"
+    sq = WrongSquare()(h)
+    sq.name = "h2"
+    loss = sq.mean()
+    with pytest.raises(GradcheckError) as e:
+        gradcheck_graph(loss)
+    msg = str(e.value)
+    assert "WrongSquare (producing 'h2')" in msg and "input 0 ('h')" in msg
+    good = ((x @ w).tanh() ** 2).mean()
+    assert gradcheck_graph(good)
+
+
+def test_check_backward_for_one_function():
+    with pytest.raises(GradcheckError, match="WrongSquare.backward"):
+        cr.check_backward(WrongSquare, cr.tensor([0.5, -1.0]))
+
+
+# ------------------------------------------------------------------------------ optimizer step explained
+OPTS = [
+    lambda ps: cr.optim.SGD(ps, lr=0.1),
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: cr.optim.Adam(ps, lr=0.05),
+    lambda ps: cr.optim.Adam(ps, lr=0.05, amsgrad=True, weight_decay=0.1),
+    lambda ps: cr.optim.AdamW(ps, lr=0.05),
+    lambda ps: cr.optim.Adagrad(ps, lr=0.1),
+    lambda ps: cr.optim.RMSprop(ps, lr=0.01),
+]
+
+
+@pytest.mark.parametrize("make", OPTS)
+def test_explain_step_predicts_the_real_step(make):
+    p = cr.nn.Parameter(np.array([[0.5, -1.0], [2.0, 0.3]]), name="w")
+    opt = make([p])
+    for _ in range(3):
+        opt.zero_grad()
+        (p**3).sum().backward()
+        e = explain_step(opt, p, 2)
+        before = p.numpy().copy()
+        opt.step()
+        assert e.new_value == pytest.approx(p.numpy()[1, 0], rel=1e-12, abs=1e-15)
+        assert e.lines[0][2] == before[1, 0] and e.lines[1][2] == pytest.approx(3 * before[1, 0] ** 2)
+        text = e.to_text()
+        assert g9(e.new_value) in text
+
+
+def test_explain_step_adam_shows_moments_and_bias_correction():
+    p = cr.nn.Parameter(np.array([1.0]), name="w")
+    opt = cr.optim.Adam([p], lr=0.1)
+    (p * 3).sum().backward()
+    text = explain_step(opt, p, 0).to_text()
+    m, v = 0.1 * 3, 0.001 * 9
+    assert f"m      = beta1 * m + (1 - beta1) * g = 0.9 * 0 + 0.1 * 3 = {g9(m)}" in text
+    assert f"m_hat  = m / (1 - beta1^t) = {g9(m)} / (1 - 0.9^1) = {g9(m / 0.1)}" in text
+    assert f"v_hat  = v / (1 - beta2^t) = {g9(v)} / (1 - 0.999^1) = {g9(v / (1 - 0.999))}" in text
+
+
+# ------------------------------------------------------------------------------ training diagnostics
+def test_diagnostics_recorded_and_correct(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 40)
+    g = np.random.default_rng(1)
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4, generator=g), cr.nn.ReLU(), cr.nn.Linear(4, 2, generator=g))
+    model[0].bias.data[1] = -1e3  # unit 1 can never fire: dead fraction 1/4
+    w0 = model[0].weight.numpy().copy()
+    # the gradient of the one full-batch step, computed independently
+    ref = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    ref.load_state_dict(model.state_dict())
+    F.cross_entropy(ref(X), y).backward()
+    gnorm = float(np.linalg.norm(ref[0].weight.grad.numpy()))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    h = cr.train.fit(model, cr.nn.CrossEntropyLoss(), opt, (X, y), epochs=1, batch_size=40, diagnostics=True)
+    row = h.epochs[0]
+    assert row["grad_norm/0.weight"] == pytest.approx(gnorm, rel=1e-5)
+    assert row["update_ratio/0.weight"] == pytest.approx(0.1 * gnorm / np.linalg.norm(w0), rel=1e-4)
+    assert row["dead_relu/1"] == pytest.approx(0.25)
+    assert "dead_relu/1" in h.diagnostics()
+    h.plot(tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 5000
+
+
+# ------------------------------------------------------------------------------ anomaly detection
+def test_anomaly_forward_names_node_line_and_inputs():
+    x = cr.tensor([1.0, -2.0], requires_grad=True, name="x")
+    with cr.detect_anomaly():
+        with pytest.raises(AnomalyError) as e:
+            y = cr.log(x) * 2  # noqa: F841 - the line the error must point at
+    msg = str(e.value)
+    assert "Log produced NaN" in msg and "test_explain.py" in msg and "cr.log(x) * 2" in msg
+    assert "input 0 (x): shape (2,), range [-2, 1]" in msg
+    assert np.isnan(cr.log(x).numpy()[1])  # outside the block: no checks
+
+
+def test_anomaly_backward():
+    x = cr.tensor([0.0, 4.0], requires_grad=True, name="x")
+    with cr.detect_anomaly():
+        y = cr.sqrt(x).sum()  # finite forward; d sqrt/dx at 0 is inf
+        with pytest.raises(AnomalyError) as e:
+            y.backward()
+    msg = str(e.value)
+    assert "backward of Sqrt" in msg and "cr.sqrt(x).sum()" in msg and "input 0 (x)" in msg
+
+
+def test_anomaly_off_costs_no_checks():
+    x = cr.tensor([1.0, -2.0], requires_grad=True)
+    y = cr.log(x)  # NaN allowed when off
+    assert np.isnan(y.numpy()).any()
