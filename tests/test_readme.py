@@ -39,6 +39,8 @@ def test_quick_tour_runs_and_gives_the_seed_numbers():
 
 def test_network_snippet_trains():
     rng = np.random.default_rng(0)
-    ns = {"X": rng.standard_normal((256, 784)).astype(np.float32), "y": rng.integers(0, 10, 256)}
+    import chainrule as cr
+
+    ns = {"cr": cr, "X": rng.standard_normal((256, 784)).astype(np.float32), "y": rng.integers(0, 10, 256)}
     exec(python_blocks()[2], ns)
     assert np.isfinite(ns["loss"].item())
