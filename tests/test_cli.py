@@ -102,3 +102,37 @@ def test_explain_a_saved_model(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "One sample through Sequential" in text and "|dL/d1.weight|" in text and "[1] CrossEntropy" in text
     assert main(["explain", "--model", str(out), "--sample", "100000"]) == 1
+
+
+def test_dropout_layers_draw_different_masks():
+    from chainrule.cli import build_mlp
+
+    cfg = {"n_features": 4, "n_classes": 2, "hidden": [64, 64], "activation": "relu", "dropout": 0.5,
+           "batch_norm": False, "seed": 0}
+    model = build_mlp(cfg)
+    drops = [m for m in model if isinstance(m, cr.nn.Dropout)]
+    a = drops[0](cr.ones(8, 64)).numpy()
+    b = drops[1](cr.ones(8, 64)).numpy()
+    assert not np.array_equal(a == 0, b == 0)
+
+
+def test_resume_with_other_settings_is_refused_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "xor", "--hidden", "8", "--epochs", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    cfg = (out / "config.json").read_text()
+    assert main(["train", "--dataset", "xor", "--hidden", "16", "--epochs", "3", "--out", str(out), "--quiet",
+                 "--resume"]) == 1
+    assert "different hidden ([8] there, [16] now)" in capsys.readouterr().err
+    assert (out / "config.json").read_text() == cfg
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_adamw_weight_decay_as_given(tmp_path):
+    out = tmp_path / "run"
+    main(["train", "--dataset", "xor", "--optimizer", "adamw", "--weight-decay", "0", "--epochs", "1", "--out",
+          str(out), "--quiet"])
+    assert json.loads((out / "config.json").read_text())["weight_decay"] == 0.0
+    main(["train", "--dataset", "xor", "--optimizer", "adamw", "--epochs", "1", "--out", str(tmp_path / "r2"),
+          "--quiet"])
+    assert json.loads((tmp_path / "r2" / "config.json").read_text())["weight_decay"] == 0.01

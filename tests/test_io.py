@@ -50,7 +50,7 @@ def test_optimizer_and_nested_checkpoint_round_trip(tmp_path):
     opt2.load_state_dict(back["optimizer"])
     assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["betas"] == (0.8, 0.9)
     for p in m.parameters():
-        np.testing.assert_array_equal(opt2.state[p]["exp_avg"], opt.state[p]["exp_avg"])
+        np.testing.assert_array_equal(opt2.public_state(p)["exp_avg"], opt.public_state(p)["exp_avg"])
         assert opt2.state[p]["step"] == 1
 
 

@@ -60,7 +60,7 @@ def test_trajectory_matches_torch(name, kw):
         np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-8)
     # the state that drives the trajectory is the same too
     for p, tp in zip(ps, tps):
-        ours, theirs = opt.state[p], topt.state[tp]
+        ours, theirs = opt.public_state(p), topt.state[tp]
         for k in ("momentum_buffer", "exp_avg", "exp_avg_sq", "sum", "square_avg"):
             if k in theirs and theirs[k] is not None:
                 np.testing.assert_allclose(ours[k], theirs[k].numpy(), rtol=1e-5, atol=1e-9)

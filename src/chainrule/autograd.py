@@ -196,44 +196,62 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
             g = buf.pop(n, None)
             inputs = n.inputs
             needs = n.needs_input_grad
-            if g is not None:
-                if n._n_out == 1:
-                    gs = (g,)
-                else:
-                    gs = _fill_missing(n, g, create_graph)
-                if n._extra is not None:
-                    _extras(n, gs, create_graph)
-                if node_pos is not None:
-                    for i, gi in enumerate(gs):
-                        for k in node_pos.get((n, i), ()):
-                            results[k] = gi
-                if create_graph:
-                    out = n.backward_graph(*gs)
-                else:
-                    out = n.backward(*gs)
+            if g is None:  # nothing flows through this node: only release its inputs' counts
+                for i, need in enumerate(needs):
+                    if need:
+                        p = inputs[i]._node
+                        if p is not None:
+                            c = deps[p] - 1
+                            deps[p] = c
+                            if c == 0:
+                                ready.append(p)
+                if not retain_graph:
+                    n._free()
+                continue
+            gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
+            if n._extra is not None:
+                _extras(n, gs, create_graph)
+            if node_pos is not None:
+                for i, gi in enumerate(gs):
+                    for k in node_pos.get((n, i), ()):
+                        results[k] = gi
+            out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
+            if type(out) is not tuple or len(out) != len(inputs):
                 out = _check_result(n, out, len(inputs))
-                fitted = [None] * len(inputs) if observer is not None else None
+            fitted = [None] * len(inputs) if observer is not None else None
             for i, need in enumerate(needs):
                 if not need:
                     continue
                 inp = inputs[i]
                 p = inp._node
-                if g is not None:
-                    gi = out[i]
-                    if gi is not None:
+                gi = out[i]
+                if gi is not None:
+                    data = inp.data
+                    if create_graph or type(gi) is not np.ndarray or gi.shape != data.shape or \
+                            gi.dtype != data.dtype:
                         gi = _fit(n, i, gi, inp, create_graph)
-                        if fitted is not None:
-                            fitted[i] = gi
-                        if p is None:
-                            _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
+                    if fitted is not None:
+                        fitted[i] = gi
+                    if p is None:
+                        if leaf_pos is None and not create_graph:
+                            # accumulate into leaf.grad (new arrays only: gradients may be shared)
+                            if not gi.flags.writeable:
+                                gi = gi.copy()
+                            old = inp.grad
+                            inp.grad = _wrap(gi) if old is None else _wrap(old.data + gi)
                         else:
-                            _add_to_buffer(buf, p, inp._index, gi, create_graph)
+                            _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
+                    elif p._n_out == 1:
+                        old = buf.get(p)
+                        buf[p] = gi if old is None else old + gi
+                    else:
+                        _add_to_buffer(buf, p, inp._index, gi, create_graph)
                 if p is not None:
                     c = deps[p] - 1
                     deps[p] = c
                     if c == 0:
                         ready.append(p)
-            if observer is not None and g is not None:
+            if observer is not None:
                 observer(n, gs, fitted)
             if not retain_graph:
                 n._free()

@@ -48,6 +48,16 @@ def _positive_float(s):
     return v
 
 
+def _nonnegative_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return v
+
+
 def _fraction(s):
     try:
         v = float(s)
@@ -81,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
-    t.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--momentum", type=_fraction, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
+    t.add_argument("--weight-decay", type=_nonnegative_float, default=None,
+                   help="L2 penalty (default 0; 0.01 for adamw, decoupled)")
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout after each hidden layer (default 0)")
     t.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
     t.add_argument("--batch-size", type=_positive_int, default=128)
@@ -137,6 +148,7 @@ def build_mlp(config: dict):
 
     acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
     gen = np.random.default_rng(config["seed"])
+    drop_gen = np.random.default_rng(config["seed"] + 1)  # one stream shared by every dropout layer
     layers = [nn.Standardize(config["n_features"])]
     width = config["n_features"]
     for h in config["hidden"]:
@@ -145,7 +157,7 @@ def build_mlp(config: dict):
             layers.append(nn.BatchNorm1d(h))
         layers.append(acts[config["activation"]]())
         if config.get("dropout"):
-            layers.append(nn.Dropout(config["dropout"], generator=np.random.default_rng(config["seed"] + 1)))
+            layers.append(nn.Dropout(config["dropout"], generator=drop_gen))
         width = h
     layers.append(nn.Linear(width, config["n_classes"], generator=gen))
     return nn.Sequential(*layers)
@@ -167,7 +179,7 @@ def make_optimizer(args, params):
         return optim.RMSprop(params, lr=args.lr, weight_decay=args.weight_decay)
     if o == "adam":
         return optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
-    return optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay or 1e-2)
+    return optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -175,9 +187,10 @@ def cmd_train(args) -> int:
     from . import io, nn, optim
     from .train import Callback, evaluate, fit
 
+    if args.weight_decay is None:
+        args.weight_decay = 1e-2 if args.optimizer == "adamw" else 0.0
     data = load_dataset(args.dataset, args.seed, args.data_root)
     out = args.out or os.path.join("runs", args.dataset)
-    os.makedirs(out, exist_ok=True)
     config = {
         "dataset": args.dataset, "n_features": int(data.X_train.shape[1]), "n_classes": int(data.n_classes),
         "hidden": args.hidden, "activation": args.activation, "dropout": args.dropout,
@@ -185,6 +198,8 @@ def cmd_train(args) -> int:
         "momentum": args.momentum, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
         "epochs": args.epochs, "scheduler": args.scheduler, "label_smoothing": args.label_smoothing,
     }
+    _check_resume(args, out, config)
+    os.makedirs(out, exist_ok=True)
     model = build_mlp(config)
     model[0].fit(data.X_train)
     opt = make_optimizer(args, model.parameters())
@@ -214,7 +229,7 @@ def cmd_train(args) -> int:
         def on_epoch_end(self, trainer, r):
             if not args.quiet:
                 print(f"{r['epoch']:>5}  {r['loss']:>8.4f}  {r['accuracy']:>7.2%}  {r['val_loss']:>9.4f}  "
-                      f"{r['val_accuracy']:>8.2%}  {r['time']:>5.1f}s", flush=True)
+                      f"{r['val_accuracy']:>8.2%}  {r['time']:>5.2f}s", flush=True)
 
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
@@ -236,6 +251,30 @@ def cmd_train(args) -> int:
     print(f"test accuracy {final['accuracy']:.2%}  (test loss {final['loss']:.4f})")
     print(f"wrote {os.path.join(out, 'model.npz')}, {os.path.join(out, 'history.json')}{plot_note}")
     return 0
+
+
+_ARCHITECTURE = ("dataset", "n_features", "n_classes", "hidden", "activation", "dropout", "batch_norm")
+
+
+def _check_resume(args, out, config):
+    """With --resume, refuse settings that cannot continue the saved run (before anything is written)."""
+    from .errors import ChainruleError
+
+    cfg_path = os.path.join(out, "config.json")
+    if not args.resume or not os.path.exists(cfg_path):
+        return
+    with open(cfg_path) as f:
+        saved = json.load(f)
+    diff = [k for k in _ARCHITECTURE if saved.get(k) != config.get(k)]
+    if diff:
+        raise ChainruleError(
+            f"--resume: the run in {out} has a different " + ", ".join(
+                f"{k} ({saved.get(k)!r} there, {config.get(k)!r} now)" for k in diff) + "; use the same settings "
+            "or another --out")
+    if config["scheduler"] != "none" and saved.get("epochs") != config["epochs"]:
+        raise ChainruleError(
+            f"--resume: the run in {out} was scheduled ({config['scheduler']}) over {saved.get('epochs')} epochs; "
+            f"resuming with --epochs {config['epochs']} would bend that schedule. Use --epochs {saved.get('epochs')}")
 
 
 def load_run(directory: str):

@@ -90,15 +90,12 @@ class Function:
                 f"{type(self).__name__}: a Function instance is a single graph node and was already "
                 f"called; create a new one for each call, e.g. {type(self).__name__}()(x)"
             )
-        record = False
         if _mode.grad_enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a._requires_grad:
-                    record = True
-                    break
-        if record:
             needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+            record = True in needs
         else:
+            record = False
+        if not record:
             needs = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
         self.needs_input_grad = needs
         out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
@@ -158,16 +155,21 @@ class Function:
     def _free(self) -> None:
         """Drop the inputs and everything saved for backward."""
         self.inputs = None
+        for name in type(self)._saved_slots:
+            setattr(self, name, None)
         d = getattr(self, "__dict__", None)
         if d:
             d.clear()
-        for cls in type(self).__mro__:
-            for s in cls.__dict__.get("__slots__", ()):
-                if s not in _BASE_SLOTS and s != "__dict__" and s != "__weakref__":
-                    try:
-                        delattr(self, s)
-                    except AttributeError:
-                        pass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the slots a subclass adds hold what its backward needs; _free clears them
+        names = []
+        for klass in cls.__mro__:
+            for s in klass.__dict__.get("__slots__", ()):
+                if s not in _BASE_SLOTS and s not in ("__dict__", "__weakref__") and s not in names:
+                    names.append(s)
+        cls._saved_slots = tuple(names)
 
     @property
     def name(self) -> str:
@@ -178,6 +180,7 @@ class Function:
 
 
 _BASE_SLOTS = frozenset(Function.__slots__)
+Function._saved_slots = ()
 
 
 def _output(o, requires_grad: bool, node, index: int) -> Tensor:

@@ -19,6 +19,7 @@ int64 = np.int64
 bool_ = np.bool_
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
+_new = object.__new__
 
 
 def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
@@ -85,10 +86,10 @@ class Tensor:
         self._index = 0
         self.name = name
 
-    @classmethod
-    def _wrap(cls, data: np.ndarray, requires_grad: bool = False, node=None, index: int = 0) -> Tensor:
+    @staticmethod
+    def _wrap(data: np.ndarray, requires_grad: bool = False, node=None, index: int = 0) -> Tensor:
         """Wrap an ndarray without copying or checking (library-internal fast path)."""
-        t = object.__new__(cls)
+        t = _new(Tensor)
         t.data = data
         t.grad = None
         t._requires_grad = requires_grad

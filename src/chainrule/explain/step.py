@@ -53,13 +53,14 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     st = optimizer.state.get(param, {})
     elem = {k: (np.array([v[index]], dtype=np.float64) if isinstance(v, np.ndarray) and v.shape == param.shape else v)
             for k, v in st.items() if k not in ("tmp", "tmp2")}
-    before = copy.deepcopy(elem)
+    before = optimizer._export_state(copy.deepcopy(elem), group) if elem else {}
     w = np.array([w0], np.float64)
     optimizer._update(param, w, np.array([g], np.float64), elem, group)
+    after = optimizer._export_state(elem, group)
     new = float(w[0])
     name = param.name or "w"
     lines = [(f"{name}", "", w0), ("g", "the gradient", g)]
-    lines += _rule_lines(optimizer, group, g, w0, before, elem, new)
+    lines += _rule_lines(optimizer, group, g, w0, before, after, new)
     title = (f"{type(optimizer).__name__} step for {name}{list(map(int, np.atleast_1d(index))) if param.ndim else ''}"
              f" (lr {group['lr']:g})")
     return StepExplanation(title, lines, new)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import ops
 from ..creation import default_generator
+from ..ops.linalg import Linear as _LinearOp
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -47,7 +48,9 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        return ops.linear(x, self.weight, self.bias)
+        if self.bias is None:
+            return _LinearOp()(x if isinstance(x, Tensor) else ops.linalg.as_t(x), self.weight)
+        return _LinearOp()(x if isinstance(x, Tensor) else ops.linalg.as_t(x), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -111,15 +111,20 @@ class Linear(Function):
     broadcast_inputs = (2,)  # the bias is added to every row
 
     def forward(self, x, w, b=None):
-        if x.shape[-1:] != w.shape[-1:] or w.ndim != 2:
+        try:
+            y = x @ w.T
+        except (ValueError, AttributeError):
             raise ShapeError(
-                f"linear: input of shape {x.shape} does not fit weight of shape {w.shape}: the input's "
-                f"last dimension ({x.shape[-1] if x.ndim else None}) must equal the weight's in_features "
-                f"({w.shape[-1] if w.ndim else None})"
-            )
-        y = x @ w.T
+                f"linear: input of shape {np.shape(x)} does not fit weight of shape {np.shape(w)}: the input's "
+                f"last dimension must equal the weight's in_features (its second dimension)"
+            ) from None
+        if w.ndim != 2:
+            raise ShapeError(f"linear: the weight must be 2-D (out_features, in_features), got shape {w.shape}")
         if b is not None:
-            y += b
+            if b.dtype == y.dtype:
+                y += b
+            else:
+                y = y + b
         return y
 
     def backward(self, g):

@@ -57,12 +57,16 @@ class MSELoss(Function):
                 "(reshape the target, e.g. y.reshape(-1, 1))"
             )
         d = x - t
-        return _reduce(d * d, self.reduction)
+        d *= d
+        if self.reduction == "mean":
+            return np.asarray(np.mean(d), d.dtype)
+        return _reduce(d, self.reduction)
 
     def backward(self, g):
         x, t = self.inputs[0].data, self.inputs[1].data
         d = x - t
-        d *= 2 * _grad_scale(g, self.reduction, d.size, d.dtype)
+        scale = 2 * g / d.size if self.reduction == "mean" else 2 * g
+        d *= scale.astype(d.dtype) if isinstance(scale, np.ndarray) else scale
         nx, nt = self.needs_input_grad
         return (d if nx else None), (-d if nt else None)
 

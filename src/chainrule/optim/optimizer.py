@@ -91,6 +91,20 @@ class Optimizer:
     def _update(self, p, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
 
+    def _export_state(self, state: dict, group: dict) -> dict:
+        """The state of one parameter in its published form (PyTorch's names and meanings)."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items() if k not in self._SCRATCH}
+
+    def _import_state(self, state: dict, group: dict) -> dict:
+        """Inverse of _export_state."""
+        return dict(state)
+
+    def public_state(self, p) -> dict:
+        """The optimizer's state for parameter ``p`` under PyTorch's names (exp_avg, momentum_buffer, ...)."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        st = self.state.get(p)
+        return self._export_state(st, group) if st else {}
+
     # ------------------------------------------------------------------ state
     _SCRATCH = ("tmp", "tmp2")
 
@@ -108,8 +122,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                           for k, v in self.state[p].items() if k not in self._SCRATCH}
+                    state[index[id(p)]] = self._export_state(self.state[p], g)
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -122,15 +135,18 @@ class Optimizer:
             )
         params = []
         for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = tuple(v) if isinstance(v, list) else v
             if len(saved["params"]) != len(own["params"]):
                 raise SerializationError(
                     f"{type(self).__name__}.load_state_dict: a group has {len(saved['params'])} parameters "
                     f"saved but {len(own['params'])} here"
                 )
-            params.extend(zip(saved["params"], own["params"]))
+            params.extend((i, p, own) for i, p in zip(saved["params"], own["params"]))
         new_state = {}
         raw = {int(k): v for k, v in state_dict["state"].items()}
-        for idx, p in params:
+        for idx, p, group in params:
             if idx in raw:
                 st = {}
                 for k, v in raw[idx].items():
@@ -143,11 +159,7 @@ class Optimizer:
                         st[k] = np.array(v, dtype=p.data.dtype, copy=True)
                     else:
                         st[k] = v.item() if isinstance(v, np.ndarray) else v
-                new_state[p] = st
-        for saved, own in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    own[k] = tuple(v) if isinstance(v, list) else v
+                new_state[p] = self._import_state(st, group)
         self.state = new_state
 
     def __repr__(self) -> str:
@@ -192,6 +204,13 @@ class SGD(Optimizer):
 
     def _update(self, p, w, g, state, group):
         lr, mom = group["lr"], group["momentum"]
+        if not mom and not group["weight_decay"] and not group["maximize"]:  # plain SGD: w -= lr * g
+            t = state.get("tmp")
+            if t is None:
+                t = state["tmp"] = np.empty_like(w)
+            np.multiply(g, lr, out=t)
+            w -= t
+            return
         if group["maximize"]:
             g = -g
         g = _decayed(g, w, group["weight_decay"], state)
@@ -300,6 +319,10 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad))
 
     def _update(self, p, w, g, state, group):
+        # The moments are kept scaled, M = m / (1 - b1) and V = v / (1 - b2), so that each update is
+        # M <- b1 M + g and V <- b2 V + g^2 (no multiply by 1 - b), and every constant of the step
+        # folds into one scalar: 10 passes over the parameter instead of 13, same numbers.
+        # state_dict() exports PyTorch's exp_avg = m and exp_avg_sq = v.
         b1, b2 = group["betas"]
         lr, wd = group["lr"], group["weight_decay"]
         step = state["step"] = state.get("step", 0) + 1
@@ -308,30 +331,60 @@ class Adam(Optimizer):
                 w *= 1 - lr * wd
         else:
             g = _decayed(g, w, wd, state)
-        m = _buf(state, "exp_avg", w)
-        v = _buf(state, "exp_avg_sq", w)
-        t = _buf(state, "tmp", w)
-        # m += (1 - b1) (g - m)
-        np.subtract(g, m, out=t)
-        t *= 1 - b1
-        m += t
-        # v = b2 v + (1 - b2) g^2
-        v *= b2
+        M = state.get("M")
+        if M is None:
+            M = state["M"] = np.zeros_like(w)
+            state["V"] = np.zeros_like(w)
+        V = state["V"]
+        t = state.get("tmp")
+        if t is None:
+            t = state["tmp"] = np.empty_like(w)
+        M *= b1
+        M += g
+        V *= b2
         np.multiply(g, g, out=t)
-        t *= 1 - b2
-        v += t
-        bc1 = 1 - b1**step
-        bc2 = 1 - b2**step
+        V += t
         if group["amsgrad"]:
-            vmax = _buf(state, "max_exp_avg_sq", w)
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        np.sqrt(v, out=t)
-        t *= 1 / math.sqrt(bc2)
-        t += group["eps"]
-        np.divide(m, t, out=t)
-        t *= lr / bc1
+            vmax = _buf(state, "Vmax", w)
+            np.maximum(vmax, V, out=vmax)
+            V = vmax
+        bc1 = 1 - b1**step
+        k = math.sqrt((1 - b2**step) / (1 - b2))  # sqrt(v_hat) = sqrt(V) / k
+        np.sqrt(V, out=t)
+        t += group["eps"] * k
+        np.divide(M, t, out=t)
+        t *= lr * (1 - b1) * k / bc1
         w -= t
+
+    def _export_state(self, state, group):
+        # PyTorch's exp_avg / exp_avg_sq for reading, plus the exact scaled arrays M / V so that a
+        # checkpoint resumes bit for bit (rescaling in floating point would round).
+        b1, b2 = group["betas"]
+        out = {"step": state["step"]}
+        for k in ("M", "V", "Vmax"):
+            if k in state:
+                out[k] = state[k].copy()
+        if "M" in state:
+            out["exp_avg"] = state["M"] * np.asarray(1 - b1, state["M"].dtype)
+            out["exp_avg_sq"] = state["V"] * np.asarray(1 - b2, state["V"].dtype)
+        if "Vmax" in state:
+            out["max_exp_avg_sq"] = state["Vmax"] * np.asarray(1 - b2, state["Vmax"].dtype)
+        return out
+
+    def _import_state(self, state, group):
+        b1, b2 = group["betas"]
+        out = {"step": int(state["step"])}
+        if "M" in state:
+            out.update({k: np.array(state[k], copy=True) for k in ("M", "V", "Vmax") if k in state})
+            out["tmp"] = np.empty_like(out["M"])
+            return out
+        if "exp_avg" in state:
+            out["M"] = state["exp_avg"] / np.asarray(1 - b1, state["exp_avg"].dtype)
+            out["V"] = state["exp_avg_sq"] / np.asarray(1 - b2, state["exp_avg_sq"].dtype)
+            out["tmp"] = np.empty_like(out["M"])
+        if "max_exp_avg_sq" in state:
+            out["Vmax"] = state["max_exp_avg_sq"] / np.asarray(1 - b2, state["max_exp_avg_sq"].dtype)
+        return out
 
 
 class AdamW(Adam):

@@ -1,0 +1,144 @@
+"""Turn bench/results/latest.json into the Markdown tables of the README.
+
+    python bench/report.py [results.json] [--readme README.md]   # print; with --readme, replace its table
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _r(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def _targets(res) -> list[tuple[str, str, bool | None]]:
+    one = res["by_threads"].get("1", {})
+    out = []
+    mlp = one.get("mlp")
+    if mlp:
+        s, a = mlp["sgd"], mlp["adam"]
+        out.append(("MLP SGD step <= 0.85 x PyTorch", f"{s['chainrule'] / s['pytorch']:.2f}",
+                    s["chainrule"] / s["pytorch"] <= 0.85))
+        out.append(("MLP SGD step <= 1.15 x the GEMM floor", f"{s['chainrule'] / s['floor']:.2f}",
+                    s["chainrule"] / s["floor"] <= 1.15))
+        out.append(("MLP Adam step <= 0.75 x PyTorch", f"{a['chainrule'] / a['pytorch']:.2f}",
+                    a["chainrule"] / a["pytorch"] <= 0.75))
+    x = one.get("xor")
+    if x:
+        out.append(("tiny XOR step <= 0.5 x PyTorch", f"{x['chainrule'] / x['pytorch']:.2f}",
+                    x["chainrule"] / x["pytorch"] <= 0.5))
+    sc = one.get("scaling")
+    if sc:
+        per = [v["us_per_node"] for v in sc["chain"].values()]
+        flat = max(per) / min(per)
+        out.append(("backward time per node flat, 10^3..10^6 (within 1.5x)", f"{flat:.2f}x", flat <= 1.5))
+        big = sc["chain"].get("1000000")
+        if big:
+            out.append(("10^6-node chain backward < 5 s", f"{big['seconds']:.2f} s", big["seconds"] < 5))
+    mem = one.get("memory")
+    if mem and "growth" in mem:
+        out.append((f"RSS after {mem['steps']:,} steps within 5% of after 100", f"{mem['growth']:+.1%}",
+                    abs(mem["growth"]) <= 0.05))
+    ep = one.get("epoch")
+    if ep and "chainrule" in ep and "pytorch" in ep and "peak_rss_mb" in ep["chainrule"]:
+        c, t = ep["chainrule"]["peak_rss_mb"], ep["pytorch"]["peak_rss_mb"]
+        out.append(("peak training memory <= PyTorch's", f"{c:.0f} MB vs {t:.0f} MB", c <= t))
+    return out
+
+
+def report(res: dict) -> str:
+    m = res["machine"]
+    blas = m.get("blas")
+    kern = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')})"
+                     for b in blas) if isinstance(blas, list) else str(blas)
+    lines = [f"Measured {res['when']} on {m.get('cpu', '?')} ({m.get('cpus')} cores), Python {m['python']}, "
+             f"NumPy {m['numpy']}, PyTorch {m.get('torch', '-')}, scikit-learn {m.get('sklearn', '-')}; "
+             f"BLAS: {kern}. Medians of interleaved rounds; lower is better; ratios are chainrule / peer."
+             + (" (quick run)" if res.get("quick") else ""), ""]
+    for n, r in res["by_threads"].items():
+        if "mlp" in r:
+            lines += [f"**MLP 784-512-512-10, batch 128, float32, one training step, {n} thread{'s' * (n != '1')}** "
+                      "(ms)", "",
+                      "| step | chainrule | PyTorch | scikit-learn | NumPy by hand | GEMM floor | vs PyTorch | "
+                      "vs scikit-learn | vs NumPy | vs floor |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for opt, d in r["mlp"].items():
+                c = d["chainrule"]
+                lines.append(f"| {opt.upper() if opt == 'sgd' else 'Adam'} | {c:.2f} | {d['pytorch']:.2f} | "
+                             f"{d.get('sklearn', 0):.2f} | {d['numpy']:.2f} | {d['floor']:.2f} | "
+                             f"{_r(c, d['pytorch'])} | {_r(c, d.get('sklearn'))} | {_r(c, d['numpy'])} | "
+                             f"{_r(c, d['floor'])} |")
+            lines.append("")
+        if "xor" in r:
+            x = r["xor"]
+            lines += [f"**Tiny 2-2-1 sigmoid XOR network, one step, {n} thread{'s' * (n != '1')}** (µs)", "",
+                      "| chainrule | PyTorch | NumPy by hand | vs PyTorch | vs NumPy | chainrule with detect_anomaly |",
+                      "|---|---|---|---|---|---|",
+                      f"| {x['chainrule']:.1f} | {x['pytorch']:.1f} | {x['numpy']:.1f} | {_r(x['chainrule'], x['pytorch'])} "
+                      f"| {_r(x['chainrule'], x['numpy'])} | {x['chainrule_anomaly_on']:.1f} |", ""]
+        if "scaling" in r:
+            sc = r["scaling"]
+            lines += ["**Backward pass, time per node** (1 thread)", "", "| graph | nodes | backward | µs per node |",
+                      "|---|---|---|---|"]
+            for k, v in sc["chain"].items():
+                lines.append(f"| chain | {int(k):,} | {v['seconds']:.3f} s | {v['us_per_node']:.2f} |")
+            for k, v in sc["tree"].items():
+                lines.append(f"| balanced sum tree | {int(k):,} leaves | {v['seconds']:.3f} s | {v['us_per_node']:.2f} |")
+            lines.append("")
+        if "epoch" in r:
+            ep = r["epoch"]
+            c = ep.get("chainrule", {})
+            lines += [f"**Fashion-MNIST, 60,000 images, 784-512-512-10, Adam, batch 128, {n} thread"
+                      f"{'s' * (n != '1')}** (whole epochs, {c.get('epochs', '?')} epoch(s))", "",
+                      "| library | seconds per epoch | test accuracy | peak RSS | chainrule time ratio |",
+                      "|---|---|---|---|---|"]
+            for lib in ("chainrule", "pytorch", "sklearn"):
+                e = ep.get(lib, {})
+                if "error" in e or not e:
+                    lines.append(f"| {lib} | - | - | - | {e.get('error', 'not run')} |")
+                    continue
+                lines.append(f"| {lib} | {e['seconds_per_epoch']:.2f} | {e['test_accuracy']:.2%} | "
+                             f"{e['peak_rss_mb']:.0f} MB | {_r(c.get('seconds_per_epoch'), e['seconds_per_epoch'])} |")
+            lines.append("")
+        if "memory" in r:
+            mm = r["memory"]
+            if "growth" in mm:
+                lines += [f"**Memory over a long run** (MLP, Adam, 1 thread): RSS {mm['rss_after_100_mb']:.1f} MB after "
+                          f"100 steps, {mm['rss_after_%d_mb' % mm['steps']]:.1f} MB "
+                          f"after {mm['steps']:,} ({mm['growth']:+.2%}); {mm['minor_page_faults_per_step']:.1f} minor page "
+                          "faults per step.", ""]
+    t = _targets(res)
+    if t:
+        lines += ["**Targets** (1 thread)", "", "| target | measured | |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {'met' if ok else 'missed'} |" for a, b, ok in t]
+    return "\n".join(lines)
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = args[0] if args else os.path.join(HERE, "results", "latest.json")
+    with open(path) as f:
+        res = json.load(f)
+    text = report(res)
+    if "--readme" in sys.argv:
+        readme = sys.argv[sys.argv.index("--readme") + 1]
+        with open(readme) as f:
+            body = f.read()
+        if START not in body:
+            raise SystemExit(f"{readme} has no {START} ... {END} block")
+        head, rest = body.split(START, 1)
+        _, tail = rest.split(END, 1)
+        with open(readme, "w") as f:
+            f.write(head + START + "\n" + text + "\n" + END + tail)
+        print(f"updated {readme}")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
