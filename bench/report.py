@@ -79,8 +79,9 @@ def report(res: dict) -> str:
             lines += [f"**Tiny 2-2-1 sigmoid XOR network, one step, {n} thread{'s' * (n != '1')}** (µs)", "",
                       "| chainrule | PyTorch | NumPy by hand | vs PyTorch | vs NumPy | chainrule with detect_anomaly |",
                       "|---|---|---|---|---|---|",
-                      f"| {x['chainrule']:.1f} | {x['pytorch']:.1f} | {x['numpy']:.1f} | {_r(x['chainrule'], x['pytorch'])} "
-                      f"| {_r(x['chainrule'], x['numpy'])} | {x['chainrule_anomaly_on']:.1f} |", ""]
+                      f"| {x['chainrule']:.1f} | {x['pytorch']:.1f} | {x['numpy']:.1f} | "
+                      f"{_r(x['chainrule'], x['pytorch'])} | {_r(x['chainrule'], x['numpy'])} | "
+                      f"{x['chainrule_anomaly_on']:.1f} |", ""]
         if "scaling" in r:
             sc = r["scaling"]
             lines += ["**Backward pass, time per node** (1 thread)", "", "| graph | nodes | backward | µs per node |",
@@ -88,7 +89,8 @@ def report(res: dict) -> str:
             for k, v in sc["chain"].items():
                 lines.append(f"| chain | {int(k):,} | {v['seconds']:.3f} s | {v['us_per_node']:.2f} |")
             for k, v in sc["tree"].items():
-                lines.append(f"| balanced sum tree | {int(k):,} leaves | {v['seconds']:.3f} s | {v['us_per_node']:.2f} |")
+                lines.append(f"| balanced sum tree | {int(k):,} leaves | {v['seconds']:.3f} s | "
+                             f"{v['us_per_node']:.2f} |")
             lines.append("")
         if "epoch" in r:
             ep = r["epoch"]
@@ -108,10 +110,10 @@ def report(res: dict) -> str:
         if "memory" in r:
             mm = r["memory"]
             if "growth" in mm:
-                lines += [f"**Memory over a long run** (MLP, Adam, 1 thread): RSS {mm['rss_after_100_mb']:.1f} MB after "
-                          f"100 steps, {mm['rss_after_%d_mb' % mm['steps']]:.1f} MB "
-                          f"after {mm['steps']:,} ({mm['growth']:+.2%}); {mm['minor_page_faults_per_step']:.1f} minor page "
-                          "faults per step.", ""]
+                end_rss = mm[f"rss_after_{mm['steps']}_mb"]
+                lines += [f"**Memory over a long run** (MLP, Adam, 1 thread): RSS {mm['rss_after_100_mb']:.1f} MB "
+                          f"after 100 steps, {end_rss:.1f} MB after {mm['steps']:,} ({mm['growth']:+.2%}); "
+                          f"{mm['minor_page_faults_per_step']:.1f} minor page faults per step.", ""]
     t = _targets(res)
     if t:
         lines += ["**Targets** (1 thread)", "", "| target | measured | |", "|---|---|---|"]

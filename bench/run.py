@@ -158,7 +158,7 @@ def mlp_steps(batch=128, seed=0):
             torch.optim.Adam(tm.parameters(), lr=1e-3)
         tX, ty = torch.from_numpy(X), torch.from_numpy(y)
 
-        def torch_step(tm=tm, topt=topt):
+        def torch_step(tm=tm, topt=topt, tX=tX, ty=ty):
             topt.zero_grad()
             torch.nn.functional.cross_entropy(tm(tX), ty).backward()
             topt.step()
