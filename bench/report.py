@@ -46,8 +46,8 @@ def _targets(res) -> list[tuple[str, str, bool | None]]:
         out.append((f"RSS after {mem['steps']:,} steps within 5% of after 100", f"{mem['growth']:+.1%}",
                     abs(mem["growth"]) <= 0.05))
     ep = one.get("epoch")
-    if ep and "chainrule" in ep and "pytorch" in ep and "peak_rss_mb" in ep["chainrule"]:
-        c, t = ep["chainrule"]["peak_rss_mb"], ep["pytorch"]["peak_rss_mb"]
+    if ep and "chainrule" in ep and "pytorch" in ep and "training_peak_rss_mb" in ep["chainrule"]:
+        c, t = ep["chainrule"]["training_peak_rss_mb"], ep["pytorch"]["training_peak_rss_mb"]
         out.append(("peak training memory <= PyTorch's", f"{c:.0f} MB vs {t:.0f} MB", c <= t))
     return out
 
@@ -97,15 +97,17 @@ def report(res: dict) -> str:
             c = ep.get("chainrule", {})
             lines += [f"**Fashion-MNIST, 60,000 images, 784-512-512-10, Adam, batch 128, {n} thread"
                       f"{'s' * (n != '1')}** (whole epochs, {c.get('epochs', '?')} epoch(s))", "",
-                      "| library | seconds per epoch | test accuracy | peak RSS | chainrule time ratio |",
-                      "|---|---|---|---|---|"]
+                      "| library | seconds per epoch | test accuracy | RSS before training | peak RSS in training "
+                      "| chainrule time ratio |",
+                      "|---|---|---|---|---|---|"]
             for lib in ("chainrule", "pytorch", "sklearn"):
                 e = ep.get(lib, {})
                 if "error" in e or not e:
                     lines.append(f"| {lib} | - | - | - | {e.get('error', 'not run')} |")
                     continue
                 lines.append(f"| {lib} | {e['seconds_per_epoch']:.2f} | {e['test_accuracy']:.2%} | "
-                             f"{e['peak_rss_mb']:.0f} MB | {_r(c.get('seconds_per_epoch'), e['seconds_per_epoch'])} |")
+                             f"{e['rss_before_training_mb']:.0f} MB | {e['training_peak_rss_mb']:.0f} MB | "
+                             f"{_r(c.get('seconds_per_epoch'), e['seconds_per_epoch'])} |")
             lines.append("")
         if "memory" in r:
             mm = r["memory"]
@@ -121,6 +123,35 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+ACC_START, ACC_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+
+
+def accuracy_table(acc: dict) -> str:
+    lines = [f"Measured {acc['when']} by `python bench/accuracy.py` (one BLAS thread; peak memory is the whole "
+             "process's, data set included).", "",
+             "| data set | command (seed S) | test accuracy, seeds 0 / 1 / 2 | target | time per run | peak memory |",
+             "|---|---|---|---|---|---|"]
+    for name, r in acc["runs"].items():
+        accs = [s["test_accuracy"] for s in r["seeds"]]
+        ok = "met" if all(a >= r["target"] for a in accs) else "missed"
+        wall = sorted(s["wall_seconds"] for s in r["seeds"])[len(accs) // 2]
+        mem = max(s["peak_rss_mb"] for s in r["seeds"])
+        lines.append(f"| {name} | `{r['command']}` | {' / '.join(f'{a:.2%}' for a in accs)} | "
+                     f">= {r['target']:.0%} ({ok}) | {wall:.1f} s | {mem:.0f} MB |")
+    peers = [f"{n}: {r['peer']}" for n, r in acc["runs"].items() if r.get("peer")]
+    if peers:
+        lines += ["", "For comparison, as published: " + "; ".join(peers) + "."]
+    return "\n".join(lines)
+
+
+def _replace(body: str, start: str, end: str, text: str, readme: str) -> str:
+    if start not in body:
+        raise SystemExit(f"{readme} has no {start} ... {end} block")
+    head, rest = body.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + text + "\n" + end + tail
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     path = args[0] if args else os.path.join(HERE, "results", "latest.json")
@@ -131,12 +162,13 @@ def main():
         readme = sys.argv[sys.argv.index("--readme") + 1]
         with open(readme) as f:
             body = f.read()
-        if START not in body:
-            raise SystemExit(f"{readme} has no {START} ... {END} block")
-        head, rest = body.split(START, 1)
-        _, tail = rest.split(END, 1)
+        body = _replace(body, START, END, text, readme)
+        acc_path = os.path.join(HERE, "results", "accuracy.json")
+        if os.path.exists(acc_path):
+            with open(acc_path) as f:
+                body = _replace(body, ACC_START, ACC_END, accuracy_table(json.load(f)), readme)
         with open(readme, "w") as f:
-            f.write(head + START + "\n" + text + "\n" + END + tail)
+            f.write(body)
         print(f"updated {readme}")
     else:
         print(text)

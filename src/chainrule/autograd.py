@@ -75,6 +75,9 @@ def _seed_grad(t: Tensor, grad, create_graph: bool, what: str):
 
 def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
     """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on."""
+    if grad is None and not create_graph and t._requires_grad and t.data.size == 1:  # the usual: a scalar loss
+        _run([t], [np.ones_like(t.data)], retain_graph, False, None)
+        return
     if not t._requires_grad:
         raise GraphError(
             "backward: this tensor does not require grad, so there is no graph to walk. Create the "

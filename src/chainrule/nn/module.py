@@ -108,9 +108,11 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    _forward_hooks = None  # a dict once a hook is registered
+
     def __call__(self, *args, **kwargs):
         out = self.forward(*args, **kwargs)
-        hooks = self.__dict__.get("_forward_hooks")
+        hooks = self._forward_hooks
         if hooks:
             for hook in list(hooks.values()):
                 r = hook(self, args, out)

@@ -59,14 +59,16 @@ class MSELoss(Function):
         d = x - t
         d *= d
         if self.reduction == "mean":
-            return np.asarray(np.mean(d), d.dtype)
+            return np.asarray(d.sum() / d.size, d.dtype)
         return _reduce(d, self.reduction)
 
     def backward(self, g):
         x, t = self.inputs[0].data, self.inputs[1].data
         d = x - t
-        scale = 2 * g / d.size if self.reduction == "mean" else 2 * g
-        d *= scale.astype(d.dtype) if isinstance(scale, np.ndarray) else scale
+        if self.reduction == "none":
+            d *= 2 * g
+        else:  # g is a 0-d array: work with a Python float, which keeps d's dtype
+            d *= 2.0 * float(g) / (d.size if self.reduction == "mean" else 1)
         nx, nt = self.needs_input_grad
         return (d if nx else None), (-d if nt else None)
 
