@@ -23,15 +23,15 @@ def _targets(res) -> list[tuple[str, str, bool | None]]:
     mlp = one.get("mlp")
     if mlp:
         s, a = mlp["sgd"], mlp["adam"]
-        out.append(("MLP SGD step <= 0.85 x PyTorch", f"{s['chainrule'] / s['pytorch']:.2f}",
+        out.append(("MLP SGD step <= 0.85 x PyTorch", f"{s['chainrule'] / s['pytorch']:.3f}",
                     s["chainrule"] / s["pytorch"] <= 0.85))
-        out.append(("MLP SGD step <= 1.15 x the GEMM floor", f"{s['chainrule'] / s['floor']:.2f}",
+        out.append(("MLP SGD step <= 1.15 x the GEMM floor", f"{s['chainrule'] / s['floor']:.3f}",
                     s["chainrule"] / s["floor"] <= 1.15))
-        out.append(("MLP Adam step <= 0.75 x PyTorch", f"{a['chainrule'] / a['pytorch']:.2f}",
+        out.append(("MLP Adam step <= 0.75 x PyTorch", f"{a['chainrule'] / a['pytorch']:.3f}",
                     a["chainrule"] / a["pytorch"] <= 0.75))
     x = one.get("xor")
     if x:
-        out.append(("tiny XOR step <= 0.5 x PyTorch", f"{x['chainrule'] / x['pytorch']:.2f}",
+        out.append(("tiny XOR step <= 0.5 x PyTorch", f"{x['chainrule'] / x['pytorch']:.3f}",
                     x["chainrule"] / x["pytorch"] <= 0.5))
     sc = one.get("scaling")
     if sc:
@@ -153,13 +153,18 @@ def _replace(body: str, start: str, end: str, text: str, readme: str) -> str:
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    path = args[0] if args else os.path.join(HERE, "results", "latest.json")
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Markdown tables from the benchmark results")
+    ap.add_argument("results", nargs="?", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--readme", default=None, help="replace the tables between the markers in this file")
+    opts = ap.parse_args()
+    path = opts.results
     with open(path) as f:
         res = json.load(f)
     text = report(res)
-    if "--readme" in sys.argv:
-        readme = sys.argv[sys.argv.index("--readme") + 1]
+    if opts.readme:
+        readme = opts.readme
         with open(readme) as f:
             body = f.read()
         body = _replace(body, START, END, text, readme)
