@@ -82,6 +82,9 @@ def report(res: dict) -> str:
                       f"| {x['chainrule']:.1f} | {x['pytorch']:.1f} | {x['numpy']:.1f} | "
                       f"{_r(x['chainrule'], x['pytorch'])} | {_r(x['chainrule'], x['numpy'])} | "
                       f"{x['chainrule_anomaly_on']:.1f} |", ""]
+            if "anomaly_off_cost_us" in x:
+                lines += [f"With anomaly detection off its checks cost {x['anomaly_off_cost_us'] * 1000:.0f} ns per "
+                          f"step ({x['anomaly_off_cost_us'] / x['chainrule']:.2%} of it): one flag test per node.", ""]
         if "scaling" in r:
             sc = r["scaling"]
             lines += ["**Backward pass, time per node** (1 thread)", "", "| graph | nodes | backward | µs per node |",

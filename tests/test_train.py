@@ -140,3 +140,14 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
             np.testing.assert_array_equal(v, b["optimizer"]["state"][idx][k], err_msg=f"{idx}/{k}")
     assert [r["loss"] for r in cr.load(full / "checkpoint.npz")["history"]["epochs"]] == \
         [r["loss"] for r in cr.load(killed / "checkpoint.npz")["history"]["epochs"]]
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(capsys):
+    pytest.importorskip("tqdm")
+    X, y = spiral_data()
+    m = make()
+    fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1, batch_size=50,
+        progress=True)
+    assert "epoch 1/1" in capsys.readouterr().err
+    fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1, batch_size=50)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: quiet
