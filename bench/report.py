@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

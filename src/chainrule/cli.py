@@ -222,7 +222,7 @@ def cmd_train(args) -> int:
     final = evaluate(model, loss_fn, (data.X_test, data.y_test))
     plot_note = ""
     try:
-        history.plot(os.path.join(out, "training.png"))
+        history.plot(os.path.join(out, "training.png"), val_label="test")
         plot_note = f", {os.path.join(out, 'training.png')}"
     except ImportError:
         plot_note = " (no plot: pip install 'chainrule[plot]' for training.png)"

@@ -16,10 +16,11 @@ def _pyplot():
     return plt
 
 
-def plot_history(history, path=None, keys=None):
+def plot_history(history, path=None, keys=None, val_label: str = "val"):
     """One panel per quantity (loss, accuracy, diagnostics...), train and validation together.
 
-    Returns the matplotlib Figure; writes a PNG when ``path`` is given.
+    Returns the matplotlib Figure; writes a PNG when ``path`` is given. ``val_label``
+    names the held-out curves in the legend (the command line passes "test").
     """
     plt = _pyplot()
     all_keys = history.keys()
@@ -37,13 +38,14 @@ def plot_history(history, path=None, keys=None):
     for ax, (base, ks) in zip(axes[0], groups.items()):
         for k in ks:
             if k in all_keys:
-                ax.plot(epochs, history[k], marker="o", ms=3, label=k)
+                ax.plot(epochs, history[k], marker="o", ms=3, label=f"train {k}" if "val_" + k in all_keys else k)
             if "val_" + k in all_keys:
-                ax.plot(epochs, history["val_" + k], marker="o", ms=3, label="val_" + k)
+                ax.plot(epochs, history["val_" + k], marker="o", ms=3, label=f"{val_label} {k}")
         ax.set_xlabel("epoch")
         ax.set_title(base)
-        if base == "loss" and all(v is not None and v > 0 for v in history["loss"]):
-            ax.set_yscale("log")
+        losses = [v for v in history["loss"] if v is not None]
+        if base == "loss" and losses and min(losses) > 0 and max(losses) / min(losses) > 10:
+            ax.set_yscale("log")  # only when the loss spans more than a decade
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -108,11 +108,11 @@ class History:
 
         return diagnostics_table(self)
 
-    def plot(self, path=None, keys: Sequence[str] | None = None):
+    def plot(self, path=None, keys: Sequence[str] | None = None, val_label: str = "val"):
         """Loss and metric curves (train and validation) with matplotlib; saved as PNG when ``path`` is given."""
         from .plotting import plot_history
 
-        return plot_history(self, path, keys)
+        return plot_history(self, path, keys, val_label)
 
     def __repr__(self) -> str:
         if not self.epochs:
