@@ -166,7 +166,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
 
     # ---- what to capture for grad()
     results = None
-    leaf_pos = node_pos = None
+    leaf_pos = node_pos = run = None
     if capture is not None:
         results = [None] * len(capture)
         leaf_pos = {}
@@ -176,6 +176,8 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                 leaf_pos.setdefault(id(t), []).append(k)
             else:
                 node_pos.setdefault((t._node, t._index), []).append(k)
+
+        run = _nodes_to_run(roots, deps, leaf_pos, node_pos)
 
     # ---- seed the roots
     buf: dict = {}
@@ -208,7 +210,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                             deps[p] = c
                             if c == 0:
                                 ready.append(p)
-                if not retain_graph:
+                if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
             gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
@@ -218,6 +220,18 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                 for i, gi in enumerate(gs):
                     for k in node_pos.get((n, i), ()):
                         results[k] = gi
+                if n not in run:
+                    # grad(): nothing below this node leads to a requested input; leave
+                    # its part of the graph untouched (not run, not freed).
+                    for i, need in enumerate(needs):
+                        if need:
+                            p = inputs[i]._node
+                            if p is not None:
+                                c = deps[p] - 1
+                                deps[p] = c
+                                if c == 0:
+                                    ready.append(p)
+                    continue
             out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
             if type(out) is not tuple or len(out) != len(inputs):
                 out = _check_result(n, out, len(inputs))
@@ -261,6 +275,35 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
     finally:
         _mode.grad_enabled = prev_mode
     return results
+
+
+def _nodes_to_run(roots, deps, leaf_pos, node_pos):
+    """For grad(): the nodes whose backward must run, those with an input that leads to a requested one."""
+    count = dict(deps)
+    order = []
+    ready = [n for n in count if count[n] == 0]
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for inp, need in zip(n.inputs, n.needs_input_grad):
+            if need and inp._node is not None:
+                c = count[inp._node] - 1
+                count[inp._node] = c
+                if c == 0:
+                    ready.append(inp._node)
+    captured = {key[0] for key in node_pos}
+    run: set = set()
+    needed: set = set()
+    for n in reversed(order):  # inputs before the nodes that consume them
+        for inp, need in zip(n.inputs, n.needs_input_grad):
+            if need:
+                p = inp._node
+                if (p is None and id(inp) in leaf_pos) or (p is not None and p in needed):
+                    run.add(n)
+                    break
+        if n in run or n in captured:
+            needed.add(n)
+    return run
 
 
 def _with_anomaly_check(observer):

@@ -200,8 +200,11 @@ class CrossEntropy(Function):
         gx = _restore(d, x.shape)
         gt = None
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
-            # d/dt of -sum t log p = -log p (probability targets only)
-            logp = np.log(np.maximum(p, np.finfo(dt).tiny))
+            # d/dt of -sum t log p = -log p (probability targets only).  Recomputed
+            # from the logits: log(p) would be -inf where p underflowed to 0.
+            x2 = np.moveaxis(x, 1, -1).reshape(-1, p.shape[1]) if x.ndim > 2 else x.reshape(-1, p.shape[1])
+            z = x2 - x2.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             gt = _restore(-logp * scale, x.shape)
             if self.label_smoothing:
                 gt = gt * (1 - self.label_smoothing)
@@ -219,7 +222,10 @@ class CrossEntropy(Function):
 
         x, t = self.inputs
         c = self.p.shape[1]
-        x2 = x if x.ndim <= 2 else x.swapaxes(1, -1)
+        if x.ndim > 2:  # class axis last, the other axes kept in order (as in forward)
+            x2 = x.transpose([0] + list(range(2, x.ndim)) + [1])
+        else:
+            x2 = x
         p = softmax(x2.reshape(-1, c), -1)
         tr = self._target_rows()
         if self.reduction == "none":

@@ -259,8 +259,8 @@ def flatten(x, start_axis: int = 0, end_axis: int = -1):
     nd = x.data.ndim
     if nd == 0:
         return reshape(x, (1,))
-    s = start_axis % nd
-    e = end_axis % nd
+    s = norm_axis(start_axis, nd, "flatten")[0]
+    e = norm_axis(end_axis, nd, "flatten")[0]
     if s > e:
         raise ShapeError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for {nd} dims")
     shp = x.data.shape
@@ -272,9 +272,13 @@ def transpose(x, axes=None):
     """Permute the axes (reverse them when ``axes`` is None), as NumPy does."""
     x = as_t(x)
     if axes is not None:
-        axes = tuple(int(a) % x.data.ndim for a in axes)
-        if sorted(axes) != list(range(x.data.ndim)):
-            raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.data.ndim} dims")
+        nd = x.data.ndim
+        given = tuple(axes)
+        axes = tuple(norm_axis(a, nd, "transpose")[0] for a in given) if nd else given
+        if sorted(axes) != list(range(nd)):
+            raise ShapeError(
+                f"transpose: axes {given} are not a permutation of the {nd} axes of a tensor of shape {x.data.shape}"
+            )
     if x.data.ndim < 2:
         return x
     return Transpose(axes)(x)

@@ -150,7 +150,9 @@ class Optimizer:
             if idx in raw:
                 st = {}
                 for k, v in raw[idx].items():
-                    if isinstance(v, np.ndarray) and v.ndim > 0:
+                    if k == "step":
+                        st[k] = int(v)
+                    elif isinstance(v, np.ndarray) and (v.ndim > 0 or p.ndim == 0):
                         if v.shape != p.shape:
                             raise SerializationError(
                                 f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {idx} has "
