@@ -102,3 +102,31 @@ def test_flatten_rejects_out_of_range_axes():
     assert cr.flatten(a, 1).shape == (2, 12)
     with pytest.raises(ShapeError, match="flatten"):
         cr.flatten(a, 3)
+
+
+# -- save/load: no key a user picks can collide with another member or the header
+def test_save_keys_that_used_to_collide(tmp_path):
+    obj = {
+        "file": np.arange(3.0), "allow_pickle": np.ones(2), "__chainrule__": np.zeros(1),
+        "value": np.full(2, 7.0), "x.npy": np.array([1, 2]), "x": np.array([3]),
+        "nested": {"a": {"b": np.eye(2)}, "a/b": np.ones(3)}, 5: "int key", "list": [np.ones(1), 2.5],
+        "a0": np.full(1, 10.0), "a1": np.full(1, 11.0), "a2": np.full(1, 12.0), "bad name!": np.full(1, 13.0),
+    }
+    path = tmp_path / "c.npz"
+    cr.save(obj, path)
+    back = cr.load(path)
+    assert set(back) == set(obj)
+    for k in ("file", "allow_pickle", "__chainrule__", "value", "x.npy", "x", "a0", "a1", "a2", "bad name!"):
+        np.testing.assert_array_equal(back[k], obj[k])
+    np.testing.assert_array_equal(back["nested"]["a"]["b"], np.eye(2))
+    np.testing.assert_array_equal(back["nested"]["a/b"], np.ones(3))
+    assert back[5] == "int key"
+    cr.save(np.arange(4), path)  # a bare array at the root
+    np.testing.assert_array_equal(cr.load(path), np.arange(4))
+
+
+@pytest.mark.parametrize("bad", [{1: 1.0, "1": 2.0}, {True: 1.0}, {(1, 2): 1.0}])
+def test_save_rejects_ambiguous_keys(tmp_path, bad):
+    with pytest.raises(cr.errors.SerializationError, match="save:"):
+        cr.save(bad, tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()

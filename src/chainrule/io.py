@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections import OrderedDict
@@ -28,6 +29,8 @@ __all__ = ["save", "load", "atomic_write"]
 _HEADER = "__chainrule__"
 _FORMAT = "chainrule-npz"
 _VERSION = 1
+_SAFE_MEMBER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*")
+_RESERVED = {_HEADER, "file", "allow_pickle"}  # names numpy.savez or this module use itself
 
 
 def atomic_write(path, write) -> None:
@@ -50,8 +53,15 @@ def atomic_write(path, write) -> None:
         raise
 
 
-def _encode(obj, arrays: dict, prefix: str):
-    """JSON-able tree with arrays replaced by {"__array__": key}."""
+def _encode(obj, arrays: dict, paths: dict, prefix: str):
+    """JSON-able tree with arrays replaced by {"__array__": member}.
+
+    A member is named by its path (``layers.0.weight``, ``model/0.bias``) so that
+    ``numpy.load`` shows readable names; a path that is not a plain name, or that
+    is taken already, gets a numbered name instead (``a0``, ``a1``, ...), so no key
+    a user chooses can collide with another member or the header. ``paths`` records
+    where every member came from.
+    """
     if isinstance(obj, Tensor):
         obj = obj.data
     if hasattr(obj, "state_dict") and callable(obj.state_dict) and not isinstance(obj, dict):
@@ -59,22 +69,35 @@ def _encode(obj, arrays: dict, prefix: str):
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "O":
             raise SerializationError(f"save: '{prefix}' is an object array, which cannot be saved safely")
-        key = prefix or "value"
+        key = prefix
+        if not _SAFE_MEMBER.fullmatch(key) or key.endswith(".npy") or key in _RESERVED or key in arrays:
+            n = len(arrays)
+            while f"a{n}" in arrays:
+                n += 1
+            key = f"a{n}"
         arrays[key] = obj
+        paths[key] = prefix
         return {"__array__": key}
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if not isinstance(k, (str, int, np.integer)):
-                raise SerializationError(f"save: dictionary keys must be strings or ints, got {k!r} in '{prefix}'")
-            key = str(k)
-            seg = key.replace("%", "%25").replace("/", "%2F")  # member names are '/'-joined paths
-            out[key] = _encode(v, arrays, f"{prefix}/{seg}" if prefix else seg)
-        return {"__dict__": out, "__int_keys__": [str(k) for k in obj if isinstance(k, (int, np.integer))]}
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (str, int, np.integer)):
+                raise SerializationError(
+                    f"save: dictionary keys must be strings or ints, got {k!r} ({type(k).__name__}) "
+                    f"in '{prefix or '/'}'"
+                )
+            key = str(int(k)) if isinstance(k, (int, np.integer)) else k
+            if key in out:
+                raise SerializationError(
+                    f"save: the dictionary at '{prefix or '/'}' has both the int key {key} and the string key "
+                    f"'{key}'; they cannot be told apart in the file. Rename one"
+                )
+            out[key] = _encode(v, arrays, paths, f"{prefix}/{key}" if prefix else key)
+        return {"__dict__": out, "__int_keys__": [str(int(k)) for k in obj if isinstance(k, (int, np.integer))]}
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_encode(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)],
+        return {"__list__": [_encode(v, arrays, paths, f"{prefix}/{i}") for i, v in enumerate(obj)],
                 "__tuple__": isinstance(obj, tuple)}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -84,7 +107,13 @@ def _encode(obj, arrays: dict, prefix: str):
 def _decode(tree, arrays):
     if isinstance(tree, dict):
         if "__array__" in tree:
-            return arrays[tree["__array__"]]
+            try:
+                return arrays[tree["__array__"]]
+            except (KeyError, TypeError):
+                raise SerializationError(
+                    f"load: the file's header names an array member {tree['__array__']!r} that the file "
+                    "does not contain; the file is corrupt"
+                ) from None
         if "__dict__" in tree:
             ints = set(tree.get("__int_keys__", ()))
             return OrderedDict((int(k) if k in ints else k, _decode(v, arrays)) for k, v in tree["__dict__"].items())
@@ -97,8 +126,9 @@ def _decode(tree, arrays):
 def save(obj, path) -> None:
     """Save a Module's weights, a state dict, or a nested checkpoint dict to ``path`` (.npz)."""
     arrays: dict = {}
-    tree = _encode(obj, arrays, "")
-    header = json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree})
+    paths: dict = {}
+    tree = _encode(obj, arrays, paths, "")
+    header = json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree, "paths": paths})
     members = {_HEADER: np.array(header)}
     members.update(arrays)
 
