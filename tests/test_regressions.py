@@ -130,3 +130,52 @@ def test_save_rejects_ambiguous_keys(tmp_path, bad):
     with pytest.raises(cr.errors.SerializationError, match="save:"):
         cr.save(bad, tmp_path / "bad.npz")
     assert not (tmp_path / "bad.npz").exists()
+
+
+# -- fit: resuming a run that stopped early trains nothing more
+def _blobs(n=150, seed=0):
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 3, n)
+    X = np.stack([np.cos(2.1 * k), np.sin(2.1 * k)], 1) + rng.normal(0, 0.35, (n, 2))
+    return X.astype(np.float32), k
+
+
+def _net(seed=0):
+    g = np.random.default_rng(seed)
+    return cr.nn.Sequential(cr.nn.Linear(2, 16, generator=g), cr.nn.ReLU(), cr.nn.Linear(16, 3, generator=g))
+
+
+def test_resume_after_early_stopping_trains_no_more(tmp_path):
+    from chainrule.train import EarlyStopping, fit
+
+    X, y = _blobs()
+    m = _net()
+    es = EarlyStopping(monitor="val_loss", patience=1)
+    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=5.0), (X, y), epochs=40, val=(X, y),
+            callbacks=[es], batch_size=150, seed=0, checkpoint_dir=tmp_path)
+    assert len(h) < 40
+    weights = [p.numpy().copy() for p in m.parameters()]
+    m2 = _net(1)
+    h2 = fit(m2, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m2.parameters(), lr=5.0), (X, y), epochs=40,
+             val=(X, y), callbacks=[EarlyStopping(monitor="val_loss", patience=1)], batch_size=150, seed=0,
+             checkpoint_dir=tmp_path, resume=True)
+    assert len(h2) == len(h)
+    for a, b in zip(weights, m2.parameters()):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+# -- fit: a non-finite loss leaves the weights of the step that produced it, and no hooks behind
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_loss_keeps_weights_and_removes_diagnostic_hooks():
+    from chainrule.train import fit
+
+    X, y = _blobs()
+    m = _net()
+    before = [p.numpy().copy() for p in m.parameters()]
+    Y = np.full((len(X), 3), np.nan, np.float32)
+    with pytest.raises(cr.errors.ChainruleError, match="lower the learning rate"):
+        fit(m, cr.nn.MSELoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, Y), epochs=2, metrics=(),
+            batch_size=150, diagnostics=True)
+    for a, p in zip(before, m.parameters()):
+        np.testing.assert_array_equal(a, p.numpy())
+    assert all(not mod._forward_hooks for mod in m.modules())

@@ -65,10 +65,14 @@ class Diagnostics:
             norm0 = float(np.sqrt(np.vdot(w0, w0)))
             self._ur[n] += float(np.sqrt(np.vdot(d, d))) / norm0 if norm0 else 0.0
 
-    def end_epoch(self) -> dict:
+    def close(self) -> None:
+        """Remove the forward hooks (idempotent; fit calls it even when training fails)."""
         for h in self._handles:
             h.remove()
         self._handles = []
+
+    def end_epoch(self) -> dict:
+        self.close()
         k = max(self._steps, 1)
         row = {}
         for n, _ in self.params:

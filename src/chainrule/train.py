@@ -320,16 +320,31 @@ def fit(model: Module, loss_fn, optimizer, train, epochs: int, val=None, metrics
 
         diag = Diagnostics(model)
 
+    try:
+        return _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metrics, fns, callbacks,
+                         scheduler, checkpoint_dir, resume, history, trainer, log, progress, verbose, diag)
+    finally:
+        if diag is not None:
+            diag.close()
+
+
+def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metrics, fns, callbacks, scheduler,
+              checkpoint_dir, resume, history, trainer, log, progress, verbose, diag):
     start_epoch = 1
     ckpt_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
     if resume:
         if ckpt_path is None:
             raise ValueError("fit: resume=True needs checkpoint_dir")
         if os.path.exists(ckpt_path):
-            start_epoch = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks,
-                                   history) + 1
+            done, stopped = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks,
+                                     history)
+            start_epoch = done + 1
+            if stopped:  # the run had already ended (early stopping): nothing left to train
+                trainer.stop = True
+                start_epoch = epochs + 1
             if verbose:
-                log(f"resumed from {ckpt_path} after epoch {start_epoch - 1}")
+                log(f"resumed from {ckpt_path} after epoch {done}" + (" (training had stopped early)"
+                                                                       if stopped else ""))
 
     for cb in callbacks:
         cb.on_train_begin(trainer)
@@ -346,18 +361,18 @@ def fit(model: Module, loss_fn, optimizer, train, epochs: int, val=None, metrics
             optimizer.zero_grad()
             out = model(xb)
             loss = loss_fn(out, yb)
+            lv = float(loss.data)
+            if not math.isfinite(lv):  # checked before the step, so the weights stay those that gave it
+                raise ChainruleError(
+                    f"fit: the loss became {lv} in epoch {epoch}; lower the learning rate, or find the first "
+                    "NaN with `with cr.detect_anomaly(): ...`"
+                )
             loss.backward()
             if diag is not None:
                 diag.before_step()
             optimizer.step()
             if diag is not None:
                 diag.after_step()
-            lv = float(loss.data)
-            if not math.isfinite(lv):
-                raise ChainruleError(
-                    f"fit: the loss became {lv} in epoch {epoch}; lower the learning rate, or find the first "
-                    "NaN with `with cr.detect_anomaly(): ...`"
-                )
             b = len(xb)
             total += lv * b
             n += b
@@ -389,7 +404,8 @@ def fit(model: Module, loss_fn, optimizer, train, epochs: int, val=None, metrics
         if verbose:
             log(format_row(row, fns))
         if ckpt_path is not None:
-            _checkpoint(ckpt_path, epoch, model, optimizer, scheduler, train_loader, callbacks, history)
+            _checkpoint(ckpt_path, epoch, model, optimizer, scheduler, train_loader, callbacks, history,
+                        trainer.stop)
         if trainer.stop:
             break
     for cb in callbacks:
@@ -408,9 +424,10 @@ def format_row(row: dict, metric_names=()) -> str:
     return "  ".join(parts)
 
 
-def _checkpoint(path, epoch, model, optimizer, scheduler, loader, callbacks, history):
+def _checkpoint(path, epoch, model, optimizer, scheduler, loader, callbacks, history, stopped=False):
     state = {
         "epoch": epoch,
+        "stopped": bool(stopped),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -423,7 +440,7 @@ def _checkpoint(path, epoch, model, optimizer, scheduler, loader, callbacks, his
     io.save(state, path)
 
 
-def _restore(state, model, optimizer, scheduler, loader, callbacks, history) -> int:
+def _restore(state, model, optimizer, scheduler, loader, callbacks, history) -> tuple[int, bool]:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
@@ -437,7 +454,7 @@ def _restore(state, model, optimizer, scheduler, loader, callbacks, history) -> 
     for cb, s in zip(callbacks, state.get("callbacks", [])):
         cb.load_state_dict(dict(s))
     history.epochs[:] = [dict(r) for r in state["history"]["epochs"]]
-    return int(state["epoch"])
+    return int(state["epoch"]), bool(state.get("stopped", False))
 
 
 def _plain(x):
