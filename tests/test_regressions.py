@@ -179,3 +179,36 @@ def test_non_finite_loss_keeps_weights_and_removes_diagnostic_hooks():
     for a, p in zip(before, m.parameters()):
         np.testing.assert_array_equal(a, p.numpy())
     assert all(not mod._forward_hooks for mod in m.modules())
+
+
+# -- reductions at the edges: empty axes, no degrees of freedom, NaN maxima
+@requires_torch
+@pytest.mark.filterwarnings("ignore:var")  # PyTorch's own warning about degrees of freedom
+def test_reductions_without_elements_give_nan_like_torch():
+    cases = [
+        (np.zeros(0), lambda t: t.mean(), lambda t: t.mean()),
+        (np.zeros((2, 0)), lambda t: t.mean(1).sum(), lambda t: t.mean(1).sum()),
+        (np.array([2.0]), lambda t: t.var(ddof=1), lambda t: t.var()),
+        (np.ones((3, 1)), lambda t: t.var(axis=1, ddof=1).sum(), lambda t: t.var(1).sum()),
+    ]
+    for x, f, tf in cases:
+        a, ta = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        y, ty = f(a), tf(ta)
+        with np.errstate(all="raise"):
+            y.backward()
+        ty.backward()
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+
+
+@requires_torch
+def test_max_routes_gradient_to_nan_and_reduces_empty_non_reduced_axes():
+    x = np.array([1.0, np.nan, 3.0])
+    a, ta = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with np.errstate(all="raise"):
+        cr.max(a).backward()
+    ta.max().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+    assert cr.max(cr.tensor(np.zeros((0, 3))), axis=1).shape == (0,)
+    with pytest.raises(ValueError, match="axis 0 of length 0"):
+        cr.min(cr.tensor(np.zeros((0, 3))), axis=0)

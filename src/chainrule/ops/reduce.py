@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..function import Function
@@ -9,6 +11,13 @@ from ..tensor import Tensor
 from ._base import as_t, keep_shape, norm_axis
 
 _wrap = Tensor._wrap
+
+
+def _quietly(fn, *args, **kwargs):
+    """``fn`` with NumPy's warnings about empty slices and zero degrees of freedom silenced (the result is nan)."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
 
 
 class _Reduce(Function):
@@ -57,14 +66,20 @@ class Mean(_Reduce):
     derivative = "dy/dx_i = 1/n"
 
     def forward(self, x):
+        if x.size == 0:  # the mean of nothing is nan; said without a RuntimeWarning
+            return _quietly(np.mean, x, axis=self.axes, keepdims=self.keepdims)
         return np.mean(x, axis=self.axes, keepdims=self.keepdims)
 
+    def _factor(self):
+        n = self._count()
+        return 1 / n if n else float("nan")  # the mean of nothing is nan, as is its derivative
+
     def backward(self, g):
-        g = self._expand(g) * np.asarray(1 / self._count(), g.dtype)
+        g = self._expand(g) * np.asarray(self._factor(), g.dtype)
         return np.broadcast_to(g, self.inputs[0].data.shape)
 
     def backward_graph(self, g):
-        g = self._expand(g) * (1 / self._count())
+        g = self._expand(g) * self._factor()
         return broadcast_to(g, self.inputs[0].data.shape)
 
 
@@ -81,19 +96,27 @@ class Var(_Reduce):
         self.ddof = ddof
 
     def forward(self, x):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+        n = 1
+        for a in self.axes:
+            n *= x.shape[a]
+        if n - self.ddof <= 0:  # no degrees of freedom: nan, without NumPy's RuntimeWarning
+            return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+        return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+
+    def _factor(self):
+        dof = self._count() - self.ddof
+        return 2 / dof if dof > 0 else float("nan")  # no degrees of freedom left: nan, as the value is
 
     def backward(self, g):
         x = self.inputs[0].data
-        d = x - np.mean(x, axis=self.axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._expand(g) * d * np.asarray(2 / (self._count() - self.ddof), x.dtype)
+            d = x - np.mean(x, axis=self.axes, keepdims=True)
+            return self._expand(g) * d * np.asarray(self._factor(), x.dtype)
 
     def backward_graph(self, g):
         x = self.inputs[0]
         d = x - mean(x, self.axes, True)
-        return self._expand(g) * d * (2 / (self._count() - self.ddof))
+        return self._expand(g) * d * self._factor()
 
 
 class AMax(_Reduce):
@@ -105,14 +128,22 @@ class AMax(_Reduce):
     _fn = staticmethod(np.amax)
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError(f"{type(self).__name__.lower()[1:]}: reduction of an empty tensor")
+        empty = [a for a in self.axes if x.shape[a] == 0]
+        if empty:
+            raise ValueError(
+                f"{type(self).__name__.lower()[1:]}: cannot reduce over axis {empty[0]} of length 0 "
+                f"(input shape {x.shape}); there is no maximum/minimum of nothing"
+            )
         return self._fn(x, axis=self.axes, keepdims=self.keepdims)
 
     def _weights(self):
         x = self.inputs[0].data
         y = self._fn(x, axis=self.axes, keepdims=True)
-        mask = (x == y).astype(x.dtype)
+        hit = x == y
+        nan = np.isnan(y)
+        if nan.any():  # a NaN is the result: the gradient goes to the NaN(s) that produced it
+            hit |= np.isnan(x) & nan
+        mask = hit.astype(x.dtype)
         return mask / mask.sum(axis=self.axes, keepdims=True)
 
     def backward(self, g):
