@@ -314,6 +314,7 @@ def test_anomaly_backward():
             y.backward()
     msg = str(e.value)
     assert "backward of Sqrt" in msg and "cr.sqrt(x).sum()" in msg and "input 0 (x)" in msg
+    assert x.grad is None  # raised before the bad gradient reached the leaf
 
 
 def test_anomaly_off_costs_no_checks():

@@ -212,3 +212,37 @@ def test_max_routes_gradient_to_nan_and_reduces_empty_non_reduced_axes():
     assert cr.max(cr.tensor(np.zeros((0, 3))), axis=1).shape == (0,)
     with pytest.raises(ValueError, match="axis 0 of length 0"):
         cr.min(cr.tensor(np.zeros((0, 3))), axis=0)
+
+
+# -- gradients delivered to different leaves never share memory; 0-d gradients are arrays
+def test_leaf_gradients_do_not_share_memory():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = cr.tensor([[3.0, 4.0]], requires_grad=True)
+    (x + y.reshape(2)).sum().backward()
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    x.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(y.grad.numpy(), [[1.0, 1.0]])
+    a, b = cr.grad(x + y.reshape(2), [x, y], grad_outputs=np.ones(2, np.float32))
+    assert not np.shares_memory(a.numpy(), b.numpy())
+
+
+def test_gradient_of_scalar_is_an_array_and_pow_zero_has_zero_gradient():
+    a = cr.tensor(0.0, requires_grad=True)
+    b = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (ga,) = cr.grad((a * b).sum(), a)
+    assert type(ga.numpy()) is np.ndarray and ga.shape == ()
+    (g0,) = cr.grad(a ** 0, a)
+    assert g0.item() == 0.0  # d/dx x^0 = 0, also at x = 0 (PyTorch agrees)
+    (g0,) = cr.grad((a ** 0) * 3, a, create_graph=True)
+    assert g0.item() == 0.0
+
+
+# -- assigning an array to a registered buffer keeps it a Tensor
+def test_buffer_assignment_wraps_arrays():
+    bn = cr.nn.BatchNorm1d(3)
+    bn.running_mean = np.arange(3.0, dtype=np.float32)
+    assert isinstance(bn.running_mean, cr.Tensor)
+    np.testing.assert_array_equal(bn.state_dict()["running_mean"], [0.0, 1.0, 2.0])
+    bn.eval()
+    out = bn(cr.tensor(np.zeros((2, 3), np.float32)))
+    np.testing.assert_allclose(out.numpy(), np.tile(-np.arange(3.0) / np.sqrt(1 + 1e-5), (2, 1)), rtol=1e-6)

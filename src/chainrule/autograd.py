@@ -45,6 +45,8 @@ def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndar
         axes.append(lead + k)
     if axes:
         g = g.sum(axis=tuple(axes))
+        if type(g) is not np.ndarray:  # a sum down to 0-d is a NumPy scalar: keep gradients arrays
+            g = np.asarray(g)
     if g.shape != shape:
         g = g.reshape(shape)
     return g
@@ -121,7 +123,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
         seeds.append(_seed_grad(o, go, create_graph, "grad"))
     result = _run(roots, seeds, retain_graph, create_graph, inputs)
     if not create_graph:
-        result = [None if r is None else _wrap(r if r.flags.writeable else r.copy()) for r in result]
+        out, seen = [], set()
+        for r in result:
+            if r is not None:
+                base = r if r.base is None else r.base
+                if not r.flags.writeable or id(base) in seen:
+                    r = r.copy()  # every returned gradient owns its memory
+                else:
+                    seen.add(id(base))
+                r = _wrap(r)
+            out.append(r)
+        result = out
     for k, r in enumerate(result):
         if r is None and not allow_unused:
             raise GraphError(
@@ -193,6 +205,8 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
 
     # ---- 2 & 3. process ready nodes
     ready = [n for n in deps if deps[n] == 0]
+    given: set = set()  # ids of the memory handed to leaves as .grad in this walk
+    given_keep: list = []  # keeps those ids valid during the walk
     prev_mode = _mode.grad_enabled
     _mode.grad_enabled = create_graph
     try:
@@ -235,7 +249,15 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
             out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
             if type(out) is not tuple or len(out) != len(inputs):
                 out = _check_result(n, out, len(inputs))
-            fitted = [None] * len(inputs) if observer is not None else None
+            if observer is not None:
+                # The observer (explain, anomaly checks) sees the fitted gradients before any
+                # is delivered, so an anomaly raises before a bad value reaches a .grad.
+                fitted = [None] * len(inputs)
+                for i, need in enumerate(needs):
+                    if need and out[i] is not None:
+                        fitted[i] = _fit(n, i, out[i], inputs[i], create_graph)
+                observer(n, gs, fitted)
+                out = fitted
             for i, need in enumerate(needs):
                 if not need:
                     continue
@@ -247,15 +269,20 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                     if create_graph or type(gi) is not np.ndarray or gi.shape != data.shape or \
                             gi.dtype != data.dtype:
                         gi = _fit(n, i, gi, inp, create_graph)
-                    if fitted is not None:
-                        fitted[i] = gi
                     if p is None:
                         if leaf_pos is None and not create_graph:
                             # accumulate into leaf.grad (new arrays only: gradients may be shared)
-                            if not gi.flags.writeable:
-                                gi = gi.copy()
                             old = inp.grad
-                            inp.grad = _wrap(gi) if old is None else _wrap(old.data + gi)
+                            if old is not None:
+                                inp.grad = _wrap(old.data + gi)
+                            else:
+                                base = gi if gi.base is None else gi.base
+                                if not gi.flags.writeable or id(base) in given:
+                                    gi = gi.copy()  # no two leaves share one gradient's memory
+                                else:
+                                    given.add(id(base))
+                                    given_keep.append(base)
+                                inp.grad = _wrap(gi)
                         else:
                             _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
                     elif p._n_out == 1:
@@ -268,8 +295,6 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                     deps[p] = c
                     if c == 0:
                         ready.append(p)
-            if observer is not None:
-                observer(n, gs, fitted)
             if not retain_graph:
                 n._free()
     finally:

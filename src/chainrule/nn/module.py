@@ -74,6 +74,11 @@ class Module:
                 if t.name == rel:
                     t.name = f"{name}.{rel}"
         elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                value = Tensor._wrap(np.asarray(value))  # a buffer is always a Tensor (or None)
+            if value is not None and value.name is None:
+                old = buffers[name]
+                value.name = old.name if old is not None and old.name else name
             buffers[name] = value
         else:
             params.pop(name, None)

@@ -164,6 +164,8 @@ class PowScalar(Function):
             return g * (2 * x)
         if p == 1:
             return g
+        if p == 0:  # x^0 is constant, even at x = 0 (where 0 * 0^-1 would give nan)
+            return np.zeros_like(g)
         with np.errstate(divide="ignore", invalid="ignore"):
             return g * (p * np.power(x, p - 1))
 
@@ -172,10 +174,16 @@ class PowScalar(Function):
         p = self.p
         if p == 1:
             return g
+        if p == 0:
+            return g * 0.0
         return g * (p * x ** (p - 1))
 
     def local_derivative(self):
-        return {"x": self.p * np.power(self.inputs[0].data, self.p - 1)}
+        x = self.inputs[0].data
+        if self.p == 0:
+            return {"x": np.zeros_like(x)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {"x": self.p * np.power(x, self.p - 1)}
 
 
 class Pow(Function):
