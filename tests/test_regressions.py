@@ -246,3 +246,54 @@ def test_buffer_assignment_wraps_arrays():
     bn.eval()
     out = bn(cr.tensor(np.zeros((2, 3), np.float32)))
     np.testing.assert_allclose(out.numpy(), np.tile(-np.arange(3.0) / np.sqrt(1 + 1e-5), (2, 1)), rtol=1e-6)
+
+
+# -- explain on a graph with a multi-output node: per-output gradients equal backward's
+def test_explain_through_split():
+    x = cr.tensor(np.arange(1.0, 6.0), requires_grad=True, name="x", dtype="float64")
+    a, b = cr.split(x, [2], axis=0)
+    a.name, b.name = "a", "b"
+    L = (a * a).sum() + (b * 3).sum()
+    tr = cr.explain(L)
+    L.backward()
+    np.testing.assert_array_equal(tr.grad(x), x.grad.numpy())
+    np.testing.assert_array_equal(tr.grad(a), 2 * np.arange(1.0, 3.0))
+    np.testing.assert_array_equal(tr.grad(b), np.full(3, 3.0))
+    text = tr.to_text()
+    assert "Split: 2 outputs" in text and "dL/da" in text and "dL/db" in text
+
+
+# -- explain only looks: retained gradients are untouched
+def test_explain_leaves_retained_grads_alone():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * 3
+    y.retain_grad()
+    L = y.sum()
+    cr.explain(L)
+    assert y.grad is None and x.grad is None
+    L.backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+
+
+# -- gradcheck_graph re-runs a dropout node with its recorded mask
+def test_gradcheck_graph_accepts_dropout():
+    g = np.random.default_rng(0)
+    m = cr.nn.Sequential(cr.nn.Linear(4, 8, generator=g), cr.nn.ReLU(), cr.nn.Dropout(0.5, generator=g),
+                         cr.nn.Linear(8, 3, generator=g))
+    x = cr.tensor(g.normal(size=(5, 4)).astype(np.float32))
+    L = cr.nn.functional.cross_entropy(m(x), np.array([0, 1, 2, 0, 1]))
+    assert cr.gradcheck_graph(L)
+
+
+# -- explain_step on a scalar parameter, and an index that is out of range
+def test_explain_step_scalar_parameter_and_bad_index():
+    w = cr.nn.Parameter(cr.tensor(np.array(1.5)))
+    opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).backward()
+    ex = cr.explain.explain_step(opt, w)
+    opt.step()
+    assert ex.new_value == pytest.approx(float(w.item()))
+    v = cr.nn.Parameter(cr.tensor(np.zeros((2, 3))))
+    (v * v).sum().backward()
+    with pytest.raises(IndexError, match="out of range"):
+        cr.explain.explain_step(cr.optim.SGD([v], lr=0.1), v, 6)

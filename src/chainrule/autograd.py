@@ -143,11 +143,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
-def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
+def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_effects=True):
     """The walk. ``capture`` is None (accumulate into leaves) or the list of inputs of grad().
 
     ``observer(node, output_grads, input_grads)``, when given, sees every node as it is
     processed (chainrule.explain builds its trace with it; anomaly mode checks values).
+    ``side_effects=False`` leaves retained gradients alone (explain only looks).
     """
     # ---- 1. consumers per node, iteratively
     deps: dict = {}
@@ -228,7 +229,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None):
                     n._free()
                 continue
             gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
-            if n._extra is not None:
+            if n._extra is not None and side_effects:
                 _extras(n, gs, create_graph)
             if node_pos is not None:
                 for i, gi in enumerate(gs):
@@ -372,7 +373,7 @@ def _fill_missing(n, slots, create_graph):
 
 
 def _extras(n, gs, create_graph):
-    """Retained gradients of non-leaf outputs, and backward hooks."""
+    """Retained gradients of non-leaf outputs."""
     retain = n._extra.get("retain")
     if retain:
         for idx, ref in retain.items():
@@ -382,8 +383,6 @@ def _extras(n, gs, create_graph):
                 if not create_graph:
                     g = _wrap(g if g.flags.writeable else g.copy())
                 t.grad = g if t.grad is None else t.grad + g
-    for hook in n._extra.get("hooks", ()):
-        hook(n, gs)
 
 
 def _check_result(n, out, n_inputs):

@@ -20,7 +20,9 @@ __all__ = ["gradcheck_graph"]
 
 
 def _fresh(node):
-    """A new, unused node of the same kind and settings."""
+    """A new, unused node of the same kind and settings (random nodes replay their recorded draw)."""
+    if hasattr(node, "frozen"):
+        return node.frozen()
     f = copy.copy(node)
     try:
         f.inputs = None

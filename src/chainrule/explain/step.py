@@ -47,7 +47,17 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     group = next((g for g in optimizer.param_groups if any(p is param for p in g["params"])), None)
     if group is None:
         raise ChainruleError("explain_step: the parameter is not in this optimizer")
-    index = np.unravel_index(index, param.shape) if isinstance(index, (int, np.integer)) and param.ndim > 1 else index
+    if param.ndim == 0:
+        index = ()  # the one element of a scalar parameter
+    elif isinstance(index, (int, np.integer)):
+        if not -param.data.size <= index < param.data.size:
+            raise IndexError(f"explain_step: element {index} is out of range for a parameter of shape {param.shape}")
+        index = np.unravel_index(int(index) % param.data.size, param.shape)
+    else:
+        index = tuple(index)
+        if len(index) != param.ndim or not all(-n <= i < n for i, n in zip(index, param.shape)):
+            raise IndexError(f"explain_step: index {index} does not name one element of a parameter of shape "
+                             f"{param.shape}")
     w0 = float(param.data[index])
     g = float(param.grad.data[index])
     st = optimizer.state.get(param, {})

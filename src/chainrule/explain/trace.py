@@ -71,8 +71,10 @@ class Step:
     derivative: str
     out_name: str
     out_value: np.ndarray | None
-    grad_out: np.ndarray
+    grad_out: np.ndarray | None
     edges: list[Edge] = field(default_factory=list)
+    # nodes with several outputs (split): (name, tensor, value, gradient) per output; grad_out is None
+    outputs: list = field(default_factory=list)
 
 
 @dataclass
@@ -286,13 +288,22 @@ class Trace:
         if s.out_value is not None:
             head += f" = {fmt(s.out_value, me)}"
         rows = [("head", head, "")]
+        if s.outputs:
+            head = f"[{s.order}] {s.op}: {len(s.outputs)} outputs"
+            rows = [("head", head, "")]
+            rows += [("eq", nm, fmt(v, me)) for nm, t, v, _ in s.outputs if v is not None]
         if s.formula:
             rows.append(("kv", "rule", s.formula + (f";  local derivative: {s.derivative}" if s.derivative else "")))
         ins = ", ".join(e.name if e.name == fmt(e.tensor.data, me) else f"{e.name} = {fmt(e.tensor.data, me)}"
                         for e in s.edges)
         if ins:
             rows.append(("kv", "inputs", ins))
-        rows.append(("eq", f"d{self.out_name}/d{s.out_name}", self._incoming_text(s)))
+        if s.outputs:
+            for nm, t, _, g in s.outputs:
+                text = self._sum_text(t, g) if t is not None and len(self.uses(t)) > 1 else fmt(g, me)
+                rows.append(("eq", f"d{self.out_name}/d{nm}", text))
+        else:
+            rows.append(("eq", f"d{self.out_name}/d{s.out_name}", self._incoming_text(s)))
         for e in s.edges:
             if not e.needs_grad or e.contribution is None:
                 continue
@@ -482,26 +493,40 @@ def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name
                 seen.add(id(t))
                 leaves.append(t)
     leaves.sort(key=lambda t: _natural(names.get(id(t), "")))
-    # output tensors of each node (for names and values): the root, and inputs of consumers
-    outputs = {id(output._node): output} if output._node is not None else {}
+    # output tensors of each node, by (node, output index): the root, and inputs of consumers
+    outputs = {(id(output._node), output._index): output} if output._node is not None else {}
     for n in order:
         for t in n.inputs:
             if isinstance(t, Tensor) and t._node is not None:
-                outputs.setdefault(id(t._node), t)
+                outputs.setdefault((id(t._node), t._index), t)
 
     steps: list[Step] = []
     grads: dict = {}
     uses: dict = {}
 
     def observe(node, gs, fitted):
-        out_t = outputs.get(id(node))
-        g = gs[0] if len(gs) == 1 else gs
-        st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
-                  derivative=type(node).derivative, out_name=names.get(id(out_t), "?") if out_t is not None else "?",
-                  out_value=out_t.data if out_t is not None else None, grad_out=np.asarray(g))
+        if len(gs) == 1:
+            out_t = outputs.get((id(node), 0))
+            g = np.asarray(gs[0])
+            st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
+                      derivative=type(node).derivative,
+                      out_name=names.get(id(out_t), "?") if out_t is not None else "?",
+                      out_value=out_t.data if out_t is not None else None, grad_out=g)
+            if out_t is not None:
+                grads[id(out_t)] = g
+        else:  # several outputs: each with its own value and gradient
+            out_t = None
+            outs = []
+            for i, gi in enumerate(gs):
+                t = outputs.get((id(node), i))
+                nm = names.get(id(t), "?") if t is not None else f"(output {i}, unused)"
+                outs.append((nm, t, t.data if t is not None else None, np.asarray(gi)))
+                if t is not None:
+                    grads[id(t)] = np.asarray(gi)
+            st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
+                      derivative=type(node).derivative, out_name=", ".join(o[0] for o in outs),
+                      out_value=None, grad_out=None, outputs=outs)
         st._out_tensor = out_t
-        if out_t is not None:
-            grads[id(out_t)] = np.asarray(g)
         locals_ = _local_derivatives(node, out_t)
         for i, t in enumerate(node.inputs):
             if not isinstance(t, Tensor):
@@ -517,7 +542,7 @@ def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name
         steps.append(st)
 
     seed = np.ones_like(output.data)
-    results = _run([output], [seed], True, False, leaves, observer=observe)
+    results = _run([output], [seed], True, False, leaves, observer=observe, side_effects=False)
     for leaf, g in zip(leaves, results):
         if g is not None:
             grads[id(leaf)] = np.asarray(g)

@@ -26,10 +26,18 @@ class Dropout(Function):
         self.rng = generator
 
     def forward(self, x):
+        if self.rng is None:  # a replay (see frozen): the recorded mask again
+            return x * self.mask.astype(x.dtype, copy=False)
         keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= self.p
         scale = np.asarray(1.0 / (1.0 - self.p), x.dtype)
         self.mask = keep * scale
         return x * self.mask
+
+    def frozen(self):
+        """An unused node that applies this node's mask again (to re-run it, e.g. for a gradient check)."""
+        f = Dropout(self.p, None)
+        f.mask = self.mask
+        return f
 
     def backward(self, g):
         return g * self.mask
