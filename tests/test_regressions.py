@@ -297,3 +297,56 @@ def test_explain_step_scalar_parameter_and_bad_index():
     (v * v).sum().backward()
     with pytest.raises(IndexError, match="out of range"):
         cr.explain.explain_step(cr.optim.SGD([v], lr=0.1), v, 6)
+
+
+# -- manual_seed makes shuffling without an explicit seed repeatable; arange honours step
+def test_manual_seed_seeds_unseeded_loader_shuffling():
+    X = np.arange(20.0).reshape(10, 2)
+
+    def first_batch():
+        cr.manual_seed(3)
+        return next(iter(cr.data.DataLoader((X, np.arange(10)), batch_size=4, shuffle=True)))[1].numpy()
+
+    np.testing.assert_array_equal(first_batch(), first_batch())
+
+
+def test_arange_step():
+    np.testing.assert_array_equal(cr.arange(10, step=3).numpy(), np.arange(0, 10, 3))
+    np.testing.assert_array_equal(cr.arange(2, 10, 3).numpy(), [2, 5, 8])
+
+
+# -- integer tensors in float operations become float32, as in PyTorch
+@requires_torch
+@pytest.mark.parametrize("name", ["exp", "sigmoid", "tanh", "sin", "softplus", "softmax", "mean"])
+def test_float_ops_on_integer_tensors_match_torch(name):
+    x = np.array([1, -2, 3])
+    ours = getattr(cr, name)(cr.tensor(x))
+    special = {"softplus": torch.nn.functional.softplus, "softmax": lambda t: torch.softmax(t, -1)}
+    fn = special[name] if name in special else getattr(torch, name)
+    ref = fn(torch.tensor(x, dtype=torch.float32))
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6)
+
+
+@requires_torch
+def test_integer_tensor_with_float_scalar_is_float32_like_torch():
+    x = np.array([1, -2, 3])
+    for ours, ref in [(cr.tensor(x) * 1.5, torch.tensor(x) * 1.5), (cr.tensor(x) / 2, torch.tensor(x) / 2),
+                      (2 / cr.tensor(x), 2 / torch.tensor(x)), (cr.tensor(x) + 1, torch.tensor(x) + 1)]:
+        assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
+        np.testing.assert_allclose(ours.numpy(), ref.numpy())
+
+
+# -- gradcheck: with some tensor requiring grad, plain arrays are constants
+def test_gradcheck_treats_plain_arrays_as_constants():
+    class WrongForB(cr.Function):  # right for a, deliberately no gradient for b
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, g):
+            a, b = self.inputs
+            return g * b.data, None
+
+    a = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = np.array([3.0, 4.0])
+    assert cr.gradcheck(lambda x, y: WrongForB()(x, y), a, b)

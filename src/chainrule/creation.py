@@ -18,7 +18,11 @@ def default_generator() -> np.random.Generator:
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Seed chainrule's default random generator (parameter init, dropout, shuffling)."""
+    """Seed chainrule's default random generator.
+
+    It drives parameter initialisation, dropout and randn/rand, and seeds the
+    shuffling of every DataLoader created afterwards without a seed of its own.
+    """
     global _generator
     _generator = np.random.default_rng(seed)
     return _generator
@@ -57,7 +61,10 @@ def ones_like(t, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    """Evenly spaced values in [start, stop) (or [0, start) with one argument), as NumPy's arange."""
+    if stop is None:
+        start, stop = 0, start
+    arr = np.arange(start, stop, step)
     if dtype is not None:
         arr = arr.astype(dtype)
     elif arr.dtype.kind == "f":

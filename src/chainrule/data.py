@@ -63,7 +63,9 @@ class DataLoader:
     """Iterate over a dataset in batches of tensors.
 
     ``shuffle`` reorders the samples every epoch with a generator seeded by
-    ``seed`` (so two loaders with the same seed give the same batches);
+    ``seed`` (so two loaders with the same seed give the same batches); with
+    ``seed=None`` the generator is seeded from chainrule's default generator,
+    so ``cr.manual_seed`` makes the shuffling repeatable too;
     ``drop_last`` drops a final short batch. ``state_dict()`` captures the
     shuffling generator, so a resumed training run draws the same batches.
     """
@@ -78,6 +80,10 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        if seed is None and shuffle:
+            from .creation import default_generator
+
+            seed = int(default_generator().integers(2**63))
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

@@ -24,9 +24,11 @@ def _prepare(inputs):
     args, check = [], []
     any_req = any(isinstance(a, Tensor) and a.requires_grad for a in inputs)
     for k, a in enumerate(inputs):
-        if isinstance(a, Tensor) or (isinstance(a, np.ndarray) and a.dtype.kind == "f"):
+        # With some Tensor requiring grad, exactly those are checked and plain arrays are constants;
+        # otherwise every floating-point input is.
+        if isinstance(a, Tensor) or (isinstance(a, np.ndarray) and a.dtype.kind == "f" and not any_req):
             data = a.data if isinstance(a, Tensor) else a
-            req = a.requires_grad if (any_req and isinstance(a, Tensor)) else data.dtype.kind == "f"
+            req = a.requires_grad if any_req else data.dtype.kind == "f"
             if data.dtype.kind == "f":
                 data = data.astype(np.float64)
             t = Tensor._wrap(np.array(data, copy=True), bool(req))

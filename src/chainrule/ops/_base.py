@@ -55,9 +55,15 @@ def pair(a, b) -> tuple[Tensor, Tensor]:
                 elif db.kind in "fc" and da.kind in "biu":
                     a = _wrap(a.data.astype(db))
             return a, b
-        return a, _wrap(_const(b, a.data.dtype))
+        c = _const(b, a.data.dtype)
+        if c.dtype.kind in "fc" and a.data.dtype.kind in "biu":  # int tensor with a float: float32
+            a = _wrap(a.data.astype(c.dtype))
+        return a, _wrap(c)
     if isinstance(b, Tensor):
-        return _wrap(_const(a, b.data.dtype)), b
+        c = _const(a, b.data.dtype)
+        if c.dtype.kind in "fc" and b.data.dtype.kind in "biu":
+            b = _wrap(b.data.astype(c.dtype))
+        return _wrap(c), b
     a = _wrap(_const(a, None))
     return a, _wrap(_const(b, a.data.dtype))
 
@@ -93,3 +99,12 @@ def broadcast_shapes(op: str, *shapes) -> tuple:
             f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together "
             "(trailing dimensions must be equal or 1)"
         ) from None
+
+
+def as_float_t(x) -> Tensor:
+    """``as_t``, with integer and boolean tensors converted to float32 (the default float, as PyTorch does)
+    for operations whose values are not integers (exp, sigmoid, mean, ...)."""
+    t = as_t(x)
+    if t.data.dtype.kind not in "fc":
+        return Tensor._wrap(t.data.astype(np.float32))
+    return t

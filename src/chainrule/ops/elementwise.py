@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from ._base import as_t, pair
+from ._base import as_float_t, as_t, pair
 
 _wrap = Tensor._wrap
 
@@ -605,8 +605,10 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b, broadcasting."""
+    """a / b, broadcasting; true division, so integers divide to float32 (as in PyTorch)."""
     a, b = pair(a, b)
+    if a.data.dtype.kind in "biu" and b.data.dtype.kind in "biu":
+        a, b = as_float_t(a), as_float_t(b)
     return Div()(a, b)
 
 
@@ -624,16 +626,16 @@ def pow(a, b):  # noqa: A001 - the operator's name
 
 
 def exp(x):
-    return Exp()(as_t(x))
+    return Exp()(as_float_t(x))
 
 
 def log(x):
     """Natural logarithm."""
-    return Log()(as_t(x))
+    return Log()(as_float_t(x))
 
 
 def sqrt(x):
-    return Sqrt()(as_t(x))
+    return Sqrt()(as_float_t(x))
 
 
 def abs(x):  # noqa: A001
@@ -641,20 +643,20 @@ def abs(x):  # noqa: A001
 
 
 def sin(x):
-    return Sin()(as_t(x))
+    return Sin()(as_float_t(x))
 
 
 def cos(x):
-    return Cos()(as_t(x))
+    return Cos()(as_float_t(x))
 
 
 def tanh(x):
-    return Tanh()(as_t(x))
+    return Tanh()(as_float_t(x))
 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), stable for any finite x."""
-    return Sigmoid()(as_t(x))
+    return Sigmoid()(as_float_t(x))
 
 
 def relu(x):
@@ -664,12 +666,12 @@ def relu(x):
 
 def leaky_relu(x, negative_slope: float = 0.01):
     """x if x > 0 else negative_slope * x."""
-    return LeakyReLU(negative_slope)(as_t(x))
+    return LeakyReLU(negative_slope)(as_float_t(x))
 
 
 def softplus(x):
     """ln(1 + exp(x)), stable for any finite x."""
-    return Softplus()(as_t(x))
+    return Softplus()(as_float_t(x))
 
 
 def clip(x, min=None, max=None):  # noqa: A002

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
-from ._base import as_t, keep_shape, norm_axis
+from ._base import as_float_t, as_t, keep_shape, norm_axis
 
 _wrap = Tensor._wrap
 
@@ -266,13 +266,13 @@ def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
 
 
 def mean(x, axis=None, keepdims: bool = False):
-    x = as_t(x)
+    x = as_float_t(x)
     return Mean(norm_axis(axis, x.data.ndim, "mean"), keepdims)(x)
 
 
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """Variance; ``ddof=1`` gives the unbiased estimate (PyTorch's default)."""
-    x = as_t(x)
+    x = as_float_t(x)
     return Var(norm_axis(axis, x.data.ndim, "var"), keepdims, ddof)(x)
 
 
@@ -296,19 +296,19 @@ def min(x, axis=None, keepdims: bool = False):  # noqa: A001
 
 def logsumexp(x, axis=None, keepdims: bool = False):
     """ln(sum(exp(x))) over ``axis``, without overflow."""
-    x = as_t(x)
+    x = as_float_t(x)
     return LogSumExp(norm_axis(axis, x.data.ndim, "logsumexp"), keepdims)(x)
 
 
 def softmax(x, axis: int = -1):
     """exp(x) / sum(exp(x)) along ``axis``."""
-    x = as_t(x)
+    x = as_float_t(x)
     return Softmax(norm_axis(axis, x.data.ndim, "softmax")[0])(x)
 
 
 def log_softmax(x, axis: int = -1):
     """x - logsumexp(x) along ``axis``, without overflow."""
-    x = as_t(x)
+    x = as_float_t(x)
     return LogSoftmax(norm_axis(axis, x.data.ndim, "log_softmax")[0])(x)
 
 
