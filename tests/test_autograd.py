@@ -211,7 +211,8 @@ def test_hessian_vector_product_matches_torch():
 @requires_torch
 @pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
                                   "softmax", "log_softmax", "logsumexp", "mean", "var", "matmul",
-                                  "div", "mse", "cross_entropy", "bce_logits", "getitem", "concat"])
+                                  "div", "mse", "cross_entropy", "bce_logits", "getitem", "concat",
+                                  "linear", "relu", "leaky_relu", "max", "nll", "bce"])
 def test_second_derivatives_match_torch(name):
     rng = np.random.default_rng(1)
     a0 = rng.uniform(0.3, 2.0, (3, 4))
@@ -248,6 +249,21 @@ def test_second_derivatives_match_torch(name):
             if lib is torch:
                 idx = torch.tensor(idx)
             return ((a[idx] * a[idx]) ** 2).sum()
+        if name == "linear":
+            F_ = cr.nn.functional if lib is cr else tf
+            return (F_.linear(a, b.T, b[0]) ** 2).sum()
+        if name in ("relu", "leaky_relu"):
+            F_ = cr.nn.functional if lib is cr else tf
+            return (getattr(F_, name)(a - 1.1) * a * a).sum()
+        if name == "max":
+            return ((cr.max(a * a, axis=1) if lib is cr else torch.amax(a * a, 1)) ** 2).sum()
+        if name == "nll":
+            lp = (cr.log_softmax(a * a, -1) if lib is cr else torch.log_softmax(a * a, 1))
+            return cr.nn.functional.nll_loss(lp, y) if lib is cr else tf.nll_loss(lp, torch.tensor(y))
+        if name == "bce":
+            p = (cr.sigmoid(a * a - 2) if lib is cr else torch.sigmoid(a * a - 2))
+            return (cr.nn.functional.binary_cross_entropy(p, b.T / 3) if lib is cr
+                    else tf.binary_cross_entropy(p, b.T / 3))
         if name == "concat":
             cat = cr.concatenate([a, b.T], 0) if lib is cr else torch.cat([a, b.T], 0)
             return (cat**3).sum()

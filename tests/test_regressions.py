@@ -350,3 +350,39 @@ def test_gradcheck_treats_plain_arrays_as_constants():
     a = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     b = np.array([3.0, 4.0])
     assert cr.gradcheck(lambda x, y: WrongForB()(x, y), a, b)
+
+
+# -- second derivatives through batch norm and binary cross-entropy agree with PyTorch
+@requires_torch
+def test_batchnorm_double_backward_matches_torch():
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=3)
+    v = rng.normal(size=(6, 3))
+    a, ga, be = (cr.tensor(z, requires_grad=True) for z in (x, gamma, beta))
+    from chainrule.ops.nnops import BatchNorm
+
+    y = BatchNorm(1e-5)(a, ga, be)
+    gx, gg = cr.grad((y * cr.tensor(v)).sum() ** 2, [a, ga], create_graph=True)
+    hx, hg = cr.grad((gx * gx).sum() + (gg * gg).sum(), [a, ga])
+    ta, tg, tb = (torch.tensor(z, requires_grad=True) for z in (x, gamma, beta))
+    ty = torch.nn.functional.batch_norm(ta, None, None, tg, tb, training=True, eps=1e-5)
+    tgx, tgg = torch.autograd.grad((ty * torch.tensor(v)).sum() ** 2, [ta, tg], create_graph=True)
+    thx, thg = torch.autograd.grad((tgx * tgx).sum() + (tgg * tgg).sum(), [ta, tg])
+    np.testing.assert_allclose(gx.numpy(), tgx.detach().numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(hx.numpy(), thx.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(hg.numpy(), thg.numpy(), rtol=1e-7, atol=1e-9)
+
+
+@requires_torch
+def test_bce_double_backward_matches_torch():
+    rng = np.random.default_rng(1)
+    p, t = rng.uniform(0.05, 0.95, size=(4, 3)), rng.uniform(size=(4, 3))
+    a, b = cr.tensor(p, requires_grad=True), cr.tensor(t, requires_grad=True)
+    ga, gb = cr.grad(F.binary_cross_entropy(a, b), [a, b], create_graph=True)
+    ha, hb = cr.grad((ga * ga).sum() + (gb * ga).sum(), [a, b])
+    ta, tb = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    tga, tgb = torch.autograd.grad(torch.nn.functional.binary_cross_entropy(ta, tb), [ta, tb], create_graph=True)
+    tha, thb = torch.autograd.grad((tga * tga).sum() + (tgb * tga).sum(), [ta, tb])
+    np.testing.assert_allclose(ga.numpy(), tga.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ha.numpy(), tha.numpy(), rtol=1e-8)
+    np.testing.assert_allclose(hb.numpy(), thb.numpy(), rtol=1e-8)

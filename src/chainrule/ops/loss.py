@@ -364,6 +364,20 @@ class BCELoss(Function):
                 gt = (np.maximum(np.log1p(-p), _LOG_FLOOR) - np.maximum(np.log(p), _LOG_FLOOR)) * scale
         return gp, gt
 
+    def backward_graph(self, g):
+        from .elementwise import log, maximum
+
+        p, t = self.inputs
+        scale = g * (1.0 / p.size) if self.reduction == "mean" else g
+        needs = self.needs_input_grad
+        gp = gt = None
+        if needs[0]:
+            gp = (p - t) / maximum(p * (1 - p), 1e-12) * scale
+        if needs[1]:
+            with np.errstate(divide="ignore"):
+                gt = (maximum(log(1 - p), _LOG_FLOOR) - maximum(log(p), _LOG_FLOOR)) * scale
+        return gp, gt
+
 
 class BCEWithLogits(Function):
     """Binary cross-entropy of raw scores x (sigmoid applied inside, stably)."""

@@ -95,6 +95,25 @@ class BatchNorm(Function):
             gbeta = gsum
         return gx, ggamma, gbeta
 
+    def backward_graph(self, g):
+        # The same formulas on Tensors, with the statistics recomputed from x so that
+        # they are differentiated too.
+        x, gamma, _ = self.inputs
+        axes = self.axes
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        n = x.data.size // gamma.data.size
+        xc = x - x.mean(axis=axes, keepdims=True)
+        inv_std = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+        xhat = xc * inv_std
+        gsum = g.sum(axis=axes)
+        gxhat_sum = (g * xhat).sum(axis=axes)
+        ng = self.needs_input_grad
+        gx = None
+        if ng[0]:
+            gx = (gamma.reshape(shape) * inv_std) * (
+                g - gsum.reshape(shape) * (1.0 / n) - xhat * (gxhat_sum.reshape(shape) * (1.0 / n)))
+        return gx, gxhat_sum if ng[1] else None, gsum if ng[2] else None
+
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (identity when not training)."""
