@@ -386,3 +386,8 @@ def test_bce_double_backward_matches_torch():
     np.testing.assert_allclose(ga.numpy(), tga.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(ha.numpy(), tha.numpy(), rtol=1e-8)
     np.testing.assert_allclose(hb.numpy(), thb.numpy(), rtol=1e-8)
+
+
+def test_ragged_list_gets_a_clear_error():
+    with pytest.raises(TypeError, match="ragged"):
+        cr.tensor([[1.0, 2.0], [3.0]])

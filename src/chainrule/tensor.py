@@ -38,7 +38,10 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     elif isinstance(data, np.generic):
         arr = np.array(data)
     else:
-        arr = np.array(data)
+        try:
+            arr = np.array(data)
+        except ValueError:  # NumPy refuses ragged nested lists
+            arr = np.empty(0, dtype=object)
         if arr.dtype.kind in "iuf":
             arr = arr.astype(_DEFAULT_FLOAT)
         elif arr.dtype.kind == "O":
