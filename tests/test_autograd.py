@@ -288,3 +288,53 @@ def test_create_graph_through_user_function_without_backward_graph_says_so():
     x = cr.tensor(1.0, requires_grad=True)
     with pytest.raises(GraphError, match="Twice.*backward_graph"):
         cr.grad(Twice()(x), [x], create_graph=True)
+
+
+@requires_torch
+def test_register_hook_matches_torch():
+    def run(lib, make):
+        x = make([1.0, 2.0])
+        seen = []
+        x.register_hook(lambda g: seen.append(np.array(g.numpy() if lib is cr else g.detach().numpy())) or g * 2)
+        y = x * x
+        y.register_hook(lambda g: g + 1)
+        y.retain_grad()
+        L = (y * 3).sum() + x.sum()  # x is used twice: its hook sees the sum, once
+        L.backward()
+        return x.grad.numpy(), y.grad.numpy(), seen
+
+    ours = run(cr, lambda v: cr.tensor(v, requires_grad=True, dtype="float64"))
+    ref = run(torch, lambda v: torch.tensor(v, requires_grad=True, dtype=torch.float64))
+    for a, b in zip(ours[:2], ref[:2]):
+        np.testing.assert_allclose(a, b)
+    assert len(ours[2]) == len(ref[2]) == 1
+    np.testing.assert_allclose(ours[2][0], ref[2][0])
+
+
+def test_hook_remove_grad_and_create_graph_paths():
+    x = cr.tensor([1.0, 3.0], requires_grad=True, dtype="float64")
+    h = x.register_hook(lambda g: g * 10)
+    (gx,) = cr.grad((x * x).sum(), x)
+    np.testing.assert_allclose(gx.numpy(), [20.0, 60.0])
+    (gx,) = cr.grad((x * x * x).sum(), x, create_graph=True)  # the hook runs on the recorded gradient
+    np.testing.assert_allclose(gx.numpy(), [30.0, 270.0])
+    h.remove()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 6.0])
+    with pytest.raises(cr.errors.GraphError, match="register_hook"):
+        cr.tensor([1.0]).register_hook(lambda g: g)
+    bad = cr.tensor([1.0, 2.0], requires_grad=True)
+    bad.register_hook(lambda g: np.zeros(3))
+    with pytest.raises(cr.errors.ShapeError, match="register_hook"):
+        (bad * 2).sum().backward()
+
+
+def test_explain_runs_no_hooks():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+    calls = []
+    x.register_hook(lambda g: calls.append(1))
+    y = x * 3
+    y.register_hook(lambda g: calls.append(2))
+    tr = cr.explain(y.sum())
+    assert not calls
+    np.testing.assert_allclose(tr.grad(x), [3.0, 3.0])

@@ -18,6 +18,8 @@ for ``backward`` methods to return the incoming gradient itself (Add does).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import _mode
@@ -27,6 +29,42 @@ from .tensor import Tensor
 __all__ = ["backward", "grad", "unbroadcast"]
 
 _wrap = Tensor._wrap
+
+# Gradient hooks of leaf tensors: id(leaf) -> (weak reference, [hooks]). Kept here rather than on
+# the Tensor so that tensors stay small; an entry goes when its tensor does.
+_leaf_hooks: dict = {}
+
+
+def leaf_hooks(t: Tensor, create: bool = False):
+    """The hook list of leaf ``t`` (None if it has none, unless ``create``)."""
+    entry = _leaf_hooks.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    if not create:
+        return None
+    key = id(t)
+    ref = weakref.ref(t, lambda _r, key=key: _leaf_hooks.pop(key, None))
+    hooks: list = []
+    _leaf_hooks[key] = (ref, hooks)
+    return hooks
+
+
+def _apply_hooks(hooks, g, create_graph: bool):
+    """Run gradient hooks in order; a hook's non-None result replaces the gradient."""
+    for hook in list(hooks):
+        res = hook(g if create_graph else _wrap(g))
+        if res is not None:
+            if create_graph:
+                g = res if isinstance(res, Tensor) else _wrap(np.asarray(res))
+            else:
+                new = np.asarray(res.data if isinstance(res, Tensor) else res)
+                if new.shape != g.shape:
+                    raise ShapeError(
+                        f"register_hook: a hook returned a gradient of shape {new.shape} for a tensor whose "
+                        f"gradient has shape {g.shape}"
+                    )
+                g = new.astype(g.dtype, copy=False)
+    return g
 
 
 def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndarray:
@@ -148,7 +186,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
 
     ``observer(node, output_grads, input_grads)``, when given, sees every node as it is
     processed (chainrule.explain builds its trace with it; anomaly mode checks values).
-    ``side_effects=False`` leaves retained gradients alone (explain only looks).
+    ``side_effects=False`` runs no gradient hooks and leaves retained gradients alone (explain only looks).
     """
     # ---- 1. consumers per node, iteratively
     deps: dict = {}
@@ -194,10 +232,15 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
 
     # ---- seed the roots
     buf: dict = {}
+    # leaves with hooks: their gradient is summed over the whole walk, hooked once, then delivered
+    pending = {} if _leaf_hooks and side_effects else None
     for r, g in zip(roots, seeds):
         n = r._node
         if n is None:
-            _deliver_leaf(r, g, create_graph, results, leaf_pos)
+            if pending is not None and leaf_hooks(r):
+                _add_pending(pending, r, g)
+            else:
+                _deliver_leaf(r, g, create_graph, results, leaf_pos)
         else:
             _add_to_buffer(buf, n, r._index, g, create_graph)
 
@@ -230,7 +273,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 continue
             gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
             if n._extra is not None and side_effects:
-                _extras(n, gs, create_graph)
+                gs = _extras(n, gs, create_graph)
             if node_pos is not None:
                 for i, gi in enumerate(gs):
                     for k in node_pos.get((n, i), ()):
@@ -271,7 +314,9 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                             gi.dtype != data.dtype:
                         gi = _fit(n, i, gi, inp, create_graph)
                     if p is None:
-                        if leaf_pos is None and not create_graph:
+                        if pending is not None and leaf_hooks(inp):
+                            _add_pending(pending, inp, gi)
+                        elif leaf_pos is None and not create_graph:
                             # accumulate into leaf.grad (new arrays only: gradients may be shared)
                             old = inp.grad
                             if old is not None:
@@ -298,9 +343,22 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                         ready.append(p)
             if not retain_graph:
                 n._free()
+        if pending:
+            for leaf, g in pending.values():
+                hooks = leaf_hooks(leaf)
+                if hooks:
+                    g = _apply_hooks(hooks, g, create_graph)
+                if not create_graph:
+                    g = np.array(g, copy=True)  # the leaf's own memory
+                _deliver_leaf(leaf, g, create_graph, results, leaf_pos)
     finally:
         _mode.grad_enabled = prev_mode
     return results
+
+
+def _add_pending(pending, leaf, g):
+    old = pending.get(id(leaf))
+    pending[id(leaf)] = (leaf, g if old is None else old[1] + g)
 
 
 def _nodes_to_run(roots, deps, leaf_pos, node_pos):
@@ -373,7 +431,14 @@ def _fill_missing(n, slots, create_graph):
 
 
 def _extras(n, gs, create_graph):
-    """Retained gradients of non-leaf outputs."""
+    """Gradient hooks, then retained gradients, of non-leaf outputs; returns the (possibly hooked) gradients."""
+    hooks = n._extra.get("hooks")
+    if hooks:
+        gs = list(gs)
+        for idx, fns in hooks.items():
+            if fns and gs[idx] is not None:
+                gs[idx] = _apply_hooks(fns, gs[idx], create_graph)
+        gs = tuple(gs)
     retain = n._extra.get("retain")
     if retain:
         for idx, ref in retain.items():
@@ -383,6 +448,7 @@ def _extras(n, gs, create_graph):
                 if not create_graph:
                     g = _wrap(g if g.flags.writeable else g.copy())
                 t.grad = g if t.grad is None else t.grad + g
+    return gs
 
 
 def _check_result(n, out, n_inputs):

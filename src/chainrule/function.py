@@ -152,6 +152,12 @@ class Function:
         extra.setdefault("retain", {})[t._index] = weakref.ref(t)
         self._extra = extra
 
+    def _hooks_for(self, index: int) -> list:
+        """The list of gradient hooks of output ``index`` (created on first use)."""
+        extra = self._extra or {}
+        self._extra = extra
+        return extra.setdefault("hooks", {}).setdefault(index, [])
+
     def _free(self) -> None:
         """Drop the inputs and everything saved for backward."""
         self.inputs = None

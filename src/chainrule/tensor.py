@@ -60,6 +60,21 @@ def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
         )
 
 
+class HookHandle:
+    """Returned by ``Tensor.register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        for i, h in enumerate(self._hooks):
+            if h is self._hook:
+                del self._hooks[i]
+                return
+
+
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -263,6 +278,26 @@ class Tensor:
             raise GraphError("retain_grad: the tensor does not require grad")
         self._node._retain(self)
         return self
+
+    def register_hook(self, hook) -> HookHandle:
+        """Call ``hook(grad)`` with this tensor's gradient during backward; return a handle with ``remove()``.
+
+        ``grad`` is a Tensor. If the hook returns a Tensor or array, that replaces
+        the gradient from there on (for a leaf: what is accumulated into ``.grad``;
+        for an intermediate: what flows further down, and what ``retain_grad``
+        keeps). A leaf's hooks see the sum of everything that one backward sends
+        it, once. Hooks run in the order they were registered.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook: expected a function, got {type(hook).__name__}")
+        if not self._requires_grad:
+            raise GraphError("register_hook: the tensor does not require grad, so no gradient will reach it")
+        if self._node is None:
+            hooks = _autograd.leaf_hooks(self, create=True)
+        else:
+            hooks = self._node._hooks_for(self._index)
+        hooks.append(hook)
+        return HookHandle(hooks, hook)
 
     def zero_grad(self) -> None:
         self.grad = None
