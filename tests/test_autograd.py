@@ -338,3 +338,31 @@ def test_explain_runs_no_hooks():
     tr = cr.explain(y.sum())
     assert not calls
     np.testing.assert_allclose(tr.grad(x), [3.0, 3.0])
+
+
+def test_backward_through_a_graph_whose_parameters_changed_since_is_refused():
+    m = cr.nn.Linear(3, 2)
+    opt = cr.optim.SGD(m.parameters(), lr=0.1)
+    x = cr.randn(4, 3, requires_grad=True)
+    L = m(x).sum()
+    L.backward(retain_graph=True)
+    opt.step()  # changes the weight the graph's Linear node saved
+    with pytest.raises(cr.errors.GraphError, match="changed in place.*before optimizer.step"):
+        L.backward()
+    L2 = m(x).sum()  # a fresh forward pass is fine, as is the usual loop
+    for _ in range(3):
+        opt.zero_grad()
+        L2.backward()
+        opt.step()
+        L2 = m(x).sum()
+    m2 = cr.nn.Linear(3, 2)
+    L3 = m2(x).sum()
+    m2.load_state_dict(m.state_dict())
+    with pytest.raises(cr.errors.GraphError, match="input 1 'weight'"):
+        L3.backward()
+    # the check is exact: a graph of another model is not affected by this optimizer's step
+    other = cr.nn.Linear(3, 2)
+    L4 = other(x).sum()
+    opt.step()
+    L4.backward()
+    assert other.weight.grad is not None

@@ -10,6 +10,10 @@ import functools
 
 grad_enabled: bool = True
 anomaly_enabled: bool = False
+# The modification clock: advanced whenever a leaf's values are changed in place (an optimizer
+# step, load_state_dict, nn.init). Every recorded node notes the clock at its creation, so
+# backward can tell, with one comparison per node, whether anything changed since.
+clock: int = 0
 
 
 class _GradMode:

@@ -49,6 +49,39 @@ def leaf_hooks(t: Tensor, create: bool = False):
     return hooks
 
 
+# Leaves changed in place: id(leaf) -> [weak reference, clock of the last change].
+_modified: dict = {}
+
+
+def mark_modified(tensors) -> None:
+    """Record that ``tensors`` (leaves) had their values changed in place, for the staleness check."""
+    _mode.clock += 1
+    now = _mode.clock
+    get = _modified.get
+    for t in tensors:
+        entry = get(id(t))
+        if entry is not None:  # an entry leaves with its tensor (the weakref's callback), so the id is t's
+            entry[1] = now
+        else:
+            key = id(t)
+            _modified[key] = [weakref.ref(t, lambda _r, key=key: _modified.pop(key, None)), now]
+
+
+def _check_fresh(n) -> None:
+    """Raise if a leaf input of node ``n`` was changed in place after ``n`` was recorded."""
+    for i, t in enumerate(n.inputs):
+        if isinstance(t, Tensor) and t._node is None:
+            entry = _modified.get(id(t))
+            if entry is not None and entry[0]() is t and entry[1] > n._clock:
+                name = f"'{t.name}' " if t.name else ""
+                raise GraphError(
+                    f"backward: input {i} {name}(shape {t.shape}) of node {type(n).__name__} was changed in place "
+                    "(by an optimizer step, load_state_dict or nn.init) after the forward pass used it, so its "
+                    "gradients would be computed with the new values. Call backward() before optimizer.step(), "
+                    "or run the forward pass again"
+                )
+
+
 def _apply_hooks(hooks, g, create_graph: bool):
     """Run gradient hooks in order; a hook's non-None result replaces the gradient."""
     for hook in list(hooks):
@@ -249,6 +282,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
 
     # ---- 2 & 3. process ready nodes
     ready = [n for n in deps if deps[n] == 0]
+    clock = _mode.clock
     given: set = set()  # ids of the memory handed to leaves as .grad in this walk
     given_keep: list = []  # keeps those ids valid during the walk
     prev_mode = _mode.grad_enabled
@@ -271,6 +305,8 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
+            if n._clock != clock:  # some leaf was changed in place since this node was recorded
+                _check_fresh(n)
             gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
             if n._extra is not None and side_effects:
                 gs = _extras(n, gs, create_graph)

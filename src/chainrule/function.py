@@ -48,7 +48,7 @@ class Function:
         ``backward`` may return None for inputs that do not.
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "_n_out", "_extra")
+    __slots__ = ("inputs", "needs_input_grad", "_n_out", "_extra", "_clock")
 
     #: The forward rule, for explanations, e.g. ``"y = x1 * x2"``.
     formula: str = ""
@@ -106,6 +106,7 @@ class Function:
             self.inputs = args
             self._n_out = 1
             self._extra = None
+            self._clock = _mode.clock
             t = _new(Tensor)
             t.data = out
             t.grad = None
@@ -130,6 +131,7 @@ class Function:
     def _wrap_outputs(self, args, out, record):
         if record:
             self.inputs = args
+            self._clock = _mode.clock
             if type(out) is tuple:
                 outs = tuple(_output(o, True, self, i) for i, o in enumerate(out))
                 self._n_out = len(outs)

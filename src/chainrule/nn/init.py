@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..autograd import mark_modified
 from ..creation import default_generator
 from ..tensor import Tensor
 
@@ -44,6 +45,7 @@ def _fans(t: Tensor) -> tuple[int, int]:
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
     t.data[...] = values.astype(t.data.dtype, copy=False)
+    mark_modified([t])
     return t
 
 
@@ -61,6 +63,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> T
 
 def constant_(t: Tensor, value: float) -> Tensor:
     t.data[...] = value
+    mark_modified([t])
     return t
 
 

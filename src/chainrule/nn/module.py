@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..autograd import mark_modified
 from ..errors import SerializationError
 from ..tensor import Tensor, _to_array
 
@@ -265,11 +266,14 @@ class Module:
             raise SerializationError(
                 f"load_state_dict: the state does not fit {type(self).__name__}: " + "; ".join(problems)
             )
+        changed = []
         for k, t in own.items():
             if k in state:
                 v = state[k]
                 v = v.data if isinstance(v, Tensor) else np.asarray(v)
                 t.data = np.array(v, dtype=t.data.dtype, copy=True)
+                changed.append(t)
+        mark_modified(changed)  # graphs recorded before this see new values: backward through them refuses
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

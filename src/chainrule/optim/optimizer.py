@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..autograd import mark_modified
 from ..errors import SerializationError
 from ..tensor import Tensor
 
@@ -78,6 +79,7 @@ class Optimizer:
 
             with enable_grad():
                 loss = closure()
+        updated = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -86,6 +88,8 @@ class Optimizer:
                 if st is None:
                     st = self.state[p] = {}
                 self._update(p, p.data, p.grad.data, st, group)
+                updated.append(p)
+        mark_modified(updated)  # a graph recorded before this step is now stale for these parameters
         return loss
 
     def _update(self, p, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
