@@ -391,3 +391,12 @@ def test_bce_double_backward_matches_torch():
 def test_ragged_list_gets_a_clear_error():
     with pytest.raises(TypeError, match="ragged"):
         cr.tensor([[1.0, 2.0], [3.0]])
+
+
+# -- a leaf's gradient is C-contiguous like its parameter (a transposed view would slow every optimizer pass)
+def test_leaf_gradient_is_contiguous_after_transpose():
+    W = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    x = cr.tensor(np.ones((4, 3)))
+    (x @ W.T).sum().backward()
+    assert W.grad.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(W.grad.numpy(), np.full((2, 3), 4.0))

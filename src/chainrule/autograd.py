@@ -359,8 +359,11 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                                 inp.grad = _wrap(old.data + gi)
                             else:
                                 base = gi if gi.base is None else gi.base
-                                if not gi.flags.writeable or id(base) in given:
-                                    gi = gi.copy()  # no two leaves share one gradient's memory
+                                flags = gi.flags
+                                if not flags.writeable or id(base) in given or not flags.c_contiguous:
+                                    # no two leaves share one gradient's memory, and a gradient is laid
+                                    # out like its (C-ordered) parameter, so optimizer passes run at speed
+                                    gi = gi.copy()
                                 else:
                                     given.add(id(base))
                                     given_keep.append(base)
@@ -554,7 +557,7 @@ def _deliver_leaf(leaf, g, create_graph, results, leaf_pos):
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
-    if not g.flags.writeable:
+    if not g.flags.writeable or not g.flags.c_contiguous:
         g = g.copy()
     old = leaf.grad
     if old is None:
