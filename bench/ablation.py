@@ -2,6 +2,7 @@
 
     python bench/ablation.py            # 1 thread, writes bench/results/ablation.json
     python bench/ablation.py --quick
+    python bench/report.py --readme README.md   # puts its table into the README
 
 The 784-512-512-10 MLP step (batch 128, float32) of bench/run.py, as shipped and
 in variants that each undo one of the choices the README's "Speed" section lists,
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -24,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
+from report import ablation_table  # noqa: E402
 from run import SIZES, _weights, interleaved, machine_info, threads  # noqa: E402
 
 import chainrule as cr  # noqa: E402
@@ -133,18 +136,13 @@ def main(argv=None):
     X = rng.standard_normal((128, SIZES[0])).astype(np.float32)
     y = rng.integers(0, SIZES[-1], 128)
     ws = _weights(rng)
-    result = {"machine": machine_info(), "threads": 1, "steps": {}}
+    result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "threads": 1, "steps": {}}
     with threads(1):
         for opt_name in ("sgd", "adam"):
             fns = {v: make_step(v, opt_name, X, y, ws) for v in VARIANTS}
             times = interleaved(fns, rounds, per_round)
             result["steps"][opt_name] = {v: t * 1e3 for v, t in times.items()}
-    print("**What each choice saves: the MLP step with one choice undone, 1 thread** (ms; ratio to as shipped)\n")
-    print("| variant | SGD step | ratio | Adam step | ratio |")
-    print("|---|---|---|---|---|")
-    s, a = result["steps"]["sgd"], result["steps"]["adam"]
-    for v in VARIANTS:
-        print(f"| {v} | {s[v]:.2f} | {s[v] / s['as shipped']:.2f} | {a[v]:.2f} | {a[v] / a['as shipped']:.2f} |")
+    print(ablation_table(result))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
