@@ -294,14 +294,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
             inputs = n.inputs
             needs = n.needs_input_grad
             if g is None:  # nothing flows through this node: only release its inputs' counts
-                for i, need in enumerate(needs):
-                    if need:
-                        p = inputs[i]._node
-                        if p is not None:
-                            c = deps[p] - 1
-                            deps[p] = c
-                            if c == 0:
-                                ready.append(p)
+                _release(n, deps, ready)
                 if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
@@ -317,14 +310,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 if n not in run:
                     # grad(): nothing below this node leads to a requested input; leave
                     # its part of the graph untouched (not run, not freed).
-                    for i, need in enumerate(needs):
-                        if need:
-                            p = inputs[i]._node
-                            if p is not None:
-                                c = deps[p] - 1
-                                deps[p] = c
-                                if c == 0:
-                                    ready.append(p)
+                    _release(n, deps, ready)
                     continue
             out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
             if type(out) is not tuple or len(out) != len(inputs):
@@ -398,6 +384,18 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
 def _add_pending(pending, leaf, g):
     old = pending.get(id(leaf))
     pending[id(leaf)] = (leaf, g if old is None else old[1] + g)
+
+
+def _release(n, deps, ready) -> None:
+    """Count node ``n`` as done for its inputs' nodes without running it; queue those now ready."""
+    for inp, need in zip(n.inputs, n.needs_input_grad):
+        if need:
+            p = inp._node
+            if p is not None:
+                c = deps[p] - 1
+                deps[p] = c
+                if c == 0:
+                    ready.append(p)
 
 
 def _nodes_to_run(roots, deps, leaf_pos, node_pos):
