@@ -218,10 +218,10 @@ def test_max_routes_gradient_to_nan_and_reduces_empty_non_reduced_axes():
 def test_leaf_gradients_do_not_share_memory():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     y = cr.tensor([[3.0, 4.0]], requires_grad=True)
-    (x + y.reshape(2)).sum().backward()
+    ((x + y.reshape(2)) * 2).sum().backward()  # * 2: the gradient reaching Add is a fresh, writable array
     assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
     x.grad.numpy()[0] = 100.0
-    np.testing.assert_array_equal(y.grad.numpy(), [[1.0, 1.0]])
+    np.testing.assert_array_equal(y.grad.numpy(), [[2.0, 2.0]])
     a, b = cr.grad(x + y.reshape(2), [x, y], grad_outputs=np.ones(2, np.float32))
     assert not np.shares_memory(a.numpy(), b.numpy())
 
@@ -400,3 +400,149 @@ def test_leaf_gradient_is_contiguous_after_transpose():
     (x @ W.T).sum().backward()
     assert W.grad.numpy().flags.c_contiguous
     np.testing.assert_array_equal(W.grad.numpy(), np.full((2, 3), 4.0))
+
+
+# -- second review of the engine changes
+
+def test_grad_wrt_intermediate_whose_graph_below_was_freed():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    y.sum().backward()  # frees the Exp node
+    (gy,) = cr.grad((y * y).sum(), y)  # d(sum y^2)/dy = 2y needs nothing below y
+    np.testing.assert_allclose(gy.numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
+    # x lies below the freed node: its gradient cannot be computed and that is said
+    with pytest.raises(cr.errors.GraphFreedError):
+        cr.grad((y * y).sum(), [y, x])
+
+
+def test_grad_runs_hooks_of_requested_leaves_only():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0, 4.0], requires_grad=True)
+    seen_a, seen_b = [], []
+    a.register_hook(lambda g: seen_a.append(g.numpy().copy()))
+    b.register_hook(lambda g: seen_b.append(1))
+    (ga,) = cr.grad((a * b).sum(), a)
+    assert seen_b == []
+    assert len(seen_a) == 1
+    np.testing.assert_array_equal(seen_a[0], [3.0, 4.0])
+    np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
+    assert a.grad is None and b.grad is None
+
+
+def test_accumulated_zero_dim_gradients_are_arrays():
+    a = cr.tensor(2.0, requires_grad=True)
+    (a * a).backward()  # a feeds Mul twice: the two contributions are summed
+    assert type(a.grad.numpy()) is np.ndarray and a.grad.item() == 4.0
+    (a * a).backward()  # accumulated into an existing .grad
+    assert type(a.grad.numpy()) is np.ndarray and a.grad.item() == 8.0
+    b = cr.tensor(3.0, requires_grad=True)
+    h = b * 1.0
+    (ga, gb) = cr.grad(h * h + h, [h, b])
+    assert type(ga.numpy()) is np.ndarray and ga.item() == 7.0
+    assert type(gb.numpy()) is np.ndarray and gb.item() == 7.0
+
+
+def test_retained_and_recorded_gradients_do_not_share_memory():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    h = a + 0.0  # Add hands the incoming gradient on unchanged
+    h.retain_grad()
+    (h * 3).sum().backward()
+    assert not np.shares_memory(h.grad.numpy(), a.grad.numpy())
+    h.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 3.0])
+    c = cr.tensor([1.0, 2.0], requires_grad=True)
+    d = cr.tensor([3.0, 4.0], requires_grad=True)
+    ((c + d) * 2).sum().backward(create_graph=True)
+    assert c.grad is not d.grad
+    assert not np.shares_memory(c.grad.numpy(), d.grad.numpy())
+    np.testing.assert_array_equal(c.grad.numpy(), [2.0, 2.0])
+
+
+@requires_torch
+def test_stale_check_only_refuses_nodes_whose_backward_reads_the_changed_values():
+    # PyTorch refuses only when a tensor saved for backward was changed; an addition saves none.
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0, 4.0], requires_grad=True)
+    y = ((a + b) * 2).sum()
+    a.grad = cr.tensor([1.0, 1.0])
+    cr.optim.SGD([a], lr=0.5).step()
+    y.backward()
+    ta = torch.tensor([1.0, 2.0], requires_grad=True)
+    tb = torch.tensor([3.0, 4.0], requires_grad=True)
+    ty = ((ta + tb) * 2).sum()
+    with torch.no_grad():
+        ta -= 0.5
+    ty.backward()
+    np.testing.assert_array_equal(b.grad.numpy(), tb.grad.numpy())
+    # a product reads its inputs: refused, as PyTorch does
+    p = (a * b).sum()
+    cr.optim.SGD([a], lr=0.5).step()
+    with pytest.raises(cr.errors.GraphError, match="changed in place"):
+        p.backward()
+
+
+def test_buffer_assignment_copies_into_the_buffer_dtype():
+    bn = cr.nn.BatchNorm1d(3)
+    v = np.ones(3, np.float64)
+    v.flags.writeable = False
+    bn.running_mean = v
+    assert bn.running_mean.dtype == np.float32
+    assert bn.running_mean.numpy().flags.writeable
+    assert not np.shares_memory(bn.running_mean.numpy(), v)
+    bn(cr.tensor(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)))  # updates in place
+    np.testing.assert_array_equal(v, np.ones(3))
+    m = cr.nn.Module()
+    own = np.zeros(2, np.float32)
+    m.register_buffer("count", own)
+    assert not np.shares_memory(m.count.numpy(), own)
+
+
+@requires_torch
+def test_fractional_power_of_integer_tensor_is_float32():
+    x = np.array([4, 9], dtype=np.int64)
+    ours = cr.tensor(x) ** 0.5
+    theirs = torch.tensor(x) ** 0.5
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert (cr.tensor(x) ** 2).dtype == np.int64
+
+
+def test_numerical_grad_differentiates_every_float_input():
+    w = np.array([1.0, -2.0])
+    x = cr.tensor([3.0, 4.0], requires_grad=True)
+    gx, gw = cr.numerical_grad(lambda a, b: (a * b).sum(), x, w)  # w: an ndarray, as documented
+    np.testing.assert_allclose(gx, w, rtol=1e-6)
+    np.testing.assert_allclose(gw, [3.0, 4.0], rtol=1e-6)
+
+
+def test_unused_output_of_multi_output_node_gets_no_gradient():
+    x = cr.tensor(np.arange(4.0), requires_grad=True)
+    y1, y2 = cr.split(x, 2)
+    y2.retain_grad()
+    seen = []
+    y2.register_hook(lambda g: seen.append(g))
+    (y1 * 2).sum().backward()
+    assert y2.grad is None and seen == []  # PyTorch leaves an unused output's .grad None too
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 0.0, 0.0])
+    z1, z2 = cr.split(cr.tensor(np.arange(4.0), requires_grad=True), 2)
+    (g,) = cr.grad(z1.sum(), z2, allow_unused=True)
+    assert g is None
+
+
+def test_building_a_shuffling_loader_does_not_draw_from_the_default_generator():
+    cr.manual_seed(5)
+    expected = cr.creation.default_generator().integers(2**63)
+    cr.manual_seed(5)
+    loader = cr.data.DataLoader(cr.data.TensorDataset(np.arange(10.0)), batch_size=2, shuffle=True)
+    assert cr.creation.default_generator().integers(2**63) == expected
+    # the seed is drawn at the first iteration instead, so manual_seed still makes it repeatable
+    cr.manual_seed(7)
+    first = [b[0].numpy().tolist() for b in loader]
+    cr.manual_seed(7)
+    again = cr.data.DataLoader(cr.data.TensorDataset(np.arange(10.0)), batch_size=2, shuffle=True)
+    assert [b[0].numpy().tolist() for b in again] == first
+
+
+def test_ragged_list_with_dtype_gets_chainrule_message():
+    with pytest.raises(TypeError, match="ragged"):
+        cr.tensor([[1, 2], [3]], dtype="float32")

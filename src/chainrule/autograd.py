@@ -221,33 +221,6 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
     processed (chainrule.explain builds its trace with it; anomaly mode checks values).
     ``side_effects=False`` runs no gradient hooks and leaves retained gradients alone (explain only looks).
     """
-    # ---- 1. consumers per node, iteratively
-    deps: dict = {}
-    stack = []
-    for r in roots:
-        n = r._node
-        if n is not None and n not in deps:
-            deps[n] = 0
-            stack.append(n)
-    while stack:
-        n = stack.pop()
-        inputs = n.inputs
-        if inputs is None:
-            raise GraphFreedError(
-                f"backward: the graph through node {type(n).__name__} was already freed by an earlier "
-                "backward. Pass retain_graph=True to the first backward to walk the graph twice, or "
-                "recompute the forward pass"
-            )
-        for inp, need in zip(inputs, n.needs_input_grad):
-            if need:
-                p = inp._node
-                if p is not None:
-                    if p in deps:
-                        deps[p] += 1
-                    else:
-                        deps[p] = 1
-                        stack.append(p)
-
     # ---- what to capture for grad()
     results = None
     leaf_pos = node_pos = run = None
@@ -261,6 +234,38 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
             else:
                 node_pos.setdefault((t._node, t._index), []).append(k)
 
+    # ---- 1. consumers per node, iteratively
+    deps: dict = {}
+    stack = []
+    freed = None  # grad(): requested nodes whose graph below was freed (nothing below them is needed)
+    for r in roots:
+        n = r._node
+        if n is not None and n not in deps:
+            deps[n] = 0
+            stack.append(n)
+    while stack:
+        n = stack.pop()
+        inputs = n.inputs
+        if inputs is None:
+            if node_pos is not None and any((n, i) in node_pos for i in range(n._n_out)):
+                freed = freed or set()
+                freed.add(n)
+                continue
+            raise GraphFreedError(_freed_message(n))
+        for inp, need in zip(inputs, n.needs_input_grad):
+            if need:
+                p = inp._node
+                if p is not None:
+                    if p in deps:
+                        deps[p] += 1
+                    else:
+                        deps[p] = 1
+                        stack.append(p)
+
+    if capture is not None:
+        if freed is not None and (leaf_pos or any(key[0] not in deps for key in node_pos)):
+            # A requested input may lie below a freed node, whose inputs are no longer known.
+            raise GraphFreedError(_freed_message(next(iter(freed))))
         run = _nodes_to_run(roots, deps, leaf_pos, node_pos)
 
     # ---- seed the roots
@@ -270,7 +275,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
     for r, g in zip(roots, seeds):
         n = r._node
         if n is None:
-            if pending is not None and leaf_hooks(r):
+            if pending is not None and leaf_hooks(r) and (leaf_pos is None or id(r) in leaf_pos):
                 _add_pending(pending, r, g)
             else:
                 _deliver_leaf(r, g, create_graph, results, leaf_pos)
@@ -298,20 +303,26 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
-            if n._clock != clock:  # some leaf was changed in place since this node was recorded
-                _check_fresh(n)
-            gs = (g,) if n._n_out == 1 else _fill_missing(n, g, create_graph)
+            # (a multi-output node's outputs that received no gradient are None here: hooks,
+            # retained and requested gradients see only those that did)
+            gs = (g,) if n._n_out == 1 else tuple(g)
             if n._extra is not None and side_effects:
                 gs = _extras(n, gs, create_graph)
             if node_pos is not None:
                 for i, gi in enumerate(gs):
-                    for k in node_pos.get((n, i), ()):
-                        results[k] = gi
+                    if gi is not None:
+                        for k in node_pos.get((n, i), ()):
+                            results[k] = gi
                 if n not in run:
                     # grad(): nothing below this node leads to a requested input; leave
                     # its part of the graph untouched (not run, not freed).
                     _release(n, deps, ready)
                     continue
+            if n._n_out != 1:
+                gs = _fill_missing(n, gs, create_graph)
+            if n._clock != clock and (create_graph or n.reads_inputs):
+                # some leaf was changed in place since this node was recorded, and backward reads it
+                _check_fresh(n)
             out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
             if type(out) is not tuple or len(out) != len(inputs):
                 out = _check_result(n, out, len(inputs))
@@ -336,13 +347,13 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                             gi.dtype != data.dtype:
                         gi = _fit(n, i, gi, inp, create_graph)
                     if p is None:
-                        if pending is not None and leaf_hooks(inp):
+                        if pending is not None and leaf_hooks(inp) and (leaf_pos is None or id(inp) in leaf_pos):
                             _add_pending(pending, inp, gi)
                         elif leaf_pos is None and not create_graph:
                             # accumulate into leaf.grad (new arrays only: gradients may be shared)
                             old = inp.grad
                             if old is not None:
-                                inp.grad = _wrap(old.data + gi)
+                                inp.grad = _wrap(_plus(old.data, gi))
                             else:
                                 base = gi if gi.base is None else gi.base
                                 flags = gi.flags
@@ -358,7 +369,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                             _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
                     elif p._n_out == 1:
                         old = buf.get(p)
-                        buf[p] = gi if old is None else old + gi
+                        buf[p] = gi if old is None else _plus(old, gi)
                     else:
                         _add_to_buffer(buf, p, inp._index, gi, create_graph)
                 if p is not None:
@@ -381,13 +392,29 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
     return results
 
 
+def _freed_message(n) -> str:
+    return (
+        f"backward: the graph through node {type(n).__name__} was already freed by an earlier "
+        "backward. Pass retain_graph=True to the first backward to walk the graph twice, or "
+        "recompute the forward pass"
+    )
+
+
+def _plus(a, b):
+    """a + b for gradients; a sum of 0-d arrays stays an array (NumPy would return a scalar)."""
+    s = a + b
+    return np.asarray(s) if isinstance(s, np.generic) else s
+
+
 def _add_pending(pending, leaf, g):
     old = pending.get(id(leaf))
-    pending[id(leaf)] = (leaf, g if old is None else old[1] + g)
+    pending[id(leaf)] = (leaf, g if old is None else _plus(old[1], g))
 
 
 def _release(n, deps, ready) -> None:
     """Count node ``n`` as done for its inputs' nodes without running it; queue those now ready."""
+    if n.inputs is None:  # freed: step 1 did not count edges below it
+        return
     for inp, need in zip(n.inputs, n.needs_input_grad):
         if need:
             p = inp._node
@@ -406,7 +433,7 @@ def _nodes_to_run(roots, deps, leaf_pos, node_pos):
     while ready:
         n = ready.pop()
         order.append(n)
-        for inp, need in zip(n.inputs, n.needs_input_grad):
+        for inp, need in zip(n.inputs or (), n.needs_input_grad):
             if need and inp._node is not None:
                 c = count[inp._node] - 1
                 count[inp._node] = c
@@ -416,7 +443,7 @@ def _nodes_to_run(roots, deps, leaf_pos, node_pos):
     run: set = set()
     needed: set = set()
     for n in reversed(order):  # inputs before the nodes that consume them
-        for inp, need in zip(n.inputs, n.needs_input_grad):
+        for inp, need in zip(n.inputs or (), n.needs_input_grad):
             if need:
                 p = inp._node
                 if (p is None and id(inp) in leaf_pos) or (p is not None and p in needed):
@@ -443,13 +470,13 @@ def _with_anomaly_check(observer):
 def _add_to_buffer(buf, n, index, g, create_graph):
     if n._n_out == 1:
         old = buf.get(n)
-        buf[n] = g if old is None else old + g
+        buf[n] = g if old is None else _plus(old, g)
     else:
         slots = buf.get(n)
         if slots is None:
             slots = buf[n] = [None] * n._n_out
         old = slots[index]
-        slots[index] = g if old is None else old + g
+        slots[index] = g if old is None else _plus(old, g)
 
 
 def _fill_missing(n, slots, create_graph):
@@ -483,7 +510,7 @@ def _extras(n, gs, create_graph):
             if t is not None and gs[idx] is not None:
                 g = gs[idx]
                 if not create_graph:
-                    g = _wrap(g if g.flags.writeable else g.copy())
+                    g = _wrap(g.copy())  # its own memory: the same array may go on to a leaf's .grad
                 t.grad = g if t.grad is None else t.grad + g
     return gs
 
@@ -550,10 +577,11 @@ def _check_broadcast(n, i, gshape, shape):
 def _deliver_leaf(leaf, g, create_graph, results, leaf_pos):
     if leaf_pos is not None:
         for k in leaf_pos.get(id(leaf), ()):
-            results[k] = g if results[k] is None else results[k] + g
+            results[k] = g if results[k] is None else _plus(results[k], g)
         return
     if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        # a recorded copy: two leaves fed by one node (a + c) must not share one gradient tensor
+        leaf.grad = g.clone() if leaf.grad is None else leaf.grad + g
         return
     if not g.flags.writeable or not g.flags.c_contiguous:
         g = g.copy()
@@ -561,4 +589,4 @@ def _deliver_leaf(leaf, g, create_graph, results, leaf_pos):
     if old is None:
         leaf.grad = _wrap(g)
     else:
-        leaf.grad = _wrap(old.data + g)
+        leaf.grad = _wrap(_plus(old.data, g))

@@ -64,8 +64,9 @@ class DataLoader:
 
     ``shuffle`` reorders the samples every epoch with a generator seeded by
     ``seed`` (so two loaders with the same seed give the same batches); with
-    ``seed=None`` the generator is seeded from chainrule's default generator,
-    so ``cr.manual_seed`` makes the shuffling repeatable too;
+    ``seed=None`` the generator is seeded from chainrule's default generator
+    when the loader is first iterated (not when it is built), so
+    ``cr.manual_seed`` makes the shuffling repeatable too;
     ``drop_last`` drops a final short batch. ``state_dict()`` captures the
     shuffling generator, so a resumed training run draws the same batches.
     """
@@ -80,11 +81,20 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        if seed is None and shuffle:
-            from .creation import default_generator
+        self._seed = seed
+        self._rng = None
 
-            seed = int(default_generator().integers(2**63))
-        self.rng = np.random.default_rng(seed)
+    @property
+    def rng(self) -> np.random.Generator:
+        """The shuffling generator, made on first use (from the default generator when ``seed`` is None)."""
+        if self._rng is None:
+            seed = self._seed
+            if seed is None and self.shuffle:
+                from .creation import default_generator
+
+                seed = int(default_generator().integers(2**63))
+            self._rng = np.random.default_rng(seed)
+        return self._rng
 
     def __len__(self) -> int:
         n = len(self.dataset)

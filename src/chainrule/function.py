@@ -57,6 +57,10 @@ class Function:
     #: True when each output element depends only on the same element of each input; then the
     #: local derivative is a value per element and explanations print it.
     elementwise: bool = False
+    #: False when ``backward`` uses only its inputs' shapes and dtypes and what ``forward`` saved,
+    #: never their values: then a leaf input changed in place after the forward pass (an optimizer
+    #: step) does not make the gradients wrong, and backward does not refuse the graph.
+    reads_inputs: bool = True
 
     # ----------------------------------------------------------------- user API
     def forward(self, *args):

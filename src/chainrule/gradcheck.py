@@ -19,10 +19,14 @@ from .tensor import Tensor
 __all__ = ["gradcheck", "numerical_grad", "check_backward"]
 
 
-def _prepare(inputs):
-    """Float64 copies of the inputs; returns (args, indices of the inputs to check)."""
+def _prepare(inputs, every_float: bool = False):
+    """Float64 copies of the inputs; returns (args, indices of the inputs to check).
+
+    With ``every_float`` every floating-point input (Tensor or ndarray) is checked, whatever its
+    ``requires_grad``.
+    """
     args, check = [], []
-    any_req = any(isinstance(a, Tensor) and a.requires_grad for a in inputs)
+    any_req = not every_float and any(isinstance(a, Tensor) and a.requires_grad for a in inputs)
     for k, a in enumerate(inputs):
         # With some Tensor requiring grad, exactly those are checked and plain arrays are constants;
         # otherwise every floating-point input is.
@@ -68,14 +72,11 @@ class _Projection:
 def numerical_grad(fn, *inputs, eps: float = 1e-6):
     """Central-difference gradient of a scalar function ``fn`` at ``inputs`` (float64 arrays).
 
-    Returns one array per input that is a Tensor or a float ndarray.
+    Returns one array per floating-point input (Tensor or ndarray, whether or not it requires
+    grad), in order; other inputs are passed through as constants.
     """
-    args, _ = _prepare(inputs)
-    out = []
-    for a in args:
-        if isinstance(a, Tensor):
-            out.append(_numeric(fn, args, a.data, eps))
-    return out
+    args, check = _prepare(inputs, every_float=True)
+    return [_numeric(fn, args, args[k].data, eps) for k in check]
 
 
 def _numeric(fn, args, x, eps):

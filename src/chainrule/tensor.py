@@ -32,7 +32,12 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
         data = data.data
     if dtype is not None:
         dtype = np.dtype(dtype)
-        arr = np.array(data, dtype=dtype, copy=copy or None)
+        try:
+            arr = np.array(data, dtype=dtype, copy=copy or None)
+        except ValueError:
+            if isinstance(data, (list, tuple)):  # NumPy refuses ragged nested lists
+                raise TypeError(_RAGGED.format(type(data).__name__)) from None
+            raise
     elif isinstance(data, np.ndarray):
         arr = np.array(data, copy=copy or None)
     elif isinstance(data, np.generic):
@@ -45,11 +50,12 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
         if arr.dtype.kind in "iuf":
             arr = arr.astype(_DEFAULT_FLOAT)
         elif arr.dtype.kind == "O":
-            raise TypeError(
-                f"tensor: cannot make a numeric tensor from {type(data).__name__} "
-                "(ragged nested lists or non-numeric objects); pass a rectangular list or an ndarray"
-            )
+            raise TypeError(_RAGGED.format(type(data).__name__))
     return arr
+
+
+_RAGGED = ("tensor: cannot make a numeric tensor from {} (ragged nested lists or non-numeric objects); "
+           "pass a rectangular list or an ndarray")
 
 
 def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:

@@ -75,10 +75,12 @@ class Module:
                 if t.name == rel:
                     t.name = f"{name}.{rel}"
         elif name in buffers:
+            old = buffers[name]
             if value is not None and not isinstance(value, Tensor):
-                value = Tensor._wrap(np.asarray(value))  # a buffer is always a Tensor (or None)
+                # a buffer is always a Tensor (or None) that owns its memory: an array is copied, in
+                # the buffer's dtype, so later in-place updates never write into the caller's array
+                value = Tensor._wrap(_to_array(value, old.data.dtype if old is not None else None))
             if value is not None and value.name is None:
-                old = buffers[name]
                 value.name = old.name if old is not None and old.name else name
             buffers[name] = value
         else:
@@ -94,7 +96,7 @@ class Module:
     def register_buffer(self, name: str, value) -> None:
         """Keep ``value`` (a Tensor or array) in ``state_dict`` without training it."""
         if value is not None and not isinstance(value, Tensor):
-            value = Tensor._wrap(np.asarray(value))
+            value = Tensor._wrap(_to_array(value))  # a private copy (lists become float32)
         if value is not None and value.name is None:
             value.name = name
         self._buffers[name] = value

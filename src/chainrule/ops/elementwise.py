@@ -31,6 +31,7 @@ class Add(Function):
 
     __slots__ = ()
     elementwise = True
+    reads_inputs = False
     formula = "y = a + b"
     derivative = "dy/da = 1; dy/db = 1"
 
@@ -51,6 +52,7 @@ class Sub(Function):
 
     __slots__ = ()
     elementwise = True
+    reads_inputs = False
     formula = "y = a - b"
     derivative = "dy/da = 1; dy/db = -1"
 
@@ -124,6 +126,7 @@ class Neg(Function):
 
     __slots__ = ()
     elementwise = True
+    reads_inputs = False
     formula = "y = -x"
     derivative = "dy/dx = -1"
 
@@ -232,6 +235,7 @@ class Exp(Function):
 
     __slots__ = ("y",)
     elementwise = True
+    reads_inputs = False
     formula = "y = exp(x)"
     derivative = "dy/dx = exp(x) = y"
 
@@ -273,6 +277,7 @@ class Sqrt(Function):
 
     __slots__ = ("y",)
     elementwise = True
+    reads_inputs = False
     formula = "y = sqrt(x)"
     derivative = "dy/dx = 1 / (2 sqrt(x))"
 
@@ -343,6 +348,7 @@ class Cos(Function):
 class Tanh(Function):
     __slots__ = ("y",)
     elementwise = True
+    reads_inputs = False
     formula = "y = tanh(x)"
     derivative = "dy/dx = 1 - y^2"
 
@@ -379,6 +385,7 @@ class Sigmoid(Function):
 
     __slots__ = ("y",)
     elementwise = True
+    reads_inputs = False
     formula = "y = 1 / (1 + exp(-x))"
     derivative = "dy/dx = y * (1 - y)"
 
@@ -535,6 +542,7 @@ class Where(Function):
 
     __slots__ = ("cond",)
     elementwise = True
+    reads_inputs = False
     formula = "y = a if cond else b"
     derivative = "dy/da = cond; dy/db = not cond"
 
@@ -568,6 +576,7 @@ class AsType(Function):
 
     __slots__ = ("dtype",)
     elementwise = True
+    reads_inputs = False
     formula = "y = x (as another dtype)"
     derivative = "dy/dx = 1"
 
@@ -620,7 +629,10 @@ def neg(x):
 def pow(a, b):  # noqa: A001 - the operator's name
     """a ** b; b may be a number or a tensor."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and np.ndim(b) == 0:
-        return PowScalar(float(b) if not isinstance(b, (int, np.integer)) else int(b))(a)
+        if isinstance(b, (int, np.integer)):
+            return PowScalar(int(b))(a)
+        # a fractional power of an integer tensor is float32 (as in PyTorch), never float64
+        return PowScalar(float(b))(as_float_t(a))
     a, b = pair(a, b)
     return Pow()(a, b)
 

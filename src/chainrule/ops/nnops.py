@@ -17,6 +17,7 @@ class Dropout(Function):
 
     __slots__ = ("p", "rng", "mask")
     elementwise = True
+    reads_inputs = False
     formula = "y = x * mask / (1 - p)"
     derivative = "dy/dx = mask / (1 - p)"
 

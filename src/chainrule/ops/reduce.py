@@ -47,6 +47,7 @@ class _Reduce(Function):
 
 class Sum(_Reduce):
     __slots__ = ()
+    reads_inputs = False
     formula = "y = sum_i x_i"
     derivative = "dy/dx_i = 1"
 
@@ -62,6 +63,7 @@ class Sum(_Reduce):
 
 class Mean(_Reduce):
     __slots__ = ()
+    reads_inputs = False
     formula = "y = (1/n) sum_i x_i"
     derivative = "dy/dx_i = 1/n"
 
@@ -190,6 +192,7 @@ class LogSumExp(_Reduce):
 
 class Softmax(Function):
     __slots__ = ("axis", "y")
+    reads_inputs = False
     formula = "y_i = exp(x_i) / sum_j exp(x_j)"
     derivative = "dy_i/dx_j = y_i (delta_ij - y_j)"
 
@@ -216,6 +219,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     __slots__ = ("axis", "y")
+    reads_inputs = False
     formula = "y_i = x_i - ln(sum_j exp(x_j))"
     derivative = "dy_i/dx_j = delta_ij - softmax(x)_j"
 
@@ -239,6 +243,7 @@ class SumTo(Function):
     """Sum a broadcast array back to ``shape`` (the adjoint of broadcast_to)."""
 
     __slots__ = ("shape",)
+    reads_inputs = False
     formula = "y = x summed over its broadcast axes"
     derivative = "dy/dx = 1 (broadcast back)"
 
