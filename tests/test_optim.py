@@ -156,3 +156,40 @@ def test_bad_hyperparameters():
         cr.optim.Adam([])
     with pytest.raises(ValueError, match="Nesterov"):
         cr.optim.SGD([p], lr=0.1, nesterov=True)
+
+
+SLICED = [("SGD", dict(lr=0.1)), ("Adam", dict(lr=0.01)),
+          ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=1e-2, amsgrad=True)),
+          ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True))]
+
+
+@pytest.mark.parametrize("name,kw", SLICED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SLICED)])
+def test_large_parameters_updated_slice_by_slice_match_torch(name, kw):
+    # A parameter larger than a slice (with a short last slice), a small one, and a gradient with an
+    # unusual layout (transposed: not sliceable, updated whole): all agree with PyTorch.
+    from chainrule.optim.optimizer import _CHUNK
+
+    rng = np.random.default_rng(3)
+    init = [rng.standard_normal((3, _CHUNK + 5)).astype(np.float32), rng.standard_normal(7).astype(np.float32),
+            rng.standard_normal((40, 30)).astype(np.float32)]
+    ps = [cr.tensor(a, requires_grad=True) for a in init]
+    tps = [torch.tensor(a, requires_grad=True) for a in init]
+    opt = getattr(cr.optim, name)(ps, **kw)
+    topt = getattr(torch.optim, name)(tps, **kw)
+    for _ in range(5):
+        grads = [rng.standard_normal(a.shape).astype(np.float32) for a in init]
+        grads[2] = np.ascontiguousarray(grads[2].T).T  # same values, Fortran order
+        for p, tp, g in zip(ps, tps, grads):
+            p.grad = cr.tensor(g)
+            tp.grad = torch.from_numpy(np.ascontiguousarray(g))
+        opt.step()
+        topt.step()
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_step_refuses_a_gradient_of_the_wrong_shape():
+    p = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    p.grad = cr.tensor(np.ones(3))
+    with pytest.raises(cr.errors.ShapeError, match=r"\(2, 3\).*\(3,\)"):
+        cr.optim.SGD([p], lr=0.1).step()
