@@ -546,3 +546,88 @@ def test_building_a_shuffling_loader_does_not_draw_from_the_default_generator():
 def test_ragged_list_with_dtype_gets_chainrule_message():
     with pytest.raises(TypeError, match="ragged"):
         cr.tensor([[1, 2], [3]], dtype="float32")
+
+
+# -- third review
+
+@requires_torch
+def test_stale_check_sees_a_changed_weight_through_a_view():
+    # W.T, W.reshape and W[0] are views: after the step they hold the new values, so the product's
+    # gradient would silently use them; PyTorch refuses, and so does chainrule.
+    rng = np.random.default_rng(0)
+    W0, X0 = rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
+    for make in (lambda x, w: x @ w.T, lambda x, w: w.reshape(12)[:4] * x, lambda x, w: w[0] * x):
+        W = cr.tensor(W0, requires_grad=True)
+        x = cr.tensor(X0, requires_grad=True)
+        loss = make(x, W).sum()
+        W.grad = cr.tensor(np.ones_like(W0))
+        cr.optim.SGD([W], lr=1.0).step()
+        with pytest.raises(cr.errors.GraphError, match="changed in place"):
+            loss.backward()
+        tW = torch.tensor(W0, requires_grad=True)
+        tx = torch.tensor(X0, requires_grad=True)
+        tloss = make(tx, tW).sum()
+        with torch.no_grad():
+            tW -= 1.0
+        with pytest.raises(RuntimeError, match="inplace"):
+            tloss.backward()
+
+
+def test_grad_refuses_several_requests_in_a_partly_freed_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = x * x
+    c = b * 3.0
+    c.sum().backward()  # frees both nodes; b also feeds c, whose edges are gone
+    with pytest.raises(cr.errors.GraphFreedError):
+        cr.grad((c * c).sum() + b.sum(), [b, c])
+    # one requested node: nothing below it is needed, d/dc (c^2 + c) = 2c + 1
+    (gc,) = cr.grad((c * c).sum() + c.sum(), c)
+    np.testing.assert_allclose(gc.numpy(), 2 * 3 * np.array([1.0, 4.0]) + 1)
+
+
+def test_create_graph_retained_gradients_are_separate_tensors():
+    p = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    q = cr.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    a, b = p * 2.0, q * 3.0
+    a.retain_grad()
+    b.retain_grad()
+    seed = cr.tensor(np.ones(3, np.float32))
+    (a + b).backward(grad=seed, create_graph=True)
+    assert a.grad is not b.grad and a.grad is not seed
+    a.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(seed.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_stale_graph_refused_before_any_hook_runs():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    h = w * w
+    seen = []
+    h.register_hook(lambda g: seen.append(1))
+    loss = (h * 1.0).sum()
+    w.grad = cr.tensor([1.0, 1.0])
+    cr.optim.SGD([w], lr=0.1).step()
+    with pytest.raises(cr.errors.GraphError):
+        loss.backward()
+    # h's own node (w * w) refuses; its hook, run when h's gradient arrives, must not have run
+    assert seen == []
+
+
+@requires_torch
+def test_integer_tensor_to_an_integer_array_power_stays_integer():
+    x = np.array([2, 3], dtype=np.int64)
+    ours = cr.tensor(x) ** np.array(2)
+    theirs = torch.tensor(x) ** torch.tensor(2)
+    assert ours.dtype == np.int64 and theirs.dtype == torch.int64
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_buffer_assignment_refuses_lossy_casts_and_keeps_int_lists_exact():
+    m = cr.nn.Module()
+    m.register_buffer("count", cr.tensor(np.zeros(3, np.int64)))
+    m.count = [1, 2, 3]
+    assert m.count.dtype == np.int64
+    np.testing.assert_array_equal(m.count.numpy(), [1, 2, 3])
+    with pytest.raises(TypeError, match="count"):
+        m.count = [1.5, 2.5, 3.7]
+    np.testing.assert_array_equal(m.count.numpy(), [1, 2, 3])

@@ -263,8 +263,9 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                         stack.append(p)
 
     if capture is not None:
-        if freed is not None and (leaf_pos or any(key[0] not in deps for key in node_pos)):
-            # A requested input may lie below a freed node, whose inputs are no longer known.
+        if freed is not None and (leaf_pos or len({key[0] for key in node_pos}) > 1):
+            # Another requested input may lie below a freed node, whose inputs are no longer known:
+            # only a single requested node may have its graph below freed.
             raise GraphFreedError(_freed_message(next(iter(freed))))
         run = _nodes_to_run(roots, deps, leaf_pos, node_pos)
 
@@ -303,6 +304,9 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
+            if n._clock != clock and (create_graph or n.reads_inputs) and (run is None or n in run):
+                # some leaf was changed in place since this node was recorded, and backward reads it
+                _check_fresh(n)
             # (a multi-output node's outputs that received no gradient are None here: hooks,
             # retained and requested gradients see only those that did)
             gs = (g,) if n._n_out == 1 else tuple(g)
@@ -320,9 +324,6 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                     continue
             if n._n_out != 1:
                 gs = _fill_missing(n, gs, create_graph)
-            if n._clock != clock and (create_graph or n.reads_inputs):
-                # some leaf was changed in place since this node was recorded, and backward reads it
-                _check_fresh(n)
             out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
             if type(out) is not tuple or len(out) != len(inputs):
                 out = _check_result(n, out, len(inputs))
@@ -509,8 +510,8 @@ def _extras(n, gs, create_graph):
             t = ref()
             if t is not None and gs[idx] is not None:
                 g = gs[idx]
-                if not create_graph:
-                    g = _wrap(g.copy())  # its own memory: the same array may go on to a leaf's .grad
+                # its own memory (or, recording, its own tensor): the same gradient goes on to other nodes
+                g = g.clone() if create_graph else _wrap(g.copy())
                 t.grad = g if t.grad is None else t.grad + g
     return gs
 

@@ -79,7 +79,16 @@ class Module:
             if value is not None and not isinstance(value, Tensor):
                 # a buffer is always a Tensor (or None) that owns its memory: an array is copied, in
                 # the buffer's dtype, so later in-place updates never write into the caller's array
-                value = Tensor._wrap(_to_array(value, old.data.dtype if old is not None else None))
+                arr = _to_array(value, None if old is None else np.asarray(value).dtype)
+                if old is not None and arr.dtype != old.data.dtype:
+                    if not np.can_cast(arr.dtype, old.data.dtype, "same_kind"):
+                        raise TypeError(
+                            f"{type(self).__name__}: cannot assign {arr.dtype} values to buffer '{name}' of dtype "
+                            f"{old.data.dtype} without losing information; convert them first, or assign a Tensor "
+                            "to replace the buffer"
+                        )
+                    arr = arr.astype(old.data.dtype)
+                value = Tensor._wrap(arr)
             if value is not None and value.name is None:
                 value.name = old.name if old is not None and old.name else name
             buffers[name] = value

@@ -629,7 +629,7 @@ def neg(x):
 def pow(a, b):  # noqa: A001 - the operator's name
     """a ** b; b may be a number or a tensor."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and np.ndim(b) == 0:
-        if isinstance(b, (int, np.integer)):
+        if isinstance(b, (int, np.integer)) or (isinstance(b, np.ndarray) and b.dtype.kind in "biu"):
             return PowScalar(int(b))(a)
         # a fractional power of an integer tensor is float32 (as in PyTorch), never float64
         return PowScalar(float(b))(as_float_t(a))
