@@ -165,7 +165,7 @@ def mlp_steps(batch=128, seed=0):
 
         out[opt_name] = {"chainrule": cr_step, "pytorch": torch_step,
                          "numpy": numpy_step(X, y, ws, opt_name), "sklearn": sklearn_step(X, y, opt_name, batch),
-                         "floor": floor_step(X, ws, batch)}
+                         "floor": floor_step(X, ws, batch), "floor_torch": floor_step_torch(X, ws, batch)}
     return out
 
 
@@ -229,6 +229,29 @@ def floor_step(X, ws, batch):
         g2.T @ h1
         g2 @ W2
         g1.T @ X
+
+    return step
+
+
+def floor_step_torch(X, ws, batch):
+    """The same eight matrix products on PyTorch tensors: the floor PyTorch's own BLAS sets."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    W1, W2, W3 = (torch.from_numpy(w) for w, _ in ws)
+    tX = torch.from_numpy(X)
+    h1, h2, g2, g1 = (torch.from_numpy(rng.standard_normal((batch, 512)).astype(np.float32)) for _ in range(4))
+    g3 = torch.from_numpy(rng.standard_normal((batch, 10)).astype(np.float32))
+
+    def step():
+        tX @ W1.T
+        h1 @ W2.T
+        h2 @ W3.T
+        g3.T @ h2
+        g3 @ W3
+        g2.T @ h1
+        g2 @ W2
+        g1.T @ tX
 
     return step
 
