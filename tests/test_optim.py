@@ -193,3 +193,51 @@ def test_step_refuses_a_gradient_of_the_wrong_shape():
     p.grad = cr.tensor(np.ones(3))
     with pytest.raises(cr.errors.ShapeError, match=r"\(2, 3\).*\(3,\)"):
         cr.optim.SGD([p], lr=0.1).step()
+
+
+def _sched_pair(lr=0.1):
+    p = cr.tensor(np.ones(2), requires_grad=True)
+    tp = torch.tensor(np.ones(2), requires_grad=True)
+    return cr.optim.SGD([p], lr=lr), torch.optim.SGD([tp], lr=lr)
+
+
+def test_schedulers_compose_and_follow_manual_changes_like_torch():
+    # two schedulers on one optimizer, an lr set by hand, a plateau cut, and cosine past T_max:
+    # each schedule carries on from the current lr, as PyTorch's do
+    opt, topt = _sched_pair()
+    ours = [cr.optim.StepLR(opt, 2, 0.5), cr.optim.ExponentialLR(opt, 0.9)]
+    theirs = [torch.optim.lr_scheduler.StepLR(topt, 2, 0.5), torch.optim.lr_scheduler.ExponentialLR(topt, 0.9)]
+    for epoch in range(12):
+        opt.step()
+        topt.step()
+        if epoch == 5:
+            opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.05
+        for s, ts in zip(ours, theirs):
+            s.step()
+            ts.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+    opt, topt = _sched_pair()
+    s = cr.optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.01)
+    ts = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=4, eta_min=0.01)
+    p, tp = cr.optim.ReduceLROnPlateau(opt, patience=0), torch.optim.lr_scheduler.ReduceLROnPlateau(topt, patience=0)
+    for epoch in range(13):
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+        if epoch == 6:
+            p.step(1.0)
+            tp.step(1.0)
+            p.step(1.0)
+            tp.step(1.0)
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_scheduler_arguments_are_checked():
+    opt, _ = _sched_pair()
+    with pytest.raises(ValueError, match="T_max"):
+        cr.optim.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError, match="step_size"):
+        cr.optim.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="initial_lr"):
+        cr.optim.ExponentialLR(cr.optim.SGD([cr.tensor([1.0], requires_grad=True)], lr=0.1), 0.9, last_epoch=3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -631,3 +633,195 @@ def test_buffer_assignment_refuses_lossy_casts_and_keeps_int_lists_exact():
     with pytest.raises(TypeError, match="count"):
         m.count = [1.5, 2.5, 3.7]
     np.testing.assert_array_equal(m.count.numpy(), [1, 2, 3])
+
+
+# -- review of training, files and the command line
+
+@pytest.mark.parametrize("kind", ["npy", "text", "empty", "list-header", "string-version", "no-tree", "short"])
+def test_load_foreign_files_raise_serialization_error(tmp_path, kind):
+    import json
+
+    path = tmp_path / "model.npz"
+    if kind == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.arange(3))
+    elif kind == "text":
+        path.write_text("hello world")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "short":
+        path.write_bytes(b"PK\x03")
+    else:
+        header = {"list-header": [1, 2], "string-version": {"format": "chainrule-npz", "version": "2", "tree": 1},
+                  "no-tree": {"format": "chainrule-npz", "version": 1}}[kind]
+        with open(path, "wb") as f:
+            np.savez(f, __chainrule__=np.array(json.dumps(header)))
+    said = {"npy": r"single NumPy array \(\.npy\)", "text": "not a .npz", "empty": "empty", "short": "truncated"}
+    with pytest.raises(cr.errors.SerializationError, match="model.npz") as e:
+        cr.io.load(path)
+    assert "pickled" not in str(e.value)
+    if kind in said:
+        assert re.search(said[kind], str(e.value))
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        cr.io.save({"a": np.zeros(2)}, tmp_path / "m.npz")
+        assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o644
+        os.chmod(tmp_path / "m.npz", 0o600)
+        cr.io.save({"a": np.ones(2)}, tmp_path / "m.npz")  # replacing a file keeps its mode
+        assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_evaluate_with_a_foreign_config_is_one_line(tmp_path, capsys):
+    from chainrule.cli import main
+
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["evaluate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_refuses_changed_training_settings(tmp_path, capsys):
+    from chainrule.cli import main
+
+    out = tmp_path / "run"
+    base = ["train", "--dataset", "xor", "--hidden", "4", "--out", str(out), "--quiet", "--batch-size", "4"]
+    assert main(base + ["--epochs", "2"]) == 0
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert main(base + ["--epochs", "4", "--resume", "--optimizer", "sgd", "--lr", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "optimizer" in err and "lr" in err
+    assert (out / "config.json").read_text() == config  # nothing rewritten
+
+
+def test_evaluate_scores_with_the_training_loss(tmp_path, capsys):
+    from chainrule.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "3", "--out", str(out), "--quiet",
+                 "--label-smoothing", "0.3", "--batch-size", "8"]) == 0
+    trained = capsys.readouterr().out
+    assert main(["evaluate", str(out)]) == 0
+    evaluated = capsys.readouterr().out
+    loss = [float(t.split("test loss ")[1].split(",")[0].split(")")[0]) for t in (trained, evaluated)]
+    assert loss[0] == loss[1]
+
+
+def test_batch_norm_run_whose_last_batch_has_one_sample(tmp_path, capsys):
+    from chainrule.cli import main
+
+    n = len(cr.datasets.xor().X_train)
+    bs = next(b for b in range(2, n) if n % b == 1)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet",
+                 "--batch-norm", "--batch-size", str(bs)]) == 0
+    assert main(["train", "--dataset", "xor", "--batch-norm", "--batch-size", "1", "--out", str(out)]) == 1
+    assert "--batch-size 2" in capsys.readouterr().err
+
+
+def test_negative_seed_is_an_argument_error(capsys):
+    from chainrule.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "xor", "--seed", "-1"])
+    assert e.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
+def test_fit_and_evaluate_losses_do_not_depend_on_reduction_or_batch_size():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 50)
+    model = cr.nn.Linear(3, 2)
+    ref = float(F.cross_entropy(model(cr.tensor(X)), y).item())  # mean over all 50 samples
+    for reduction in ("mean", "sum"):
+        for bs in (7, 50):
+            res = cr.train.evaluate(model, cr.nn.CrossEntropyLoss(reduction=reduction), (X, y), batch_size=bs)
+            assert res["loss"] == pytest.approx(ref, rel=1e-5)
+    with pytest.raises(cr.errors.ChainruleError, match="reduction"):
+        cr.train.fit(model, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(model.parameters(), lr=0.1),
+                     (X, y), epochs=1)
+    # with 'sum' the recorded training loss is still a per-sample mean: the first epoch's loss, taken before
+    # the steps move the weights, lies near ref for a tiny learning rate
+    h = cr.train.fit(model, cr.nn.CrossEntropyLoss(reduction="sum"), cr.optim.SGD(model.parameters(), lr=1e-9),
+                     (X, y), epochs=1, batch_size=10)
+    assert h.epochs[0]["loss"] == pytest.approx(ref, rel=1e-4)
+
+
+def test_empty_data_is_refused_and_predict_keeps_the_shape():
+    model = cr.nn.Linear(3, 2)
+    X, y = np.zeros((0, 3), np.float32), np.zeros(0, np.int64)
+    with pytest.raises(cr.errors.ChainruleError, match="no batches"):
+        cr.train.fit(model, cr.nn.CrossEntropyLoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1)
+    with pytest.raises(ValueError, match="no samples"):
+        cr.train.evaluate(model, cr.nn.CrossEntropyLoss(), (X, y))
+    assert cr.train.predict(model, X).shape == (0, 2)
+
+
+def test_history_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        h = cr.train.History([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}])
+        h.plot(tmp_path / "h.png")
+        assert matplotlib.get_backend().lower() == "svg"
+        assert (tmp_path / "h.png").stat().st_size > 0
+    finally:
+        plt.switch_backend(before)
+
+
+def test_history_json_has_no_nan():
+    import json
+
+    h = cr.train.History([{"epoch": 1, "loss": float("nan"), "val_loss": np.float32("inf")}])
+    text = h.to_json()
+    assert json.loads(text)["epochs"][0] == {"epoch": 1, "loss": None, "val_loss": None}
+
+
+def test_explain_says_when_hooks_were_not_run():
+    x = cr.tensor([0.5, 1.0], requires_grad=True, name="x")
+    h = x.tanh()
+    h.name = "h"
+    h.register_hook(lambda g: g * 3)
+    text = cr.explain((h * h).sum()).to_text()
+    assert "hooks are registered on h" in text
+    plain = cr.explain((x.tanh() ** 2).sum()).to_text()
+    assert "hooks" not in plain
+
+
+def test_explain_step_with_maximize_predicts_the_real_step():
+    from chainrule.explain import explain_step
+
+    p = cr.nn.Parameter(np.array([0.5, -1.0]), name="w")
+    opt = cr.optim.SGD([p], lr=0.1, maximize=True, weight_decay=0.01)
+    (p ** 2).sum().backward()
+    e = explain_step(opt, p, 0)
+    before = p.numpy()[0]
+    opt.step()
+    assert e.new_value == pytest.approx(p.numpy()[0], rel=1e-12)
+    update = [v for name, _, v in e.lines if name == "update"][0]
+    assert update == pytest.approx(before - p.numpy()[0], rel=1e-12)
+
+
+@requires_torch
+def test_dropout_of_one_and_batchnorm_momentum_none():
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    y = cr.nn.Dropout(1.0)(x)
+    y.sum().backward()
+    tx = torch.ones((2, 3), dtype=torch.float64, requires_grad=True)
+    ty = torch.nn.Dropout(1.0)(tx)
+    ty.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    with pytest.raises(ValueError, match="momentum"):
+        cr.nn.BatchNorm1d(3, momentum=None)

@@ -47,6 +47,7 @@ _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 
 
 def _hidden(s):
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int, default=10)
     t.add_argument("--scheduler", choices=("none", "cosine", "step"), default="none")
     t.add_argument("--label-smoothing", type=_fraction, default=0.0)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_nonnegative_int, default=0)
     t.add_argument("--out", default=None, help="directory for model.npz, history.json, plots (default runs/DATASET)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--plot", action="store_true", help="also record per-layer diagnostics and plot them")
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     x.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     x.add_argument("--model", default=None, help="a directory written by 'chainrule train'")
-    x.add_argument("--sample", type=int, default=0, help="with --model: which test sample (default 0)")
+    x.add_argument("--sample", type=_nonnegative_int, default=0, help="with --model: which test sample (default 0)")
     x.add_argument("--data-root", default=None)
 
     g = sub.add_parser("graph", help="draw the computational graph of an example")
@@ -179,6 +180,8 @@ def cmd_train(args) -> int:
         "momentum": args.momentum, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
         "epochs": args.epochs, "scheduler": args.scheduler, "label_smoothing": args.label_smoothing,
     }
+    if args.batch_norm and args.batch_size < 2:
+        raise ValueError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
     _check_resume(args, out, config)
     os.makedirs(out, exist_ok=True)
     model = build_mlp(config)
@@ -192,8 +195,10 @@ def cmd_train(args) -> int:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     from .data import DataLoader, TensorDataset
 
+    # batch norm cannot normalise a last batch of one sample: drop it (it is a different one each epoch)
+    drop_last = bool(args.batch_norm and len(data.X_train) % args.batch_size == 1)
     loader = DataLoader(TensorDataset(data.X_train, data.y_train), batch_size=args.batch_size, shuffle=True,
-                        seed=args.seed)
+                        seed=args.seed, drop_last=drop_last)
     n_par = model.num_parameters()
     if not args.quiet:
         print(f"chainrule train: {args.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
@@ -235,6 +240,9 @@ def cmd_train(args) -> int:
 
 
 _ARCHITECTURE = ("dataset", "n_features", "n_classes", "hidden", "activation", "dropout", "batch_norm")
+# settings a resumed run takes from its checkpoint (the optimizer's state, the loader's position): a
+# different value on the command line would be silently ignored, so it is refused instead
+_TRAINING = ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size", "scheduler", "seed")
 
 
 def _check_resume(args, out, config):
@@ -246,7 +254,7 @@ def _check_resume(args, out, config):
         return
     with open(cfg_path) as f:
         saved = json.load(f)
-    diff = [k for k in _ARCHITECTURE if saved.get(k) != config.get(k)]
+    diff = [k for k in _ARCHITECTURE + _TRAINING if k in saved and saved.get(k) != config.get(k)]
     if diff:
         raise ChainruleError(
             f"--resume: the run in {out} has a different " + ", ".join(
@@ -268,7 +276,15 @@ def load_run(directory: str):
         raise ChainruleError(f"{directory} holds no config.json; is it a directory written by 'chainrule train'?")
     with open(cfg_path) as f:
         config = json.load(f)
-    model = build_mlp(config)
+    try:
+        model = build_mlp(config)
+        if not isinstance(config["dataset"], str) or config["dataset"] not in DATASETS:
+            raise ValueError(f"unknown dataset {config['dataset']!r}")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise ChainruleError(
+            f"{cfg_path} is not a configuration written by 'chainrule train' ({what})"
+        ) from None
     model.load_state_dict(io.load(os.path.join(directory, "model.npz")))
     model.eval()
     return config, model
@@ -280,7 +296,8 @@ def cmd_evaluate(args) -> int:
 
     config, model = load_run(args.dir)
     data = load_dataset(config["dataset"], config["seed"], args.data_root)
-    res = evaluate(model, nn.CrossEntropyLoss(), (data.X_test, data.y_test))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))  # the loss it was trained with
+    res = evaluate(model, loss_fn, (data.X_test, data.y_test))
     print(f"{config['dataset']}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
           f"{len(data.X_test)} samples)")
     return 0
@@ -294,8 +311,11 @@ def cmd_explain(args) -> int:
         data = load_dataset(config["dataset"], config["seed"], args.data_root)
         if not 0 <= args.sample < len(data.X_test):
             raise ValueError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
+        from . import nn
+
         trace = ex.explain_model(model, data.X_test[args.sample:args.sample + 1],
-                                 data.y_test[args.sample:args.sample + 1])
+                                 data.y_test[args.sample:args.sample + 1],
+                                 loss_fn=nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0)))
     else:
         if args.example is None:
             raise ValueError("name an example (shopping, neuron, seed003) or give --model DIR")

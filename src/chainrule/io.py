@@ -40,6 +40,13 @@ def atomic_write(path, write) -> None:
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary new file would get
+        # (or the mode of the file it replaces)
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -51,6 +58,12 @@ def atomic_write(path, write) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _encode(obj, arrays: dict, paths: dict, prefix: str):
@@ -143,6 +156,15 @@ def load(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise SerializationError(
+            f"load: {path} is a single NumPy array (.npy), not a chainrule archive; read it with numpy.load"
+        )
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        what = "empty" if not magic else "truncated" if len(magic) < 4 else "not a .npz (zip) archive"
+        raise SerializationError(f"load: {path} is not a chainrule file ({what}); it was not written by chainrule.save")
     try:
         with np.load(path, allow_pickle=False) as z:
             names = z.files
@@ -166,10 +188,22 @@ def load(path):
                 "arbitrary code"
             ) from None
         raise SerializationError(f"load: {path} could not be read: {e}") from None
-    if header.get("format") != _FORMAT:
-        raise SerializationError(f"load: {path} has an unknown format {header.get('format')!r}")
-    if header.get("version", 0) > _VERSION:
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        fmt = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise SerializationError(f"load: {path} has an unknown format {fmt!r}; it was not written by chainrule.save")
+    version = header.get("version", 0)
+    if not isinstance(version, int) or "tree" not in header:
+        raise SerializationError(f"load: {path} has a corrupt header (version {version!r}, tree present: "
+                                 f"{'tree' in header}); the file is damaged")
+    if version > _VERSION:
         raise SerializationError(
-            f"load: {path} was written by a newer chainrule (format version {header['version']}); upgrade chainrule"
+            f"load: {path} was written by a newer chainrule (format version {version}); upgrade chainrule"
         )
-    return _decode(header["tree"], arrays)
+    try:
+        return _decode(header["tree"], arrays)
+    except SerializationError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise SerializationError(
+            f"load: {path} has a corrupt header ({type(e).__name__}: {e}); the file is damaged"
+        ) from None

@@ -7,9 +7,7 @@ from .errors import missing
 
 def _pyplot():
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        # the user's backend is left alone (without a display, matplotlib falls back to Agg by itself)
         import matplotlib.pyplot as plt
     except ImportError:
         raise missing("matplotlib", "plot", "Plotting") from None

@@ -60,6 +60,18 @@ def _metric_fns(metrics, loss_fn) -> dict[str, Callable]:
 
 
 # ----------------------------------------------------------------------------- history
+def _finite(obj):
+    if isinstance(obj, (np.generic, np.ndarray)):
+        obj = obj.tolist()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 class History:
     """Per-epoch records of a training run: ``history["loss"]``, ``history.epochs[-1]``, ``plot()``."""
 
@@ -89,7 +101,8 @@ class History:
         return {k: self[k] for k in self.keys()}
 
     def to_json(self, path=None) -> str:
-        text = json.dumps({"epochs": self.epochs}, indent=1, default=_jsonable)
+        # non-finite numbers become null: NaN and Infinity are not JSON
+        text = json.dumps(_finite({"epochs": self.epochs}), indent=1, default=_jsonable, allow_nan=False)
         if path is not None:
             io.atomic_write(path, lambda f: f.write(text.encode()))
         return text
@@ -231,6 +244,20 @@ def _generators(model: Module) -> dict[str, np.random.Generator]:
             if isinstance(getattr(m, "generator", None), np.random.Generator)}
 
 
+def _batch_total(loss_fn, loss, batch: int, where: str) -> float:
+    """The sum over the batch's samples of the loss, whatever the loss function's reduction."""
+    reduction = getattr(loss_fn, "reduction", "mean")
+    if loss.data.size != 1:
+        if where == "fit":
+            raise ChainruleError(
+                f"fit: the loss has shape {loss.shape}; training needs one number per batch. Use a loss with "
+                "reduction='mean' (the default) or 'sum'"
+            )
+        return float(loss.data.sum())
+    value = float(loss.data)
+    return value if reduction == "sum" else value * batch
+
+
 @_mode.no_grad()
 def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: int = 1024) -> dict:
     """Average loss and metrics of ``model`` on ``data`` (a DataLoader or (X, y)), in eval mode."""
@@ -243,13 +270,15 @@ def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: in
     try:
         for xb, yb in loader:
             out = model(xb)
-            total += float(loss_fn(out, yb).item()) * len(xb)
+            total += _batch_total(loss_fn, loss_fn(out, yb), len(xb), "evaluate")
             n += len(xb)
             outs.append(out.data)
             targets.append(yb.data)
     finally:
         model.train(was_training)
-    res = {"loss": total / max(n, 1)}
+    if n == 0:
+        raise ValueError("evaluate: the data holds no samples")
+    res = {"loss": total / n}
     if fns and outs:
         o, t = np.concatenate(outs), np.concatenate(targets)
         for name, fn in fns.items():
@@ -264,6 +293,8 @@ def predict(model: Module, X, batch_size: int = 1024) -> np.ndarray:
     was_training = model.training
     model.eval()
     try:
+        if len(X) == 0:
+            return model(Tensor._wrap(X)).data  # no rows: the outputs' shape still comes from the model
         return np.concatenate([model(Tensor._wrap(X[i:i + batch_size])).data for i in range(0, len(X), batch_size)])
     finally:
         model.train(was_training)
@@ -346,6 +377,11 @@ def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metri
                 log(f"resumed from {ckpt_path} after epoch {done}" + (" (training had stopped early)"
                                                                        if stopped else ""))
 
+    if len(train_loader) == 0 and start_epoch <= epochs:
+        raise ChainruleError(
+            f"fit: the training data gives no batches ({len(train_loader.dataset)} samples, batch_size "
+            f"{train_loader.batch_size}{', drop_last' if train_loader.drop_last else ''}): nothing to train on"
+        )
     for cb in callbacks:
         cb.on_train_begin(trainer)
     for epoch in range(start_epoch, epochs + 1):
@@ -361,11 +397,12 @@ def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metri
             optimizer.zero_grad()
             out = model(xb)
             loss = loss_fn(out, yb)
-            lv = float(loss.data)
+            b = len(xb)
+            lv = _batch_total(loss_fn, loss, b, "fit")
             if not math.isfinite(lv):  # checked before the step, so the weights stay those that gave it
                 raise ChainruleError(
-                    f"fit: the loss became {lv} in epoch {epoch}; lower the learning rate, or find the first "
-                    "NaN with `with cr.detect_anomaly(): ...`"
+                    f"fit: the loss became {float(loss.data)} in epoch {epoch}; lower the learning rate, or find "
+                    "the first NaN with `with cr.detect_anomaly(): ...`"
                 )
             loss.backward()
             if diag is not None:
@@ -373,8 +410,7 @@ def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metri
             optimizer.step()
             if diag is not None:
                 diag.after_step()
-            b = len(xb)
-            total += lv * b
+            total += lv
             n += b
             for name, fn in fns.items():
                 correct_parts[name] += fn(out.data, yb.data) * b

@@ -88,9 +88,13 @@ def _rule_lines(opt, group, g, w0, before, after, new):
     lines = []
     wd = group.get("weight_decay", 0.0)
     gd = g
+    if group.get("maximize"):  # ascend: the rule runs on the negated gradient
+        gd = -g
+        lines.append(("g", f"-grad (maximize) = -({fmt(g)})", gd))
     if wd and not isinstance(opt, AdamW):
-        gd = g + wd * w0
-        lines.append(("g", f"grad + weight_decay * w = {fmt(g)} + {wd:g} * {fmt(w0)}", gd))
+        lines.append(("g", f"{'-grad' if group.get('maximize') else 'grad'} + weight_decay * w = {fmt(gd)} + "
+                      f"{wd:g} * {fmt(w0)}", gd + wd * w0))
+        gd = gd + wd * w0
     if isinstance(opt, SGD):
         mom = group["momentum"]
         if mom:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import _run
+from ..autograd import _run, leaf_hooks
 from ..errors import GraphError, GraphFreedError
 from ..tensor import Tensor
 
@@ -103,6 +103,7 @@ class Trace:
         self.lr: float | None = None
         self.show_chains: list[str] = []  # parameters whose full chain gets a section of its own
         self.forward_title = "Forward pass"
+        self.notes: list[str] = []  # said before the backward pass (e.g. gradient hooks that were not run)
 
     # ------------------------------------------------------------------ queries
     def name_of(self, t: Tensor) -> str:
@@ -232,6 +233,8 @@ class Trace:
             rows = [("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me))
                     for name, expr, v in self.forward_values]
             secs.append((self.forward_title, rows))
+        if self.notes:
+            secs.append(("Note", [("text", "note", n) for n in self.notes]))
         rows = []
         for s in self.steps:
             rows.extend(self._step_rows(s))
@@ -548,6 +551,18 @@ def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name
             grads[id(leaf)] = np.asarray(g)
     tr = Trace(output, out_name, steps, names, grads, uses, leaves, max_elements, title)
     tr.lr = lr
+    hooked = [names.get(id(t), "?") for t in leaves if leaf_hooks(t)]
+    for n in order:
+        hooks = (n._extra or {}).get("hooks") or {}
+        for idx, fns in hooks.items():
+            if fns:
+                t = outputs.get((id(n), idx))
+                hooked.append(names.get(id(t), "?") if t is not None else f"output {idx} of {type(n).__name__}")
+    if hooked:
+        tr.notes.append(
+            f"gradient hooks are registered on {', '.join(hooked)}; this trace runs none of them (it only "
+            "looks), so where a hook changes a gradient, backward() gives a different .grad than written here"
+        )
     return tr
 
 

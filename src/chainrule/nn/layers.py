@@ -170,8 +170,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, generator=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
         self.generator = generator
 
@@ -194,6 +194,11 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype=np.float32):
         super().__init__()
+        if momentum is None or not 0.0 <= momentum <= 1.0:
+            raise ValueError(
+                f"BatchNorm1d: momentum must be a number in [0, 1], got {momentum!r} (the cumulative average "
+                "that PyTorch's momentum=None selects is not implemented)"
+            )
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

@@ -118,11 +118,13 @@ class BatchNorm(Function):
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (identity when not training)."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = as_t(x)
     if not training or p == 0.0:
         return x
+    if p == 1.0:  # every element dropped (as in PyTorch): zeros, and a zero gradient
+        return x * 0.0
     if generator is None:
         from ..creation import default_generator
 
