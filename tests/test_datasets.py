@@ -572,3 +572,12 @@ def test_module_imports_only_numpy():
             "print(sorted(m for m in ('sklearn', 'mnist1d', 'tqdm', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_unpacked_files_in_a_directory_are_read(isolated, tmp_path):
+    root = tmp_path / "unpacked"
+    root.mkdir()
+    for name, blob in GOOD.items():
+        (root / name[:-3]).write_bytes(gzip.decompress(blob))  # train-images-idx3-ubyte, ...
+    content_md5 = {name: md5(gzip.decompress(blob)) for name, blob in GOOD.items()}
+    check_small(datasets.fashion_mnist(root=root, download=False, checksums=content_md5))

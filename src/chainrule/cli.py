@@ -217,8 +217,7 @@ def cmd_train(args) -> int:
                 print(f"{r['epoch']:>5}  {r['loss']:>8.4f}  {r['accuracy']:>7.2%}  {r['val_loss']:>9.4f}  "
                       f"{r['val_accuracy']:>8.2%}  {r['time']:>5.2f}s", flush=True)
 
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+    io.atomic_write(os.path.join(out, "config.json"), lambda f: f.write(json.dumps(config, indent=1).encode()))
     history = fit(model, loss_fn, opt, loader, args.epochs, val=(data.X_test, data.y_test), callbacks=[Table()],
                   scheduler=sched, checkpoint_dir=out, resume=args.resume, seed=args.seed,
                   progress=False if args.quiet else None, diagnostics=args.plot)

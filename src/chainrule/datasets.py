@@ -478,7 +478,7 @@ def _read_directory(directory: Path, accepted: Mapping[str, frozenset[str] | Non
     """Read the four files from ``directory``, downloading missing or failing ones when ``url_base`` is set."""
     arrays = {}
     for name in _IDX_FILES:
-        path = directory / name
+        path = _local_path(directory, name)
         url = None if url_base is None else url_base.rstrip("/") + "/" + name
         if path.is_file():
             try:
@@ -496,8 +496,16 @@ def _read_directory(directory: Path, accepted: Mapping[str, frozenset[str] | Non
     return arrays
 
 
+def _local_path(directory: Path, name: str) -> Path:
+    """``directory/name``, or the same file unpacked (without .gz) when only that is there."""
+    path = directory / name
+    if not path.is_file() and name.endswith(".gz") and (directory / name[:-3]).is_file():
+        return directory / name[:-3]
+    return path
+
+
 def _missing(directory: Path) -> list[str]:
-    return [name for name in _IDX_FILES if not (directory / name).is_file()]
+    return [name for name in _IDX_FILES if not _local_path(directory, name).is_file()]
 
 
 def _assemble(arrays: Mapping[str, np.ndarray], source: Path, name: str, flatten: bool) -> DataSplit:

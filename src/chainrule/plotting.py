@@ -48,6 +48,11 @@ def plot_history(history, path=None, keys=None, val_label: str = "val"):
         ax.legend(fontsize=7)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        import os
+
+        from .io import atomic_write
+
+        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+        atomic_write(path, lambda f: fig.savefig(f, dpi=110, format=fmt))  # never a half-written picture
         plt.close(fig)
     return fig
