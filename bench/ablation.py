@@ -125,9 +125,11 @@ def make_step(variant: str, opt_name: str, X, y, ws):
         opt = kind(params, lr=1e-3)
     xb = cr.tensor(X, requires_grad=(variant == "gradient for the input too"))
     if variant == "unfused loss (log_softmax, nll_loss)":
+
         def loss_fn(out):
             return F.nll_loss(cr.log_softmax(out, -1), y)
     else:
+
         def loss_fn(out):
             return F.cross_entropy(out, y)
 
@@ -144,8 +146,16 @@ def make_step(variant: str, opt_name: str, X, y, ws):
 
 
 WHOLE = "update over whole parameters, not cache-sized slices"
-VARIANTS = ["as shipped", "unfused Linear", "unfused loss (log_softmax, nll_loss)", "gradient for the input too",
-            "ReLU backward by mask indexing", "update with temporaries", WHOLE, "float64 from a scalar on the input"]
+VARIANTS = [
+    "as shipped",
+    "unfused Linear",
+    "unfused loss (log_softmax, nll_loss)",
+    "gradient for the input too",
+    "ReLU backward by mask indexing",
+    "update with temporaries",
+    WHOLE,
+    "float64 from a scalar on the input",
+]
 
 
 def main(argv=None):

@@ -63,14 +63,15 @@ def epoch(lib: str, epochs: int) -> dict:
         import chainrule as cr
 
         cr.manual_seed(0)
-        model = cr.nn.Sequential(cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(),
-                                 cr.nn.Linear(512, 10))
+        model = cr.nn.Sequential(
+            cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(), cr.nn.Linear(512, 10)
+        )
         opt = cr.optim.Adam(model.parameters(), lr=1e-3)
         t0 = time.perf_counter()
         for _ in range(epochs):
             order = rng.permutation(len(X))
             for i in range(0, len(X), bs):
-                idx = order[i:i + bs]
+                idx = order[i : i + bs]
                 opt.zero_grad()
                 cr.nn.functional.cross_entropy(model(cr.as_tensor(X[idx])), y[idx]).backward()
                 opt.step()
@@ -81,15 +82,20 @@ def epoch(lib: str, epochs: int) -> dict:
         import torch
 
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                    torch.nn.ReLU(), torch.nn.Linear(512, 10))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        )
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         tX, ty = torch.from_numpy(X), torch.from_numpy(y)
         t0 = time.perf_counter()
         for _ in range(epochs):
             order = torch.from_numpy(rng.permutation(len(X)))
             for i in range(0, len(X), bs):
-                idx = order[i:i + bs]
+                idx = order[i : i + bs]
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(tX[idx]), ty[idx]).backward()
                 opt.step()
@@ -101,9 +107,18 @@ def epoch(lib: str, epochs: int) -> dict:
 
         from sklearn.neural_network import MLPClassifier
 
-        clf = MLPClassifier(hidden_layer_sizes=(512, 512), solver="adam", learning_rate_init=1e-3, batch_size=bs,
-                            max_iter=epochs, alpha=0.0, shuffle=True, random_state=0, n_iter_no_change=10**6,
-                            tol=0.0)
+        clf = MLPClassifier(
+            hidden_layer_sizes=(512, 512),
+            solver="adam",
+            learning_rate_init=1e-3,
+            batch_size=bs,
+            max_iter=epochs,
+            alpha=0.0,
+            shuffle=True,
+            random_state=0,
+            n_iter_no_change=10**6,
+            tol=0.0,
+        )
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "max_iter reached": intended
@@ -112,8 +127,15 @@ def epoch(lib: str, epochs: int) -> dict:
         acc = float((clf.predict(Xt) == yt).mean())
     else:
         raise SystemExit(f"unknown library {lib}")
-    return {"lib": lib, "epochs": epochs, "seconds_per_epoch": dt / epochs, "test_accuracy": acc,
-            "training_peak_rss_mb": peak_mb(), "rss_before_training_mb": base, "loading_peak_rss_mb": load_peak}
+    return {
+        "lib": lib,
+        "epochs": epochs,
+        "seconds_per_epoch": dt / epochs,
+        "test_accuracy": acc,
+        "training_peak_rss_mb": peak_mb(),
+        "rss_before_training_mb": base,
+        "loading_peak_rss_mb": load_peak,
+    }
 
 
 def growth(steps: int) -> dict:
@@ -122,8 +144,9 @@ def growth(steps: int) -> dict:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((128, 784)).astype(np.float32)
     y = rng.integers(0, 10, 128)
-    model = cr.nn.Sequential(cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(),
-                             cr.nn.Linear(512, 10))
+    model = cr.nn.Sequential(
+        cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(), cr.nn.Linear(512, 10)
+    )
     opt = cr.optim.Adam(model.parameters(), lr=1e-4)
     xb = cr.tensor(X)
     out = {}

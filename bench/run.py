@@ -50,8 +50,13 @@ def interleaved(fns: dict, rounds: int, per_round: int, warmup: int = 3) -> dict
 
 
 def machine_info() -> dict:
-    info = {"python": platform.python_version(), "platform": platform.platform(), "numpy": np.__version__,
-            "chainrule": cr.__version__, "cpus": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "chainrule": cr.__version__,
+        "cpus": os.cpu_count(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -75,8 +80,10 @@ def machine_info() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                                                 "filepath")} for p in threadpool_info()]
+        info["blas"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+            for p in threadpool_info()
+        ]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
     return info
@@ -133,13 +140,17 @@ def mlp_steps(batch=128, seed=0):
 
     for opt_name in ("sgd", "adam"):
         # chainrule
-        model = cr.nn.Sequential(cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(),
-                                 cr.nn.Linear(512, 10))
+        model = cr.nn.Sequential(
+            cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(), cr.nn.Linear(512, 10)
+        )
         for lin, (w, b) in zip([model[0], model[2], model[4]], ws):
             lin.weight.data[...] = w
             lin.bias.data[...] = b
-        opt = cr.optim.SGD(model.parameters(), lr=0.01) if opt_name == "sgd" else \
-            cr.optim.Adam(model.parameters(), lr=1e-3)
+        opt = (
+            cr.optim.SGD(model.parameters(), lr=0.01)
+            if opt_name == "sgd"
+            else cr.optim.Adam(model.parameters(), lr=1e-3)
+        )
         xb = cr.tensor(X)
 
         def cr_step(model=model, opt=opt, xb=xb):
@@ -148,14 +159,22 @@ def mlp_steps(batch=128, seed=0):
             opt.step()
 
         # PyTorch
-        tm = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                 torch.nn.ReLU(), torch.nn.Linear(512, 10))
+        tm = torch.nn.Sequential(
+            torch.nn.Linear(784, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        )
         with torch.no_grad():
             for lin, (w, b) in zip([tm[0], tm[2], tm[4]], ws):
                 lin.weight.copy_(torch.from_numpy(w))
                 lin.bias.copy_(torch.from_numpy(b))
-        topt = torch.optim.SGD(tm.parameters(), lr=0.01) if opt_name == "sgd" else \
-            torch.optim.Adam(tm.parameters(), lr=1e-3)
+        topt = (
+            torch.optim.SGD(tm.parameters(), lr=0.01)
+            if opt_name == "sgd"
+            else torch.optim.Adam(tm.parameters(), lr=1e-3)
+        )
         tX, ty = torch.from_numpy(X), torch.from_numpy(y)
 
         def torch_step(tm=tm, topt=topt, tX=tX, ty=ty):
@@ -163,9 +182,14 @@ def mlp_steps(batch=128, seed=0):
             torch.nn.functional.cross_entropy(tm(tX), ty).backward()
             topt.step()
 
-        out[opt_name] = {"chainrule": cr_step, "pytorch": torch_step,
-                         "numpy": numpy_step(X, y, ws, opt_name), "sklearn": sklearn_step(X, y, opt_name, batch),
-                         "floor": floor_step(X, ws, batch), "floor_torch": floor_step_torch(X, ws, batch)}
+        out[opt_name] = {
+            "chainrule": cr_step,
+            "pytorch": torch_step,
+            "numpy": numpy_step(X, y, ws, opt_name),
+            "sklearn": sklearn_step(X, y, opt_name, batch),
+            "floor": floor_step(X, ws, batch),
+            "floor_torch": floor_step_torch(X, ws, batch),
+        }
     return out
 
 
@@ -263,9 +287,15 @@ def sklearn_step(X, y, opt_name, batch):
         return None
     import warnings
 
-    clf = MLPClassifier(hidden_layer_sizes=(512, 512), solver="sgd" if opt_name == "sgd" else "adam",
-                        learning_rate_init=0.01 if opt_name == "sgd" else 1e-3, momentum=0.0, batch_size=batch,
-                        alpha=0.0, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(512, 512),
+        solver="sgd" if opt_name == "sgd" else "adam",
+        learning_rate_init=0.01 if opt_name == "sgd" else 1e-3,
+        momentum=0.0,
+        batch_size=batch,
+        alpha=0.0,
+        random_state=0,
+    )
     classes = np.arange(10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -379,12 +409,12 @@ def tree_backward_time(leaves):
 
 def bench_scaling(quick):
     chain = {}
-    for n in ([10**3, 10**4, 10**5] if quick else [10**3, 10**4, 10**5, 10**6]):
+    for n in [10**3, 10**4, 10**5] if quick else [10**3, 10**4, 10**5, 10**6]:
         reps = 5 if n < 10**6 else 2
         dt = min(chain_backward_time(n) for _ in range(reps))
         chain[n] = {"seconds": dt, "us_per_node": dt / n * 1e6}
     tree = {}
-    for k in ([10, 12, 14] if quick else [10, 12, 14, 16]):
+    for k in [10, 12, 14] if quick else [10, 12, 14, 16]:
         res = [tree_backward_time(2**k) for _ in range(5)]
         dt = min(r[0] for r in res)
         tree[2**k] = {"seconds": dt, "us_per_node": dt / (2**k - 1) * 1e6}
@@ -397,8 +427,13 @@ EPOCH_SCRIPT = os.path.join(HERE, "epoch.py")
 
 
 def run_child(args: list[str], n_threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(n_threads), OPENBLAS_NUM_THREADS=str(n_threads),
-               MKL_NUM_THREADS=str(n_threads), PYTHONPATH=os.path.join(HERE, "..", "src"))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(n_threads),
+        OPENBLAS_NUM_THREADS=str(n_threads),
+        MKL_NUM_THREADS=str(n_threads),
+        PYTHONPATH=os.path.join(HERE, "..", "src"),
+    )
     r = subprocess.run([sys.executable, EPOCH_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=3600)
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
@@ -427,15 +462,22 @@ def main():
     args = ap.parse_args()
     only = set(args.only.split(","))
     rounds, per_round = (7, 5) if args.quick else (21, 10)
-    results = {"machine": machine_info(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,
-               "by_threads": {}}
+    results = {
+        "machine": machine_info(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "quick": args.quick,
+        "by_threads": {},
+    }
     for n in [int(t) for t in args.threads.split(",")]:
         r = {}
         with threads(n):
             if "mlp" in only:
                 r["mlp"] = bench_mlp(rounds, per_round)
-                print(f"[{n} thread] MLP step (ms):", {k: {c: round(v, 3) for c, v in d.items()}
-                                                        for k, d in r["mlp"].items()}, flush=True)
+                print(
+                    f"[{n} thread] MLP step (ms):",
+                    {k: {c: round(v, 3) for c, v in d.items()} for k, d in r["mlp"].items()},
+                    flush=True,
+                )
             if "xor" in only:
                 r["xor"] = bench_xor(rounds, per_round)
                 print(f"[{n} thread] XOR step (us):", {k: round(v, 1) for k, v in r["xor"].items()}, flush=True)

@@ -1,6 +1,6 @@
 """Regenerate the rendered explain examples in docs/explain/ (run from the repository root).
 
-    python docs/make_explain_examples.py
+python docs/make_explain_examples.py
 """
 
 from __future__ import annotations

@@ -37,15 +37,24 @@ def as_written(epochs=1000, lr=0.1, seed=0, W1=None, W2=None, record=100):
             log.append((epoch, mse.item()))
     with cr.no_grad():
         final = cr.sigmoid(cr.sigmoid(X @ W1) @ W2)
-    return {"W1": W1.numpy(), "W2": W2.numpy(), "log": log, "prediction": final.numpy().ravel(),
-            "mse": float(((Y - final.numpy()) ** 2).mean())}
+    return {
+        "W1": W1.numpy(),
+        "W2": W2.numpy(),
+        "log": log,
+        "prediction": final.numpy().ravel(),
+        "mse": float(((Y - final.numpy()) ** 2).mean()),
+    }
 
 
 def with_biases(epochs=3000, lr=2.0, seed=1):
     """The same 2-2-1 sigmoid network with biases, as Linear layers, trained by full-batch descent."""
     g = np.random.default_rng(seed)
-    model = cr.nn.Sequential(cr.nn.Linear(2, 2, dtype=np.float64, generator=g), cr.nn.Sigmoid(),
-                             cr.nn.Linear(2, 1, dtype=np.float64, generator=g), cr.nn.Sigmoid())
+    model = cr.nn.Sequential(
+        cr.nn.Linear(2, 2, dtype=np.float64, generator=g),
+        cr.nn.Sigmoid(),
+        cr.nn.Linear(2, 1, dtype=np.float64, generator=g),
+        cr.nn.Sigmoid(),
+    )
     opt = cr.optim.SGD(model.parameters(), lr=lr)
     for _ in range(epochs):
         loss = cr.nn.functional.mse_loss(model(X), Y)

@@ -33,8 +33,13 @@ OPTIMIZERS = {
 
 def model(seed=0):
     g = np.random.default_rng(seed)
-    return cr.nn.Sequential(cr.nn.Linear(2, 64, generator=g), cr.nn.Tanh(), cr.nn.Linear(64, 64, generator=g),
-                            cr.nn.Tanh(), cr.nn.Linear(64, 3, generator=g))
+    return cr.nn.Sequential(
+        cr.nn.Linear(2, 64, generator=g),
+        cr.nn.Tanh(),
+        cr.nn.Linear(64, 64, generator=g),
+        cr.nn.Tanh(),
+        cr.nn.Linear(64, 3, generator=g),
+    )
 
 
 def run(epochs=60, seed=0):
@@ -45,10 +50,21 @@ def run(epochs=60, seed=0):
     results = {"variants": {}, "optimizers": {}}
     for name, (bs, lr) in VARIANTS.items():
         m = model(seed)
-        h = fit(m, loss_fn, cr.optim.SGD(m.parameters(), lr=lr), train, epochs, val=test,
-                batch_size=bs or len(data.X_train), seed=seed)
-        results["variants"][name] = {"loss": h["loss"], "val_accuracy": h["val_accuracy"][-1],
-                                     "steps_per_epoch": -(-len(data.X_train) // (bs or len(data.X_train)))}
+        h = fit(
+            m,
+            loss_fn,
+            cr.optim.SGD(m.parameters(), lr=lr),
+            train,
+            epochs,
+            val=test,
+            batch_size=bs or len(data.X_train),
+            seed=seed,
+        )
+        results["variants"][name] = {
+            "loss": h["loss"],
+            "val_accuracy": h["val_accuracy"][-1],
+            "steps_per_epoch": -(-len(data.X_train) // (bs or len(data.X_train))),
+        }
     for name, make in OPTIMIZERS.items():
         m = model(seed)
         h = fit(m, loss_fn, make(m.parameters()), train, epochs, val=test, batch_size=32, seed=seed)
@@ -61,8 +77,10 @@ def plot(results, path):
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, title in ((axes[0], "variants", "gradient descent variants (SGD)"),
-                           (axes[1], "optimizers", "optimizers (mini-batch 32)")):
+    for ax, key, title in (
+        (axes[0], "variants", "gradient descent variants (SGD)"),
+        (axes[1], "optimizers", "optimizers (mini-batch 32)"),
+    ):
         for name, r in results[key].items():
             ax.plot(range(1, len(r["loss"]) + 1), r["loss"], label=f"{name}: test acc {r['val_accuracy']:.0%}")
         ax.set_yscale("log")

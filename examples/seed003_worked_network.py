@@ -21,6 +21,7 @@ LEARNING_RATE = 0.1
 
 def build(weights=WEIGHTS, inputs=INPUTS, biases=BIASES, targets=TARGETS):
     """The network as a graph of scalar tensors; returns (named tensors, total error)."""
+
     def t(name, value, grad=False):
         return cr.tensor(value, dtype=cr.float64, requires_grad=grad, name=name)
 
@@ -50,8 +51,22 @@ def run(lr=LEARNING_RATE):
     """Forward, backward and one SGD step. Returns every number of the worked example."""
     named, total = build()
     total.backward()
-    forward = {k: named[k].item() for k in ("net_h1", "out_h1", "net_h2", "out_h2", "net_o1", "out_o1",
-                                            "net_o2", "out_o2", "E_o1", "E_o2", "E_total")}
+    forward = {
+        k: named[k].item()
+        for k in (
+            "net_h1",
+            "out_h1",
+            "net_h2",
+            "out_h2",
+            "net_o1",
+            "out_o1",
+            "net_o2",
+            "out_o2",
+            "E_o1",
+            "E_o2",
+            "E_total",
+        )
+    }
     params = list(WEIGHTS) + ["b1", "b2"]
     grads = {k: named[k].grad.item() for k in params}
     # The chain for w6, factor by factor, as the tutorial writes it.

@@ -54,9 +54,10 @@ def apples(apple=100.0, apple_num=2.0, tax=1.1):
 
 def apples_and_oranges(apple=100.0, apple_num=2.0, orange=150.0, orange_num=3.0, tax=1.1):
     """Problem 2: the add node joins the two branches."""
-    t = {k: cr.tensor(v, dtype=cr.float64, requires_grad=True, name=k)
-         for k, v in dict(apple=apple, apple_num=apple_num, orange=orange, orange_num=orange_num,
-                          tax=tax).items()}
+    t = {
+        k: cr.tensor(v, dtype=cr.float64, requires_grad=True, name=k)
+        for k, v in dict(apple=apple, apple_num=apple_num, orange=orange, orange_num=orange_num, tax=tax).items()
+    }
     apple_price = MulLayer()(t["apple"], t["apple_num"])
     orange_price = MulLayer()(t["orange"], t["orange_num"])
     all_price = AddLayer()(apple_price, orange_price)
@@ -70,8 +71,9 @@ def apples_and_oranges(apple=100.0, apple_num=2.0, orange=150.0, orange_num=3.0,
 def main():
     r1 = apples()
     print(f"2 apples at 100, tax 1.1: price {r1['price']:.6g}")
-    print(f"  dprice/dapple {r1['d_apple']:.6g}, dprice/dapple_num {r1['d_apple_num']:.6g}, "
-          f"dprice/dtax {r1['d_tax']:.6g}")
+    print(
+        f"  dprice/dapple {r1['d_apple']:.6g}, dprice/dapple_num {r1['d_apple_num']:.6g}, dprice/dtax {r1['d_tax']:.6g}"
+    )
     r2 = apples_and_oranges()
     print(f"2 apples at 100 and 3 oranges at 150, tax 1.1: price {r2['price']:.6g}")
     for k in ("apple", "apple_num", "orange", "orange_num", "tax"):

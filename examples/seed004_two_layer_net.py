@@ -80,8 +80,14 @@ def train(dataset="digits", epochs=10, batch_size=100, lr=0.1, hidden=50, seed=0
         loss.backward()
         opt.step()
         if (i + 1) % iters_per_epoch == 0:
-            log.append({"epoch": (i + 1) // iters_per_epoch, "loss": loss.item(),
-                        "train_acc": net.accuracy(X, y), "test_acc": net.accuracy(Xt, yt)})
+            log.append(
+                {
+                    "epoch": (i + 1) // iters_per_epoch,
+                    "loss": loss.item(),
+                    "train_acc": net.accuracy(X, y),
+                    "test_acc": net.accuracy(Xt, yt),
+                }
+            )
     return net, log, data
 
 
@@ -102,8 +108,10 @@ def main():
     for r in log:
         if r["epoch"] % every and r["epoch"] != epochs:
             continue
-        print(f"  epoch {r['epoch']:3d}  loss {r['loss']:.4f}  train acc {r['train_acc']:.4f}  "
-              f"test acc {r['test_acc']:.4f}")
+        print(
+            f"  epoch {r['epoch']:3d}  loss {r['loss']:.4f}  train acc {r['train_acc']:.4f}  "
+            f"test acc {r['test_acc']:.4f}"
+        )
 
 
 if __name__ == "__main__":

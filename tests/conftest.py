@@ -38,8 +38,7 @@ def _outs(y):
     return list(y) if isinstance(y, (tuple, list)) else [y]
 
 
-def compare_with_torch(cr_fn, torch_fn, *arrays, rtol=1e-7, atol=1e-9, grad=True, check_numeric=True,
-                       seed=0):
+def compare_with_torch(cr_fn, torch_fn, *arrays, rtol=1e-7, atol=1e-9, grad=True, check_numeric=True, seed=0):
     """Run ``cr_fn`` and ``torch_fn`` on the same float64 inputs; assert values and gradients agree.
 
     Float ndarrays become differentiable tensors; anything else is passed as is
@@ -82,11 +81,19 @@ def compare_with_torch(cr_fn, torch_fn, *arrays, rtol=1e-7, atol=1e-9, grad=True
             assert c.grad is not None, f"input {k}: no gradient"
             assert c.grad.shape == c.shape
             assert c.grad.dtype == c.dtype
-            np.testing.assert_allclose(c.grad.numpy(), tg.numpy(), rtol=rtol, atol=atol,
-                                       err_msg=f"gradient of input {k} differs from torch")
+            np.testing.assert_allclose(
+                c.grad.numpy(), tg.numpy(), rtol=rtol, atol=atol, err_msg=f"gradient of input {k} differs from torch"
+            )
     if check_numeric:
-        assert cr.gradcheck(cr_fn, *[cr.tensor(a, requires_grad=True) if _is_float_array(a) else
-                                     (cr.tensor(a) if isinstance(a, np.ndarray) else a) for a in arrays])
+        assert cr.gradcheck(
+            cr_fn,
+            *[
+                cr.tensor(a, requires_grad=True)
+                if _is_float_array(a)
+                else (cr.tensor(a) if isinstance(a, np.ndarray) else a)
+                for a in arrays
+            ],
+        )
     return ys
 
 

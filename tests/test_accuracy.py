@@ -28,20 +28,42 @@ def _accuracy(tmp_path, capsys, argv):
 
 
 def test_digits_reduced(tmp_path, capsys):
-    acc = _accuracy(tmp_path, capsys, ["--dataset", "digits", "--hidden", "64", "--epochs", "20",
-                                        "--scheduler", "cosine", "--lr", "3e-3"])
+    acc = _accuracy(
+        tmp_path,
+        capsys,
+        ["--dataset", "digits", "--hidden", "64", "--epochs", "20", "--scheduler", "cosine", "--lr", "3e-3"],
+    )
     assert acc >= 0.95
 
 
 def test_mnist1d_reduced(tmp_path, capsys):
-    acc = _accuracy(tmp_path, capsys, ["--dataset", "mnist1d", "--hidden", "256,256", "--epochs", "40",
-                                        "--scheduler", "cosine", "--lr", "3e-3", "--dropout", "0.2"])
+    acc = _accuracy(
+        tmp_path,
+        capsys,
+        [
+            "--dataset",
+            "mnist1d",
+            "--hidden",
+            "256,256",
+            "--epochs",
+            "40",
+            "--scheduler",
+            "cosine",
+            "--lr",
+            "3e-3",
+            "--dropout",
+            "0.2",
+        ],
+    )
     assert acc >= 0.65
 
 
-@pytest.mark.skipif(not HAVE_FASHION and not os.environ.get("CHAINRULE_REQUIRE_FASHION"),
-                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not HAVE_FASHION and not os.environ.get("CHAINRULE_REQUIRE_FASHION"),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_fashion_mnist_reduced(tmp_path, capsys):
-    acc = _accuracy(tmp_path, capsys, ["--dataset", "fashion-mnist", "--hidden", "128", "--epochs", "2",
-                                        "--scheduler", "cosine"])
+    acc = _accuracy(
+        tmp_path, capsys, ["--dataset", "fashion-mnist", "--hidden", "128", "--epochs", "2", "--scheduler", "cosine"]
+    )
     assert acc >= 0.85

@@ -204,15 +204,43 @@ def test_hessian_vector_product_matches_torch():
 
     tx = torch.tensor(x0, requires_grad=True)
     _, thv = torch.autograd.functional.hvp(
-        lambda t: f(torch, t, torch.tensor(W1), torch.tensor(b1), torch.tensor(W2)), tx, torch.tensor(v))
+        lambda t: f(torch, t, torch.tensor(W1), torch.tensor(b1), torch.tensor(W2)), tx, torch.tensor(v)
+    )
     np.testing.assert_allclose(hv.numpy(), thv.numpy(), rtol=1e-10)
 
 
 @requires_torch
-@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
-                                  "softmax", "log_softmax", "logsumexp", "mean", "var", "matmul",
-                                  "div", "mse", "cross_entropy", "bce_logits", "getitem", "concat",
-                                  "linear", "relu", "leaky_relu", "max", "nll", "bce"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "exp",
+        "log",
+        "sqrt",
+        "sin",
+        "cos",
+        "tanh",
+        "sigmoid",
+        "softplus",
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "mean",
+        "var",
+        "matmul",
+        "div",
+        "mse",
+        "cross_entropy",
+        "bce_logits",
+        "getitem",
+        "concat",
+        "linear",
+        "relu",
+        "leaky_relu",
+        "max",
+        "nll",
+        "bce",
+    ],
+)
 def test_second_derivatives_match_torch(name):
     rng = np.random.default_rng(1)
     a0 = rng.uniform(0.3, 2.0, (3, 4))
@@ -237,13 +265,15 @@ def test_second_derivatives_match_torch(name):
         if name == "div":
             return (a * a / (b.T + 1) ** 2).sum()
         if name == "mse":
-            return (cr.nn.functional.mse_loss(a * a, b.T) if lib is cr else tf.mse_loss(a * a, b.T))
+            return cr.nn.functional.mse_loss(a * a, b.T) if lib is cr else tf.mse_loss(a * a, b.T)
         if name == "cross_entropy":
-            return (cr.nn.functional.cross_entropy(a * a, y) if lib is cr
-                    else tf.cross_entropy(a * a, torch.tensor(y)))
+            return cr.nn.functional.cross_entropy(a * a, y) if lib is cr else tf.cross_entropy(a * a, torch.tensor(y))
         if name == "bce_logits":
-            return (cr.nn.functional.binary_cross_entropy_with_logits(a * a, b.T / 3) if lib is cr
-                    else tf.binary_cross_entropy_with_logits(a * a, b.T / 3))
+            return (
+                cr.nn.functional.binary_cross_entropy_with_logits(a * a, b.T / 3)
+                if lib is cr
+                else tf.binary_cross_entropy_with_logits(a * a, b.T / 3)
+            )
         if name == "getitem":
             idx = np.array([0, 2, 2])
             if lib is torch:
@@ -258,12 +288,13 @@ def test_second_derivatives_match_torch(name):
         if name == "max":
             return ((cr.max(a * a, axis=1) if lib is cr else torch.amax(a * a, 1)) ** 2).sum()
         if name == "nll":
-            lp = (cr.log_softmax(a * a, -1) if lib is cr else torch.log_softmax(a * a, 1))
+            lp = cr.log_softmax(a * a, -1) if lib is cr else torch.log_softmax(a * a, 1)
             return cr.nn.functional.nll_loss(lp, y) if lib is cr else tf.nll_loss(lp, torch.tensor(y))
         if name == "bce":
-            p = (cr.sigmoid(a * a - 2) if lib is cr else torch.sigmoid(a * a - 2))
-            return (cr.nn.functional.binary_cross_entropy(p, b.T / 3) if lib is cr
-                    else tf.binary_cross_entropy(p, b.T / 3))
+            p = cr.sigmoid(a * a - 2) if lib is cr else torch.sigmoid(a * a - 2)
+            return (
+                cr.nn.functional.binary_cross_entropy(p, b.T / 3) if lib is cr else tf.binary_cross_entropy(p, b.T / 3)
+            )
         if name == "concat":
             cat = cr.concatenate([a, b.T], 0) if lib is cr else torch.cat([a, b.T], 0)
             return (cat**3).sum()

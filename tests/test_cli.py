@@ -33,22 +33,58 @@ def test_train_then_evaluate_digits(tmp_path, capsys):
 
 def test_resume_continues(tmp_path, capsys):
     out = tmp_path / "run"
-    main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "2", "--out", str(out), "--quiet",
-          "--batch-size", "4", "--lr", "0.05"])
-    main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "4", "--out", str(out), "--quiet",
-          "--batch-size", "4", "--lr", "0.05", "--resume"])
+    main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--batch-size",
+            "4",
+            "--lr",
+            "0.05",
+        ]
+    )
+    main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--hidden",
+            "8",
+            "--epochs",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+            "--batch-size",
+            "4",
+            "--lr",
+            "0.05",
+            "--resume",
+        ]
+    )
     hist = json.loads((out / "history.json").read_text())["epochs"]
     assert [r["epoch"] for r in hist] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["train", "--dataset", "nope"], "invalid choice: 'nope'"),
-    (["train", "--dataset", "xor", "--hidden", "4,x"], "comma-separated layer sizes"),
-    (["train", "--dataset", "xor", "--lr", "-1"], "expected a positive number"),
-    (["train", "--dataset", "xor", "--epochs", "0"], "expected a positive integer"),
-    (["train"], "required: --dataset"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["train", "--dataset", "nope"], "invalid choice: 'nope'"),
+        (["train", "--dataset", "xor", "--hidden", "4,x"], "comma-separated layer sizes"),
+        (["train", "--dataset", "xor", "--lr", "-1"], "expected a positive number"),
+        (["train", "--dataset", "xor", "--epochs", "0"], "expected a positive integer"),
+        (["train"], "required: --dataset"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_one_line_and_exit_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -64,9 +100,26 @@ def test_runtime_error_is_one_line(tmp_path, capsys):
 
 
 def test_console_script_entry_point(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "chainrule.cli", "train", "--dataset", "spiral", "--hidden", "16",
-                        "--epochs", "2", "--out", str(tmp_path / "s"), "--quiet"], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chainrule.cli",
+            "train",
+            "--dataset",
+            "spiral",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "s"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout
     state = cr.load(tmp_path / "s" / "model.npz")
@@ -107,8 +160,15 @@ def test_explain_a_saved_model(tmp_path, capsys):
 def test_dropout_layers_draw_different_masks():
     from chainrule.cli import build_mlp
 
-    cfg = {"n_features": 4, "n_classes": 2, "hidden": [64, 64], "activation": "relu", "dropout": 0.5,
-           "batch_norm": False, "seed": 0}
+    cfg = {
+        "n_features": 4,
+        "n_classes": 2,
+        "hidden": [64, 64],
+        "activation": "relu",
+        "dropout": 0.5,
+        "batch_norm": False,
+        "seed": 0,
+    }
     model = build_mlp(cfg)
     drops = [m for m in model if isinstance(m, cr.nn.Dropout)]
     a = drops[0](cr.ones(8, 64)).numpy()
@@ -121,8 +181,10 @@ def test_resume_with_other_settings_is_refused_and_changes_nothing(tmp_path, cap
     args = ["train", "--dataset", "xor", "--hidden", "8", "--epochs", "2", "--out", str(out), "--quiet"]
     assert main(args) == 0
     cfg = (out / "config.json").read_text()
-    assert main(["train", "--dataset", "xor", "--hidden", "16", "--epochs", "3", "--out", str(out), "--quiet",
-                 "--resume"]) == 1
+    assert (
+        main(["train", "--dataset", "xor", "--hidden", "16", "--epochs", "3", "--out", str(out), "--quiet", "--resume"])
+        == 1
+    )
     assert "different hidden ([8] there, [16] now)" in capsys.readouterr().err
     assert (out / "config.json").read_text() == cfg
     assert main(["evaluate", str(out)]) == 0
@@ -130,9 +192,24 @@ def test_resume_with_other_settings_is_refused_and_changes_nothing(tmp_path, cap
 
 def test_adamw_weight_decay_as_given(tmp_path):
     out = tmp_path / "run"
-    main(["train", "--dataset", "xor", "--optimizer", "adamw", "--weight-decay", "0", "--epochs", "1", "--out",
-          str(out), "--quiet"])
+    main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--optimizer",
+            "adamw",
+            "--weight-decay",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert json.loads((out / "config.json").read_text())["weight_decay"] == 0.0
-    main(["train", "--dataset", "xor", "--optimizer", "adamw", "--epochs", "1", "--out", str(tmp_path / "r2"),
-          "--quiet"])
+    main(
+        ["train", "--dataset", "xor", "--optimizer", "adamw", "--epochs", "1", "--out", str(tmp_path / "r2"), "--quiet"]
+    )
     assert json.loads((tmp_path / "r2" / "config.json").read_text())["weight_decay"] == 0.01

@@ -19,10 +19,20 @@ import pytest
 from chainrule import datasets
 from chainrule.errors import DatasetError, MissingDependencyError
 
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-         np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+CODES = {
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(np.int16): 0x0B,
+    np.dtype(np.int32): 0x0C,
+    np.dtype(np.float32): 0x0D,
+    np.dtype(np.float64): 0x0E,
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -238,8 +248,9 @@ def check_small(split, flatten=True):
     assert split.y_train.dtype == np.int64 and split.y_test.dtype == np.int64
     shape = (784,) if flatten else (28, 28)
     assert split.X_train.shape == (20, *shape) and split.X_test.shape == (10, *shape)
-    np.testing.assert_array_equal(split.X_train.reshape(20, 28, 28) * np.float32(255),
-                                  ARRAYS[FILES[0]].astype(np.float32))
+    np.testing.assert_array_equal(
+        split.X_train.reshape(20, 28, 28) * np.float32(255), ARRAYS[FILES[0]].astype(np.float32)
+    )
     np.testing.assert_array_equal(split.X_test.reshape(10, 28, 28), ARRAYS[FILES[2]] / np.float32(255))
     np.testing.assert_array_equal(split.y_train, ARRAYS[FILES[1]])
     np.testing.assert_array_equal(split.y_test, ARRAYS[FILES[3]])
@@ -316,8 +327,9 @@ def test_corrupt_download_caught_by_md5_leaves_nothing(server, isolated, tmp_pat
 
 def test_valid_but_different_download_caught_by_md5(server, isolated, tmp_path):
     cache = tmp_path / "cache"
-    with pytest.raises(DatasetError, match=r"/different/train-images-idx3-ubyte\.gz.*checksum mismatch.*"
-                                           + GOOD_MD5[FILES[0]]):
+    with pytest.raises(
+        DatasetError, match=r"/different/train-images-idx3-ubyte\.gz.*checksum mismatch.*" + GOOD_MD5[FILES[0]]
+    ):
         datasets.fashion_mnist(root=cache, base_url=server.base("different"), checksums=GOOD_MD5)
     assert_empty(cache)
 
@@ -419,8 +431,7 @@ def test_published_checksums_accept_recompressed_files(tmp_path):
     path = tmp_path / FILES[1]
     path.write_bytes(blob)
     for digest in (md5(blob), md5(content)):
-        np.testing.assert_array_equal(datasets._read_verified(path, FILES[1], frozenset({digest})),
-                                      ARRAYS[FILES[1]])
+        np.testing.assert_array_equal(datasets._read_verified(path, FILES[1], frozenset({digest})), ARRAYS[FILES[1]])
     with pytest.raises(DatasetError, match="checksum mismatch"):
         datasets._read_verified(path, FILES[1], frozenset({"0" * 32}))
 
@@ -431,8 +442,10 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 REQUIRE_FASHION = os.environ.get("CHAINRULE_REQUIRE_FASHION") == "1"
 
 
-@pytest.mark.skipif(not REQUIRE_FASHION and not all((DEBIAN / f).is_file() for f in FILES),
-                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not REQUIRE_FASHION and not all((DEBIAN / f).is_file() for f in FILES),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", DEBIAN)
     monkeypatch.setattr(datasets, "DATA_HOME", tmp_path / "home")  # must not be needed
@@ -508,8 +521,7 @@ def test_digits_matches_sklearn_split():
     assert split.n_classes == 10
     assert split.X_train.min() >= 0.0 and split.X_train.max() <= 1.0 and split.X_train.max() == 1.0
     bunch = load_digits()
-    X_train, X_test, y_train, y_test = train_test_split(bunch.data / 16, bunch.target, test_size=0.2,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(bunch.data / 16, bunch.target, test_size=0.2, random_state=0)
     np.testing.assert_array_equal(split.X_train, X_train.astype(np.float32))
     np.testing.assert_array_equal(split.X_test, X_test.astype(np.float32))
     np.testing.assert_array_equal(split.y_train, y_train)
@@ -568,8 +580,10 @@ def test_mnist1d_offline(monkeypatch):
 def test_module_imports_only_numpy():
     import subprocess
 
-    code = ("import sys, chainrule.datasets; "
-            "print(sorted(m for m in ('sklearn', 'mnist1d', 'tqdm', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, chainrule.datasets; "
+        "print(sorted(m for m in ('sklearn', 'mnist1d', 'tqdm', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

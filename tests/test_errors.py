@@ -26,8 +26,11 @@ def test_broadcast_mismatch_names_op_and_shapes(op):
 def test_matmul_mismatch():
     a = cr.tensor(np.ones((32, 512)))
     b = cr.tensor(np.ones((256, 10)))
-    with pytest.raises(errors.ShapeError, match=r"matmul: cannot multiply \(32, 512\) by \(256, 10\): "
-                                                r"inner sizes 512 and 256 differ"):
+    with pytest.raises(
+        errors.ShapeError,
+        match=r"matmul: cannot multiply \(32, 512\) by \(256, 10\): "
+        r"inner sizes 512 and 256 differ",
+    ):
         a @ b
 
 
@@ -107,8 +110,11 @@ def test_function_backward_wrong_count_names_it():
 
 def test_function_backward_wrong_shape_names_it():
     x = cr.tensor(np.ones((2, 3)), requires_grad=True)
-    with pytest.raises(errors.BackwardError, match=r"WrongShape.backward returned a gradient of shape \(5,\) "
-                                                   r"for input 0, which has shape \(2, 3\)"):
+    with pytest.raises(
+        errors.BackwardError,
+        match=r"WrongShape.backward returned a gradient of shape \(5,\) "
+        r"for input 0, which has shape \(2, 3\)",
+    ):
         WrongShape()(x).backward()
 
 

@@ -77,8 +77,8 @@ def test_shared_bias_gradient_written_as_a_sum(seed003_text):
     f, g, _ = by_hand()
     d_o1 = -(0.5 - f["out_o1"]) * f["out_o1"] * (1 - f["out_o1"])
     d_o2 = -(0.9 - f["out_o2"]) * f["out_o2"] * (1 - f["out_o2"])
-    leaves = seed003_text[seed003_text.index("Gradients of the leaves"):]
-    block = leaves[leaves.index("dE/db2 = dE/dnet_o"):]
+    leaves = seed003_text[seed003_text.index("Gradients of the leaves") :]
+    block = leaves[leaves.index("dE/db2 = dE/dnet_o") :]
     assert f"{g9(d_o2)} * 1 + {g9(d_o1)} * 1" in block or f"{g9(d_o1)} * 1 + {g9(d_o2)} * 1" in block
     assert g9(g["b2"]) in block.split("\n")[2]
 
@@ -97,7 +97,7 @@ def test_neuron_trace_writes_seed000_sum():
     terms = {f"{g9(dz1)} * {g9(w3)}", f"{g9(dz2)} * {g9(w4)}"}
     line = next(ln for ln in text.splitlines() if "dC/da = " in ln and " + " in ln)
     assert "dC/dz'' * dz''/da" in line and "dC/dz' * dz'/da" in line
-    nums = text[text.index(line):].splitlines()[1]
+    nums = text[text.index(line) :].splitlines()[1]
     assert all(t in nums for t in terms)
 
 
@@ -105,8 +105,13 @@ def test_shopping_trace():
     tr = example_trace("shopping")
     text = tr.to_text()
     a, an, o, on, tax = 100.0, 2.0, 150.0, 3.0, 1.1
-    for name, v in {"apple": an * tax, "apple_num": a * tax, "orange": on * tax, "orange_num": o * tax,
-                    "tax": a * an + o * on}.items():
+    for name, v in {
+        "apple": an * tax,
+        "apple_num": a * tax,
+        "orange": on * tax,
+        "orange_num": o * tax,
+        "tax": a * an + o * on,
+    }.items():
         assert f"dprice/d{name} = {g9(v)}" in text
 
 

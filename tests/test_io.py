@@ -37,8 +37,16 @@ def test_optimizer_and_nested_checkpoint_round_trip(tmp_path):
     opt = cr.optim.Adam(m.parameters(), lr=0.01, betas=(0.8, 0.9))
     cr.nn.functional.cross_entropy(m(cr.randn(6, 3)), np.array([0, 1, 0, 1, 1, 0])).backward()
     opt.step()
-    ck = {"model": m, "optimizer": opt.state_dict(), "epoch": 3, "note": "hi", "none": None, "flag": True,
-          "rng": np.random.default_rng(5).bit_generator.state, "list": [1, 2.5, "x"]}
+    ck = {
+        "model": m,
+        "optimizer": opt.state_dict(),
+        "epoch": 3,
+        "note": "hi",
+        "none": None,
+        "flag": True,
+        "rng": np.random.default_rng(5).bit_generator.state,
+        "list": [1, 2.5, "x"],
+    }
     cr.save(ck, tmp_path / "ck.npz")
     back = cr.load(tmp_path / "ck.npz")
     assert back["epoch"] == 3 and back["note"] == "hi" and back["none"] is None and back["flag"] is True

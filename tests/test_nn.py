@@ -24,8 +24,13 @@ class Net(nn.Module):
 def test_registration_order_and_names():
     m = Net()
     names = [n for n, _ in m.named_parameters()]
-    assert names == ["scale", "layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"] or \
-        names == ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias", "scale"]
+    assert names == ["scale", "layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"] or names == [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+        "scale",
+    ]
     # parameters carry their attribute path as their name (used by explain and pictures)
     assert [p.name for _, p in m.named_parameters()] == names
     assert len(list(m.children())) == 1
@@ -88,12 +93,15 @@ def test_seeded_init_is_reproducible_and_pytorch_shaped():
     assert l1.weight.dtype == np.float32
 
 
-@pytest.mark.parametrize("fn,gain_name,expected_std", [
-    (nn.init.xavier_uniform_, None, np.sqrt(2 / (300 + 200))),
-    (nn.init.xavier_normal_, None, np.sqrt(2 / (300 + 200))),
-    (nn.init.kaiming_uniform_, "relu", np.sqrt(2) / np.sqrt(300)),
-    (nn.init.kaiming_normal_, "relu", np.sqrt(2) / np.sqrt(300)),
-])
+@pytest.mark.parametrize(
+    "fn,gain_name,expected_std",
+    [
+        (nn.init.xavier_uniform_, None, np.sqrt(2 / (300 + 200))),
+        (nn.init.xavier_normal_, None, np.sqrt(2 / (300 + 200))),
+        (nn.init.kaiming_uniform_, "relu", np.sqrt(2) / np.sqrt(300)),
+        (nn.init.kaiming_normal_, "relu", np.sqrt(2) / np.sqrt(300)),
+    ],
+)
 def test_init_statistics(fn, gain_name, expected_std):
     t = cr.zeros(200, 300)
     if gain_name:
@@ -131,10 +139,16 @@ def test_linear_and_activations_match_torch():
         tl.weight.copy_(torch.tensor(lin.weight.numpy()))
         tl.bias.copy_(torch.tensor(lin.bias.numpy()))
     compare_with_torch(lambda t: lin(t), lambda t: tl(t), x, check_numeric=False)
-    for ours, theirs in [(nn.ReLU(), torch.nn.ReLU()), (nn.Tanh(), torch.nn.Tanh()),
-                         (nn.Sigmoid(), torch.nn.Sigmoid()), (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
-                         (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)), (nn.Flatten(), torch.nn.Flatten()),
-                         (nn.Identity(), torch.nn.Identity()), (nn.Softplus(), torch.nn.Softplus())]:
+    for ours, theirs in [
+        (nn.ReLU(), torch.nn.ReLU()),
+        (nn.Tanh(), torch.nn.Tanh()),
+        (nn.Sigmoid(), torch.nn.Sigmoid()),
+        (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+        (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+        (nn.Flatten(), torch.nn.Flatten()),
+        (nn.Identity(), torch.nn.Identity()),
+        (nn.Softplus(), torch.nn.Softplus()),
+    ]:
         compare_with_torch(ours, theirs, x + 0.05, check_numeric=False)
 
 
@@ -179,17 +193,25 @@ def test_loss_modules_match_torch():
     y = rng.integers(0, 4, 5)
     pairs = [
         (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), y),
-        (nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.2),
-         torch.nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.2), y),
+        (
+            nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.2),
+            torch.nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.2),
+            y,
+        ),
         (nn.NLLLoss(), torch.nn.NLLLoss(), y),
     ]
     for ours, theirs, target in pairs:
-        compare_with_torch(lambda t, o=ours, y=target: o(t, y),
-                           lambda t, o=theirs, y=target: o(t, torch.tensor(y)), x, check_numeric=False)
+        compare_with_torch(
+            lambda t, o=ours, y=target: o(t, y),
+            lambda t, o=theirs, y=target: o(t, torch.tensor(y)),
+            x,
+            check_numeric=False,
+        )
     t01 = rng.uniform(0, 1, (5, 4))
     compare_with_torch(lambda t: nn.MSELoss()(t, t01), lambda t: torch.nn.MSELoss()(t, torch.tensor(t01)), x)
-    compare_with_torch(lambda t: nn.BCEWithLogitsLoss()(t, t01),
-                       lambda t: torch.nn.BCEWithLogitsLoss()(t, torch.tensor(t01)), x)
+    compare_with_torch(
+        lambda t: nn.BCEWithLogitsLoss()(t, t01), lambda t: torch.nn.BCEWithLogitsLoss()(t, torch.tensor(t01)), x
+    )
     p = 1 / (1 + np.exp(-x))
     compare_with_torch(lambda t: nn.BCELoss()(t, t01), lambda t: torch.nn.BCELoss()(t, torch.tensor(t01)), p)
 
@@ -200,6 +222,7 @@ def test_module_double_and_setattr_rules():
     m.layers = nn.Identity()
     assert [n for n, _ in m.named_parameters()] == ["scale"]
     with pytest.raises(AttributeError, match="super"):
+
         class Bad(nn.Module):
             def __init__(self):
                 self.w = nn.Parameter(np.ones(1))

@@ -38,19 +38,31 @@ UNARY = [
     ("tanh", cr.tanh, torch.tanh if torch else None, lambda: rand(2, 3, 2)),
     ("sigmoid", cr.sigmoid, torch.sigmoid if torch else None, lambda: rand(4, 3, low=-6, high=6)),
     ("relu", cr.relu, torch.relu if torch else None, lambda: away_from_zero(3, 4)),
-    ("leaky_relu", lambda x: cr.leaky_relu(x, 0.1),
-     (lambda x: torch.nn.functional.leaky_relu(x, 0.1)) if torch else None, lambda: away_from_zero(3, 4)),
+    (
+        "leaky_relu",
+        lambda x: cr.leaky_relu(x, 0.1),
+        (lambda x: torch.nn.functional.leaky_relu(x, 0.1)) if torch else None,
+        lambda: away_from_zero(3, 4),
+    ),
     ("softplus", cr.softplus, torch.nn.functional.softplus if torch else None, lambda: rand(3, 4, low=-5, high=5)),
     ("neg", cr.neg, torch.neg if torch else None, lambda: rand(3)),
-    ("clip", lambda x: cr.clip(x, -0.5, 0.7), (lambda x: torch.clamp(x, -0.5, 0.7)) if torch else None,
-     lambda: rand(4, 4)),
-    ("clip_min_only", lambda x: cr.clip(x, min=0.1), (lambda x: torch.clamp(x, min=0.1)) if torch else None,
-     lambda: rand(6)),
-    ("pow_scalar", lambda x: x ** 3, (lambda x: x ** 3) if torch else None, lambda: rand(3, 2)),
-    ("pow_half", lambda x: x ** 0.5, (lambda x: x ** 0.5) if torch else None, lambda: rand(3, 2, low=0.1)),
-    ("pow_square", lambda x: x ** 2, (lambda x: x ** 2) if torch else None, lambda: rand(3, 2)),
-    ("pow_neg", lambda x: x ** -1.5, (lambda x: x ** -1.5) if torch else None, lambda: rand(4, low=0.3)),
-    ("rpow", lambda x: 2.0 ** x, (lambda x: 2.0 ** x) if torch else None, lambda: rand(4)),
+    (
+        "clip",
+        lambda x: cr.clip(x, -0.5, 0.7),
+        (lambda x: torch.clamp(x, -0.5, 0.7)) if torch else None,
+        lambda: rand(4, 4),
+    ),
+    (
+        "clip_min_only",
+        lambda x: cr.clip(x, min=0.1),
+        (lambda x: torch.clamp(x, min=0.1)) if torch else None,
+        lambda: rand(6),
+    ),
+    ("pow_scalar", lambda x: x**3, (lambda x: x**3) if torch else None, lambda: rand(3, 2)),
+    ("pow_half", lambda x: x**0.5, (lambda x: x**0.5) if torch else None, lambda: rand(3, 2, low=0.1)),
+    ("pow_square", lambda x: x**2, (lambda x: x**2) if torch else None, lambda: rand(3, 2)),
+    ("pow_neg", lambda x: x**-1.5, (lambda x: x**-1.5) if torch else None, lambda: rand(4, low=0.3)),
+    ("rpow", lambda x: 2.0**x, (lambda x: 2.0**x) if torch else None, lambda: rand(4)),
     ("rsub", lambda x: 3.0 - x, (lambda x: 3.0 - x) if torch else None, lambda: rand(4)),
     ("rdiv", lambda x: 3.0 / x, (lambda x: 3.0 / x) if torch else None, lambda: away_from_zero(4)),
     ("scalar_mul", lambda x: x * 2.5 + 1, (lambda x: x * 2.5 + 1) if torch else None, lambda: rand(4)),
@@ -71,7 +83,7 @@ BINARY = [
     ("div", cr.div, lambda a, b: a / b),
     ("maximum", cr.maximum, lambda a, b: torch.maximum(a, b)),
     ("minimum", cr.minimum, lambda a, b: torch.minimum(a, b)),
-    ("pow", cr.pow, lambda a, b: a ** b),
+    ("pow", cr.pow, lambda a, b: a**b),
 ]
 SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
 
@@ -89,10 +101,20 @@ def test_binary_broadcast(name, fn, tfn, sa, sb):
 @given(data=st.data())
 def test_binary_broadcast_hypothesis(name, fn, tfn, data):
     shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3))
-    a = data.draw(hnp.arrays(np.float64, shapes.input_shapes[0],
-                             elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 0.1)))
-    b = data.draw(hnp.arrays(np.float64, shapes.input_shapes[1],
-                             elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 0.1)))
+    a = data.draw(
+        hnp.arrays(
+            np.float64,
+            shapes.input_shapes[0],
+            elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 0.1),
+        )
+    )
+    b = data.draw(
+        hnp.arrays(
+            np.float64,
+            shapes.input_shapes[1],
+            elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 0.1),
+        )
+    )
     if name in ("maximum", "minimum"):  # keep clear of ties, which are checked separately
         b = np.asarray(b + 0.01234)
     compare_with_torch(fn, tfn, a, b, check_numeric=False)
@@ -107,20 +129,30 @@ def test_maximum_minimum_ties_split_gradient():
 
 def test_where():
     cond = rand(3, 4) > 0
-    compare_with_torch(lambda a, b: cr.where(cond, a, b), lambda a, b: torch.where(torch.tensor(cond), a, b),
-                       rand(3, 4), rand(4))
+    compare_with_torch(
+        lambda a, b: cr.where(cond, a, b), lambda a, b: torch.where(torch.tensor(cond), a, b), rand(3, 4), rand(4)
+    )
 
 
 def test_pow_tensor_exponent_at_zero_base():
     a = np.array([0.0, 1.5, 2.0])
     b = np.array([2.0, 0.5, 3.0])
-    compare_with_torch(cr.pow, lambda a, b: a ** b, a, b, check_numeric=False)
+    compare_with_torch(cr.pow, lambda a, b: a**b, a, b, check_numeric=False)
 
 
 # ----------------------------------------------------------------------------- matmul
-MATMUL = [((3,), (3,)), ((4, 3), (3,)), ((3,), (3, 5)), ((4, 3), (3, 5)), ((2, 4, 3), (3, 5)),
-          ((4, 3), (2, 3, 5)), ((2, 4, 3), (2, 3, 5)), ((2, 1, 4, 3), (3, 3, 2)), ((3,), (2, 3, 5)),
-          ((2, 4, 3), (3,))]
+MATMUL = [
+    ((3,), (3,)),
+    ((4, 3), (3,)),
+    ((3,), (3, 5)),
+    ((4, 3), (3, 5)),
+    ((2, 4, 3), (3, 5)),
+    ((4, 3), (2, 3, 5)),
+    ((2, 4, 3), (2, 3, 5)),
+    ((2, 1, 4, 3), (3, 3, 2)),
+    ((3,), (2, 3, 5)),
+    ((2, 4, 3), (3,)),
+]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL)
@@ -204,7 +236,10 @@ def test_shape_ops():
 
 
 INDICES = [
-    (1,), (slice(1, None),), ((Ellipsis, 0),), ((slice(None), None, slice(0, 2)),),
+    (1,),
+    (slice(1, None),),
+    ((Ellipsis, 0),),
+    ((slice(None), None, slice(0, 2)),),
     (np.array([0, 2, 2, 1, 0]),),  # repeated indices accumulate
     ((np.array([0, 1, 1]), np.array([2, 0, 2])),),
     ((slice(None), np.array([3, 3, 0])),),
@@ -216,8 +251,11 @@ INDICES = [
 def test_getitem(index):
     (idx,) = index
     x = rand(3, 4)
-    tidx = tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in idx) if isinstance(idx, tuple) \
+    tidx = (
+        tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in idx)
+        if isinstance(idx, tuple)
         else (torch.tensor(idx) if isinstance(idx, np.ndarray) else idx)
+    )
     compare_with_torch(lambda t: t[idx], lambda t: t[tidx], x)
 
 
@@ -253,27 +291,50 @@ def test_losses(reduction):
     y = np.array([0, 3, 1, 1, 2])
     probs = np.exp(rand(5, 4))
     probs /= probs.sum(1, keepdims=True)
-    compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction=reduction),
-                       lambda a, b: tf.mse_loss(a, b, reduction=reduction), x, rand(5, 4))
-    compare_with_torch(lambda a: F.cross_entropy(a, y, reduction=reduction),
-                       lambda a: tf.cross_entropy(a, torch.tensor(y), reduction=reduction), x)
-    compare_with_torch(lambda a, p: F.cross_entropy(a, p, reduction=reduction),
-                       lambda a, p: tf.cross_entropy(a, p, reduction=reduction), x, probs)
+    compare_with_torch(
+        lambda a, b: F.mse_loss(a, b, reduction=reduction),
+        lambda a, b: tf.mse_loss(a, b, reduction=reduction),
+        x,
+        rand(5, 4),
+    )
+    compare_with_torch(
+        lambda a: F.cross_entropy(a, y, reduction=reduction),
+        lambda a: tf.cross_entropy(a, torch.tensor(y), reduction=reduction),
+        x,
+    )
+    compare_with_torch(
+        lambda a, p: F.cross_entropy(a, p, reduction=reduction),
+        lambda a, p: tf.cross_entropy(a, p, reduction=reduction),
+        x,
+        probs,
+    )
     lp = x - np.log(np.exp(x).sum(1, keepdims=True))
-    compare_with_torch(lambda a: F.nll_loss(a, y, reduction=reduction),
-                       lambda a: tf.nll_loss(a, torch.tensor(y), reduction=reduction), lp)
+    compare_with_torch(
+        lambda a: F.nll_loss(a, y, reduction=reduction),
+        lambda a: tf.nll_loss(a, torch.tensor(y), reduction=reduction),
+        lp,
+    )
     p = rand(5, 3, low=0.05, high=0.95)
     t = rand(5, 3, low=0.0, high=1.0)
-    compare_with_torch(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
-                       lambda a, b: tf.binary_cross_entropy(a, b, reduction=reduction), p, t)
-    compare_with_torch(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction),
-                       lambda a, b: tf.binary_cross_entropy_with_logits(a, b, reduction=reduction),
-                       rand(5, 3, low=-4, high=4), t)
+    compare_with_torch(
+        lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
+        lambda a, b: tf.binary_cross_entropy(a, b, reduction=reduction),
+        p,
+        t,
+    )
+    compare_with_torch(
+        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction),
+        lambda a, b: tf.binary_cross_entropy_with_logits(a, b, reduction=reduction),
+        rand(5, 3, low=-4, high=4),
+        t,
+    )
     pw = rand(3, low=0.5, high=3)
     compare_with_torch(
         lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction, pos_weight=pw),
         lambda a, b: tf.binary_cross_entropy_with_logits(a, b, reduction=reduction, pos_weight=torch.tensor(pw)),
-        rand(5, 3, low=-4, high=4), t)
+        rand(5, 3, low=-4, high=4),
+        t,
+    )
 
 
 def test_cross_entropy_options():
@@ -282,15 +343,19 @@ def test_cross_entropy_options():
     y = np.array([0, 4, -100, 2, 2, 1])
     compare_with_torch(lambda a: F.cross_entropy(a, y), lambda a: tf.cross_entropy(a, torch.tensor(y)), x)
     y2 = np.array([0, 4, 3, 2, 2, 1])
-    compare_with_torch(lambda a: F.cross_entropy(a, y2, label_smoothing=0.1),
-                       lambda a: tf.cross_entropy(a, torch.tensor(y2), label_smoothing=0.1), x)
+    compare_with_torch(
+        lambda a: F.cross_entropy(a, y2, label_smoothing=0.1),
+        lambda a: tf.cross_entropy(a, torch.tensor(y2), label_smoothing=0.1),
+        x,
+    )
     # K-dimensional: (N, C, d) logits with (N, d) targets
     xk = rand(2, 3, 4)
     yk = np.array([[0, 1, 2, 1], [2, 2, 0, 1]])
     compare_with_torch(lambda a: F.cross_entropy(a, yk), lambda a: tf.cross_entropy(a, torch.tensor(yk)), xk)
     # unbatched (C,) logits with a scalar target
-    compare_with_torch(lambda a: F.cross_entropy(a, np.array(2)),
-                       lambda a: tf.cross_entropy(a, torch.tensor(2)), rand(4))
+    compare_with_torch(
+        lambda a: F.cross_entropy(a, np.array(2)), lambda a: tf.cross_entropy(a, torch.tensor(2)), rand(4)
+    )
 
 
 def test_cross_entropy_backward_is_softmax_minus_target_over_n():
@@ -307,8 +372,19 @@ def test_cross_entropy_backward_is_softmax_minus_target_over_n():
 
 def test_float32_stays_float32():
     x = cr.tensor(np.ones((2, 3), np.float32), requires_grad=True)
-    ops = [x * 2.5, x + np.float64(1.0), 2.0 ** x, x / 3, x - 1, x ** 2, cr.exp(x), x * np.array(2),
-           x.sigmoid(), F.cross_entropy(x, np.array([0, 1])), F.mse_loss(x, np.zeros((2, 3)))]
+    ops = [
+        x * 2.5,
+        x + np.float64(1.0),
+        2.0**x,
+        x / 3,
+        x - 1,
+        x**2,
+        cr.exp(x),
+        x * np.array(2),
+        x.sigmoid(),
+        F.cross_entropy(x, np.array([0, 1])),
+        F.mse_loss(x, np.zeros((2, 3))),
+    ]
     for y in ops:
         assert y.dtype == np.float32, y
     sum(y.sum() for y in ops).backward()

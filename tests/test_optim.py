@@ -158,9 +158,12 @@ def test_bad_hyperparameters():
         cr.optim.SGD([p], lr=0.1, nesterov=True)
 
 
-SLICED = [("SGD", dict(lr=0.1)), ("Adam", dict(lr=0.01)),
-          ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=1e-2, amsgrad=True)),
-          ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True))]
+SLICED = [
+    ("SGD", dict(lr=0.1)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+]
 
 
 @pytest.mark.parametrize("name,kw", SLICED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SLICED)])
@@ -170,8 +173,11 @@ def test_large_parameters_updated_slice_by_slice_match_torch(name, kw):
     from chainrule.optim.optimizer import _CHUNK
 
     rng = np.random.default_rng(3)
-    init = [rng.standard_normal((3, _CHUNK + 5)).astype(np.float32), rng.standard_normal(7).astype(np.float32),
-            rng.standard_normal((40, 30)).astype(np.float32)]
+    init = [
+        rng.standard_normal((3, _CHUNK + 5)).astype(np.float32),
+        rng.standard_normal(7).astype(np.float32),
+        rng.standard_normal((40, 30)).astype(np.float32),
+    ]
     ps = [cr.tensor(a, requires_grad=True) for a in init]
     tps = [torch.tensor(a, requires_grad=True) for a in init]
     opt = getattr(cr.optim, name)(ps, **kw)

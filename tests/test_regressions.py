@@ -45,12 +45,15 @@ def test_cross_entropy_target_gradient_where_softmax_underflows():
 
 
 # -- optimizer state of a 0-d parameter survives state_dict/load_state_dict
-@pytest.mark.parametrize("make", [
-    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
-    lambda ps: cr.optim.Adagrad(ps, lr=0.1),
-    lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5),
-    lambda ps: cr.optim.Adam(ps, lr=0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: cr.optim.Adagrad(ps, lr=0.1),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+        lambda ps: cr.optim.Adam(ps, lr=0.1),
+    ],
+)
 def test_optimizer_state_roundtrip_for_scalar_parameter(make):
     def run(steps, reload_at=None):
         w = cr.nn.Parameter(cr.tensor(np.array(1.5)))
@@ -109,10 +112,19 @@ def test_flatten_rejects_out_of_range_axes():
 # -- save/load: no key a user picks can collide with another member or the header
 def test_save_keys_that_used_to_collide(tmp_path):
     obj = {
-        "file": np.arange(3.0), "allow_pickle": np.ones(2), "__chainrule__": np.zeros(1),
-        "value": np.full(2, 7.0), "x.npy": np.array([1, 2]), "x": np.array([3]),
-        "nested": {"a": {"b": np.eye(2)}, "a/b": np.ones(3)}, 5: "int key", "list": [np.ones(1), 2.5],
-        "a0": np.full(1, 10.0), "a1": np.full(1, 11.0), "a2": np.full(1, 12.0), "bad name!": np.full(1, 13.0),
+        "file": np.arange(3.0),
+        "allow_pickle": np.ones(2),
+        "__chainrule__": np.zeros(1),
+        "value": np.full(2, 7.0),
+        "x.npy": np.array([1, 2]),
+        "x": np.array([3]),
+        "nested": {"a": {"b": np.eye(2)}, "a/b": np.ones(3)},
+        5: "int key",
+        "list": [np.ones(1), 2.5],
+        "a0": np.full(1, 10.0),
+        "a1": np.full(1, 11.0),
+        "a2": np.full(1, 12.0),
+        "bad name!": np.full(1, 13.0),
     }
     path = tmp_path / "c.npz"
     cr.save(obj, path)
@@ -153,14 +165,34 @@ def test_resume_after_early_stopping_trains_no_more(tmp_path):
     X, y = _blobs()
     m = _net()
     es = EarlyStopping(monitor="val_loss", patience=1)
-    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=5.0), (X, y), epochs=40, val=(X, y),
-            callbacks=[es], batch_size=150, seed=0, checkpoint_dir=tmp_path)
+    h = fit(
+        m,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m.parameters(), lr=5.0),
+        (X, y),
+        epochs=40,
+        val=(X, y),
+        callbacks=[es],
+        batch_size=150,
+        seed=0,
+        checkpoint_dir=tmp_path,
+    )
     assert len(h) < 40
     weights = [p.numpy().copy() for p in m.parameters()]
     m2 = _net(1)
-    h2 = fit(m2, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m2.parameters(), lr=5.0), (X, y), epochs=40,
-             val=(X, y), callbacks=[EarlyStopping(monitor="val_loss", patience=1)], batch_size=150, seed=0,
-             checkpoint_dir=tmp_path, resume=True)
+    h2 = fit(
+        m2,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m2.parameters(), lr=5.0),
+        (X, y),
+        epochs=40,
+        val=(X, y),
+        callbacks=[EarlyStopping(monitor="val_loss", patience=1)],
+        batch_size=150,
+        seed=0,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
     assert len(h2) == len(h)
     for a, b in zip(weights, m2.parameters()):
         np.testing.assert_array_equal(a, b.numpy())
@@ -176,8 +208,16 @@ def test_non_finite_loss_keeps_weights_and_removes_diagnostic_hooks():
     before = [p.numpy().copy() for p in m.parameters()]
     Y = np.full((len(X), 3), np.nan, np.float32)
     with pytest.raises(cr.errors.ChainruleError, match="lower the learning rate"):
-        fit(m, cr.nn.MSELoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, Y), epochs=2, metrics=(),
-            batch_size=150, diagnostics=True)
+        fit(
+            m,
+            cr.nn.MSELoss(),
+            cr.optim.SGD(m.parameters(), lr=0.1),
+            (X, Y),
+            epochs=2,
+            metrics=(),
+            batch_size=150,
+            diagnostics=True,
+        )
     for a, p in zip(before, m.parameters()):
         np.testing.assert_array_equal(a, p.numpy())
     assert all(not mod._forward_hooks for mod in m.modules())
@@ -233,9 +273,9 @@ def test_gradient_of_scalar_is_an_array_and_pow_zero_has_zero_gradient():
     b = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (ga,) = cr.grad((a * b).sum(), a)
     assert type(ga.numpy()) is np.ndarray and ga.shape == ()
-    (g0,) = cr.grad(a ** 0, a)
+    (g0,) = cr.grad(a**0, a)
     assert g0.item() == 0.0  # d/dx x^0 = 0, also at x = 0 (PyTorch agrees)
-    (g0,) = cr.grad((a ** 0) * 3, a, create_graph=True)
+    (g0,) = cr.grad((a**0) * 3, a, create_graph=True)
     assert g0.item() == 0.0
 
 
@@ -280,8 +320,9 @@ def test_explain_leaves_retained_grads_alone():
 # -- gradcheck_graph re-runs a dropout node with its recorded mask
 def test_gradcheck_graph_accepts_dropout():
     g = np.random.default_rng(0)
-    m = cr.nn.Sequential(cr.nn.Linear(4, 8, generator=g), cr.nn.ReLU(), cr.nn.Dropout(0.5, generator=g),
-                         cr.nn.Linear(8, 3, generator=g))
+    m = cr.nn.Sequential(
+        cr.nn.Linear(4, 8, generator=g), cr.nn.ReLU(), cr.nn.Dropout(0.5, generator=g), cr.nn.Linear(8, 3, generator=g)
+    )
     x = cr.tensor(g.normal(size=(5, 4)).astype(np.float32))
     L = cr.nn.functional.cross_entropy(m(x), np.array([0, 1, 2, 0, 1]))
     assert cr.gradcheck_graph(L)
@@ -333,8 +374,12 @@ def test_float_ops_on_integer_tensors_match_torch(name):
 @requires_torch
 def test_integer_tensor_with_float_scalar_is_float32_like_torch():
     x = np.array([1, -2, 3])
-    for ours, ref in [(cr.tensor(x) * 1.5, torch.tensor(x) * 1.5), (cr.tensor(x) / 2, torch.tensor(x) / 2),
-                      (2 / cr.tensor(x), 2 / torch.tensor(x)), (cr.tensor(x) + 1, torch.tensor(x) + 1)]:
+    for ours, ref in [
+        (cr.tensor(x) * 1.5, torch.tensor(x) * 1.5),
+        (cr.tensor(x) / 2, torch.tensor(x) / 2),
+        (2 / cr.tensor(x), 2 / torch.tensor(x)),
+        (cr.tensor(x) + 1, torch.tensor(x) + 1),
+    ]:
         assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
         np.testing.assert_allclose(ours.numpy(), ref.numpy())
 
@@ -405,6 +450,7 @@ def test_leaf_gradient_is_contiguous_after_transpose():
 
 
 # -- second review of the engine changes
+
 
 def test_grad_wrt_intermediate_whose_graph_below_was_freed():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -552,6 +598,7 @@ def test_ragged_list_with_dtype_gets_chainrule_message():
 
 # -- third review
 
+
 @requires_torch
 def test_stale_check_sees_a_changed_weight_through_a_view():
     # W.T, W.reshape and W[0] are views: after the step they hold the new values, so the product's
@@ -637,6 +684,7 @@ def test_buffer_assignment_refuses_lossy_casts_and_keeps_int_lists_exact():
 
 # -- review of training, files and the command line
 
+
 @pytest.mark.parametrize("kind", ["npy", "text", "empty", "list-header", "string-version", "no-tree", "short"])
 def test_load_foreign_files_raise_serialization_error(tmp_path, kind):
     import json
@@ -652,8 +700,11 @@ def test_load_foreign_files_raise_serialization_error(tmp_path, kind):
     elif kind == "short":
         path.write_bytes(b"PK\x03")
     else:
-        header = {"list-header": [1, 2], "string-version": {"format": "chainrule-npz", "version": "2", "tree": 1},
-                  "no-tree": {"format": "chainrule-npz", "version": 1}}[kind]
+        header = {
+            "list-header": [1, 2],
+            "string-version": {"format": "chainrule-npz", "version": "2", "tree": 1},
+            "no-tree": {"format": "chainrule-npz", "version": 1},
+        }[kind]
         with open(path, "wb") as f:
             np.savez(f, __chainrule__=np.array(json.dumps(header)))
     said = {"npy": r"single NumPy array \(\.npy\)", "text": "not a .npz", "empty": "empty", "short": "truncated"}
@@ -706,8 +757,27 @@ def test_evaluate_scores_with_the_training_loss(tmp_path, capsys):
     from chainrule.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "xor", "--hidden", "8", "--epochs", "3", "--out", str(out), "--quiet",
-                 "--label-smoothing", "0.3", "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "xor",
+                "--hidden",
+                "8",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+                "--label-smoothing",
+                "0.3",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     trained = capsys.readouterr().out
     assert main(["evaluate", str(out)]) == 0
     evaluated = capsys.readouterr().out
@@ -721,8 +791,26 @@ def test_batch_norm_run_whose_last_batch_has_one_sample(tmp_path, capsys):
     n = len(cr.datasets.xor().X_train)
     bs = next(b for b in range(2, n) if n % b == 1)
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet",
-                 "--batch-norm", "--batch-size", str(bs)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "xor",
+                "--hidden",
+                "4",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+                "--batch-norm",
+                "--batch-size",
+                str(bs),
+            ]
+        )
+        == 0
+    )
     assert main(["train", "--dataset", "xor", "--batch-norm", "--batch-size", "1", "--out", str(out)]) == 1
     assert "--batch-size 2" in capsys.readouterr().err
 
@@ -746,12 +834,19 @@ def test_fit_and_evaluate_losses_do_not_depend_on_reduction_or_batch_size():
             res = cr.train.evaluate(model, cr.nn.CrossEntropyLoss(reduction=reduction), (X, y), batch_size=bs)
             assert res["loss"] == pytest.approx(ref, rel=1e-5)
     with pytest.raises(cr.errors.ChainruleError, match="reduction"):
-        cr.train.fit(model, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(model.parameters(), lr=0.1),
-                     (X, y), epochs=1)
+        cr.train.fit(
+            model, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1
+        )
     # with 'sum' the recorded training loss is still a per-sample mean: the first epoch's loss, taken before
     # the steps move the weights, lies near ref for a tiny learning rate
-    h = cr.train.fit(model, cr.nn.CrossEntropyLoss(reduction="sum"), cr.optim.SGD(model.parameters(), lr=1e-9),
-                     (X, y), epochs=1, batch_size=10)
+    h = cr.train.fit(
+        model,
+        cr.nn.CrossEntropyLoss(reduction="sum"),
+        cr.optim.SGD(model.parameters(), lr=1e-9),
+        (X, y),
+        epochs=1,
+        batch_size=10,
+    )
     assert h.epochs[0]["loss"] == pytest.approx(ref, rel=1e-4)
 
 
@@ -804,7 +899,7 @@ def test_explain_step_with_maximize_predicts_the_real_step():
 
     p = cr.nn.Parameter(np.array([0.5, -1.0]), name="w")
     opt = cr.optim.SGD([p], lr=0.1, maximize=True, weight_decay=0.01)
-    (p ** 2).sum().backward()
+    (p**2).sum().backward()
     e = explain_step(opt, p, 0)
     before = p.numpy()[0]
     opt.step()

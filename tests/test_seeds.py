@@ -78,9 +78,16 @@ def by_hand():
     d_h1 = (d_o1 * w5 + d_o2 * w7) * f["out_h1"] * (1 - f["out_h1"])
     d_h2 = (d_o1 * w6 + d_o2 * w8) * f["out_h2"] * (1 - f["out_h2"])
     g = {
-        "w1": d_h1 * i1, "w2": d_h1 * i2, "w3": d_h2 * i1, "w4": d_h2 * i2,
-        "w5": d_o1 * f["out_h1"], "w6": d_o1 * f["out_h2"], "w7": d_o2 * f["out_h1"], "w8": d_o2 * f["out_h2"],
-        "b1": d_h1 + d_h2, "b2": d_o1 + d_o2,
+        "w1": d_h1 * i1,
+        "w2": d_h1 * i2,
+        "w3": d_h2 * i1,
+        "w4": d_h2 * i2,
+        "w5": d_o1 * f["out_h1"],
+        "w6": d_o1 * f["out_h2"],
+        "w7": d_o2 * f["out_h1"],
+        "w8": d_o2 * f["out_h2"],
+        "b1": d_h1 + d_h2,
+        "b2": d_o1 + d_o2,
     }
     w = {"w1": w1, "w2": w2, "w3": w3, "w4": w4, "w5": w5, "w6": w6, "w7": w7, "w8": w8, "b1": b1, "b2": b2}
     updated = {k: w[k] - 0.1 * g[k] for k in w}
@@ -108,8 +115,16 @@ def test_seed003_gradients_and_update_to_9_digits(seed003):
 def test_seed003_matches_the_tutorials_printed_figures(seed003):
     fw = seed003["forward"]
     # figures as printed in the tutorial (9 decimals)
-    printed = {"net_h1": 0.415, "out_h1": 0.602286177, "net_h2": 0.411, "out_h2": 0.601327636,
-               "net_o1": 1.091150525, "out_o1": 0.748598311, "net_o2": 1.151379143, "out_o2": 0.759762733}
+    printed = {
+        "net_h1": 0.415,
+        "out_h1": 0.602286177,
+        "net_h2": 0.411,
+        "out_h2": 0.601327636,
+        "net_o1": 1.091150525,
+        "out_o1": 0.748598311,
+        "net_o2": 1.151379143,
+        "out_o2": 0.759762733,
+    }
     for k, v in printed.items():
         assert round(fw[k], 9) == pytest.approx(v, abs=1.5e-9), k
     c = seed003["chain_w6"]

@@ -25,12 +25,24 @@ def _cases(t):
         ("log_softmax", lambda a: cr.log_softmax(a, -1), lambda a: torch.log_softmax(a, -1), x2),
         ("softmax", lambda a: cr.softmax(a, -1), lambda a: torch.softmax(a, -1), x2),
         ("logsumexp", lambda a: cr.logsumexp(a, axis=1), lambda a: torch.logsumexp(a, 1), x2),
-        ("cross_entropy", lambda a: F.cross_entropy(a, np.array([0, 3])),
-         lambda a: tf.cross_entropy(a, torch.tensor([0, 3])), x2),
-        ("bce_with_logits", lambda a: F.binary_cross_entropy_with_logits(a, np.linspace(0, 1, 7)),
-         lambda a: tf.binary_cross_entropy_with_logits(a, torch.tensor(np.linspace(0, 1, 7)).to(a.dtype)), x),
-        ("bce_of_sigmoid", lambda a: F.binary_cross_entropy(cr.sigmoid(a), np.linspace(0, 1, 7)),
-         lambda a: tf.binary_cross_entropy(torch.sigmoid(a), torch.tensor(np.linspace(0, 1, 7)).to(a.dtype)), x),
+        (
+            "cross_entropy",
+            lambda a: F.cross_entropy(a, np.array([0, 3])),
+            lambda a: tf.cross_entropy(a, torch.tensor([0, 3])),
+            x2,
+        ),
+        (
+            "bce_with_logits",
+            lambda a: F.binary_cross_entropy_with_logits(a, np.linspace(0, 1, 7)),
+            lambda a: tf.binary_cross_entropy_with_logits(a, torch.tensor(np.linspace(0, 1, 7)).to(a.dtype)),
+            x,
+        ),
+        (
+            "bce_of_sigmoid",
+            lambda a: F.binary_cross_entropy(cr.sigmoid(a), np.linspace(0, 1, 7)),
+            lambda a: tf.binary_cross_entropy(torch.sigmoid(a), torch.tensor(np.linspace(0, 1, 7)).to(a.dtype)),
+            x,
+        ),
     ]
 
 

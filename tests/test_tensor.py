@@ -55,10 +55,10 @@ def test_repr():
 def test_reflected_operators_with_numbers_and_arrays():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     a = np.array([10.0, 20.0])
-    for y in (a + x, a - x, a * x, a / x, a @ x, 2 + x, 2 - x, 2 * x, 2 / x, 2 ** x):
+    for y in (a + x, a - x, a * x, a / x, a @ x, 2 + x, 2 - x, 2 * x, 2 / x, 2**x):
         assert isinstance(y, cr.Tensor) and y.requires_grad
     np.testing.assert_allclose((a - x).numpy(), [9.0, 18.0])
-    np.testing.assert_allclose((2 ** x).numpy(), [2.0, 4.0])
+    np.testing.assert_allclose((2**x).numpy(), [2.0, 4.0])
 
 
 def test_comparisons_are_boolean_and_not_differentiable():

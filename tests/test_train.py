@@ -28,15 +28,24 @@ def spiral_data(seed=0, n=150):
 
 def make(seed=0):
     g = np.random.default_rng(seed)
-    return cr.nn.Sequential(cr.nn.Linear(2, 32, generator=g), cr.nn.Tanh(), cr.nn.Dropout(0.1),
-                            cr.nn.Linear(32, 3, generator=g))
+    return cr.nn.Sequential(
+        cr.nn.Linear(2, 32, generator=g), cr.nn.Tanh(), cr.nn.Dropout(0.1), cr.nn.Linear(32, 3, generator=g)
+    )
 
 
 def test_fit_learns_and_records_history():
     X, y = spiral_data()
     m = make()
-    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.Adam(m.parameters(), lr=0.02), (X, y), epochs=30,
-            val=(X, y), batch_size=16, seed=0)
+    h = fit(
+        m,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.Adam(m.parameters(), lr=0.02),
+        (X, y),
+        epochs=30,
+        val=(X, y),
+        batch_size=16,
+        seed=0,
+    )
     assert isinstance(h, History) and len(h) == 30
     assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"} <= set(h.keys())
     assert h["loss"][-1] < 0.5 * h["loss"][0]
@@ -53,8 +62,15 @@ def test_same_seed_same_result():
     finals = []
     for _ in range(2):
         m = make(1)
-        fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=3,
-            batch_size=8, seed=7)
+        fit(
+            m,
+            cr.nn.CrossEntropyLoss(),
+            cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9),
+            (X, y),
+            epochs=3,
+            batch_size=8,
+            seed=7,
+        )
         finals.append([p.numpy().copy() for p in m.parameters()])
     for a, b in zip(*finals):
         np.testing.assert_array_equal(a, b)
@@ -65,8 +81,17 @@ def test_early_stopping_restores_best():
     m = make()
     es = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     # a huge learning rate makes the validation loss get worse quickly
-    h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=5.0), (X, y), epochs=50, val=(X, y),
-            callbacks=[es], batch_size=150, seed=0)
+    h = fit(
+        m,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m.parameters(), lr=5.0),
+        (X, y),
+        epochs=50,
+        val=(X, y),
+        callbacks=[es],
+        batch_size=150,
+        seed=0,
+    )
     assert len(h) < 50 and es.stopped_epoch == len(h)
     best = min(h["val_loss"])
     assert es.best == pytest.approx(best)
@@ -78,16 +103,22 @@ def test_non_finite_loss_stops_with_advice():
     X, y = spiral_data()
     m = make()
     with pytest.raises(cr.errors.ChainruleError, match="lower the learning rate"):
-        fit(m, cr.nn.MSELoss(), cr.optim.SGD(m.parameters(), lr=1e6), (X, np.ones((len(X), 3), np.float32) * 1e3),
-            epochs=5, metrics=(), batch_size=150)
+        fit(
+            m,
+            cr.nn.MSELoss(),
+            cr.optim.SGD(m.parameters(), lr=1e6),
+            (X, np.ones((len(X), 3), np.float32) * 1e3),
+            epochs=5,
+            metrics=(),
+            batch_size=150,
+        )
 
 
 def test_scheduler_is_stepped_per_epoch():
     X, y = spiral_data()
     m = make()
     opt = cr.optim.SGD(m.parameters(), lr=0.1)
-    h = fit(m, cr.nn.CrossEntropyLoss(), opt, (X, y), epochs=4, scheduler=cr.optim.StepLR(opt, 1, 0.5),
-            batch_size=50)
+    h = fit(m, cr.nn.CrossEntropyLoss(), opt, (X, y), epochs=4, scheduler=cr.optim.StepLR(opt, 1, 0.5), batch_size=50)
     assert h["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
 
 
@@ -138,16 +169,24 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     for idx, st in a["optimizer"]["state"].items():
         for k, v in st.items():
             np.testing.assert_array_equal(v, b["optimizer"]["state"][idx][k], err_msg=f"{idx}/{k}")
-    assert [r["loss"] for r in cr.load(full / "checkpoint.npz")["history"]["epochs"]] == \
-        [r["loss"] for r in cr.load(killed / "checkpoint.npz")["history"]["epochs"]]
+    assert [r["loss"] for r in cr.load(full / "checkpoint.npz")["history"]["epochs"]] == [
+        r["loss"] for r in cr.load(killed / "checkpoint.npz")["history"]["epochs"]
+    ]
 
 
 def test_progress_bar_only_when_asked_or_on_a_terminal(capsys):
     pytest.importorskip("tqdm")
     X, y = spiral_data()
     m = make()
-    fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1, batch_size=50,
-        progress=True)
+    fit(
+        m,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m.parameters(), lr=0.1),
+        (X, y),
+        epochs=1,
+        batch_size=50,
+        progress=True,
+    )
     assert "epoch 1/1" in capsys.readouterr().err
     fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1, batch_size=50)
     assert capsys.readouterr().err == ""  # stderr is not a terminal here: quiet

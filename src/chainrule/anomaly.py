@@ -89,8 +89,9 @@ def check_forward(node, args, outputs) -> None:
     outs = outputs if isinstance(outputs, tuple) else (outputs,)
     for k, o in enumerate(outs):
         if isinstance(o, Tensor) and _bad(o.data):
-            inputs = "; ".join(f"input {i} ({_name(a)}): {_range(a.data if isinstance(a, Tensor) else a)}"
-                               for i, a in enumerate(args))
+            inputs = "; ".join(
+                f"input {i} ({_name(a)}): {_range(a.data if isinstance(a, Tensor) else a)}" for i, a in enumerate(args)
+            )
             what = "NaN" if np.isnan(o.data).any() else "Inf"
             raise AnomalyError(
                 f"detect_anomaly: {type(node).__name__} produced {what} in its output{f' {k}' if len(outs) > 1 else ''}"
@@ -105,8 +106,10 @@ def check_backward_node(node, grads_out, grads_in) -> None:
             continue
         src = (node._extra or {}).get("source", "<not recorded: the node was made outside detect_anomaly>")
         inp = node.inputs[i]
-        ins = "; ".join(f"input {j} ({_name(a)}): {_range(a.data if isinstance(a, Tensor) else a)}"
-                        for j, a in enumerate(node.inputs))
+        ins = "; ".join(
+            f"input {j} ({_name(a)}): {_range(a.data if isinstance(a, Tensor) else a)}"
+            for j, a in enumerate(node.inputs)
+        )
         gout = "; ".join(_range(x.data if isinstance(x, Tensor) else x) for x in grads_out)
         raise AnomalyError(
             f"detect_anomaly: the backward of {type(node).__name__} (created at {src}) produced a non-finite "

@@ -160,8 +160,7 @@ def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: boo
     _run([t], [g], retain_graph or create_graph, create_graph, None)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         allow_unused: bool = False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
     """Return d(outputs)/d(inputs) without touching any ``.grad``.
 
     ``outputs`` and ``inputs`` are tensors or sequences of tensors; ``inputs``
@@ -344,8 +343,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 gi = out[i]
                 if gi is not None:
                     data = inp.data
-                    if create_graph or type(gi) is not np.ndarray or gi.shape != data.shape or \
-                            gi.dtype != data.dtype:
+                    if create_graph or type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
                         gi = _fit(n, i, gi, inp, create_graph)
                     if p is None:
                         if pending is not None and leaf_hooks(inp) and (leaf_pos is None or id(inp) in leaf_pos):

@@ -1,9 +1,9 @@
 """The ``chainrule`` command: train and evaluate MLPs on real data sets, explain gradients.
 
-    chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
-    chainrule evaluate runs/digits
-    chainrule explain seed003
-    chainrule graph shopping -o graph.svg
+chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
+chainrule evaluate runs/digits
+chainrule explain seed003
+chainrule graph shopping -o graph.svg
 """
 
 from __future__ import annotations
@@ -74,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
     t.add_argument("--momentum", type=_fraction, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
-    t.add_argument("--weight-decay", type=_nonnegative_float, default=None,
-                   help="L2 penalty (default 0; 0.01 for adamw, decoupled)")
+    t.add_argument(
+        "--weight-decay",
+        type=_nonnegative_float,
+        default=None,
+        help="L2 penalty (default 0; 0.01 for adamw, decoupled)",
+    )
     t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout after each hidden layer (default 0)")
     t.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
     t.add_argument("--batch-size", type=_positive_int, default=128)
@@ -174,11 +178,22 @@ def cmd_train(args) -> int:
     data = load_dataset(args.dataset, args.seed, args.data_root)
     out = args.out or os.path.join("runs", args.dataset)
     config = {
-        "dataset": args.dataset, "n_features": int(data.X_train.shape[1]), "n_classes": int(data.n_classes),
-        "hidden": args.hidden, "activation": args.activation, "dropout": args.dropout,
-        "batch_norm": args.batch_norm, "seed": args.seed, "optimizer": args.optimizer, "lr": args.lr,
-        "momentum": args.momentum, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
-        "epochs": args.epochs, "scheduler": args.scheduler, "label_smoothing": args.label_smoothing,
+        "dataset": args.dataset,
+        "n_features": int(data.X_train.shape[1]),
+        "n_classes": int(data.n_classes),
+        "hidden": args.hidden,
+        "activation": args.activation,
+        "dropout": args.dropout,
+        "batch_norm": args.batch_norm,
+        "seed": args.seed,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "scheduler": args.scheduler,
+        "label_smoothing": args.label_smoothing,
     }
     if args.batch_norm and args.batch_size < 2:
         raise ValueError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
@@ -197,15 +212,24 @@ def cmd_train(args) -> int:
 
     # batch norm cannot normalise a last batch of one sample: drop it (it is a different one each epoch)
     drop_last = bool(args.batch_norm and len(data.X_train) % args.batch_size == 1)
-    loader = DataLoader(TensorDataset(data.X_train, data.y_train), batch_size=args.batch_size, shuffle=True,
-                        seed=args.seed, drop_last=drop_last)
+    loader = DataLoader(
+        TensorDataset(data.X_train, data.y_train),
+        batch_size=args.batch_size,
+        shuffle=True,
+        seed=args.seed,
+        drop_last=drop_last,
+    )
     n_par = model.num_parameters()
     if not args.quiet:
-        print(f"chainrule train: {args.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
-              f"{data.X_train.shape[1]} features, {data.n_classes} classes)")
-        print(f"model: {config['n_features']}-{'-'.join(map(str, args.hidden))}{'-' if args.hidden else ''}"
-              f"{config['n_classes']} MLP, {args.activation}, {n_par:,} parameters; {args.optimizer} lr {args.lr}, "
-              f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+        print(
+            f"chainrule train: {args.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
+            f"{data.X_train.shape[1]} features, {data.n_classes} classes)"
+        )
+        print(
+            f"model: {config['n_features']}-{'-'.join(map(str, args.hidden))}{'-' if args.hidden else ''}"
+            f"{config['n_classes']} MLP, {args.activation}, {n_par:,} parameters; {args.optimizer} lr {args.lr}, "
+            f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
+        )
 
     class Table(Callback):
         def on_train_begin(self, trainer):
@@ -214,13 +238,28 @@ def cmd_train(args) -> int:
 
         def on_epoch_end(self, trainer, r):
             if not args.quiet:
-                print(f"{r['epoch']:>5}  {r['loss']:>8.4f}  {r['accuracy']:>7.2%}  {r['val_loss']:>9.4f}  "
-                      f"{r['val_accuracy']:>8.2%}  {r['time']:>5.2f}s", flush=True)
+                print(
+                    f"{r['epoch']:>5}  {r['loss']:>8.4f}  {r['accuracy']:>7.2%}  {r['val_loss']:>9.4f}  "
+                    f"{r['val_accuracy']:>8.2%}  {r['time']:>5.2f}s",
+                    flush=True,
+                )
 
     io.atomic_write(os.path.join(out, "config.json"), lambda f: f.write(json.dumps(config, indent=1).encode()))
-    history = fit(model, loss_fn, opt, loader, args.epochs, val=(data.X_test, data.y_test), callbacks=[Table()],
-                  scheduler=sched, checkpoint_dir=out, resume=args.resume, seed=args.seed,
-                  progress=False if args.quiet else None, diagnostics=args.plot)
+    history = fit(
+        model,
+        loss_fn,
+        opt,
+        loader,
+        args.epochs,
+        val=(data.X_test, data.y_test),
+        callbacks=[Table()],
+        scheduler=sched,
+        checkpoint_dir=out,
+        resume=args.resume,
+        seed=args.seed,
+        progress=False if args.quiet else None,
+        diagnostics=args.plot,
+    )
     io.save(model, os.path.join(out, "model.npz"))
     history.to_json(os.path.join(out, "history.json"))
     final = evaluate(model, loss_fn, (data.X_test, data.y_test))
@@ -256,13 +295,16 @@ def _check_resume(args, out, config):
     diff = [k for k in _ARCHITECTURE + _TRAINING if k in saved and saved.get(k) != config.get(k)]
     if diff:
         raise ChainruleError(
-            f"--resume: the run in {out} has a different " + ", ".join(
-                f"{k} ({saved.get(k)!r} there, {config.get(k)!r} now)" for k in diff) + "; use the same settings "
-            "or another --out")
+            f"--resume: the run in {out} has a different "
+            + ", ".join(f"{k} ({saved.get(k)!r} there, {config.get(k)!r} now)" for k in diff)
+            + "; use the same settings "
+            "or another --out"
+        )
     if config["scheduler"] != "none" and saved.get("epochs") != config["epochs"]:
         raise ChainruleError(
             f"--resume: the run in {out} was scheduled ({config['scheduler']}) over {saved.get('epochs')} epochs; "
-            f"resuming with --epochs {config['epochs']} would bend that schedule. Use --epochs {saved.get('epochs')}")
+            f"resuming with --epochs {config['epochs']} would bend that schedule. Use --epochs {saved.get('epochs')}"
+        )
 
 
 def load_run(directory: str):
@@ -281,9 +323,7 @@ def load_run(directory: str):
             raise ValueError(f"unknown dataset {config['dataset']!r}")
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         what = f"missing {e}" if isinstance(e, KeyError) else str(e)
-        raise ChainruleError(
-            f"{cfg_path} is not a configuration written by 'chainrule train' ({what})"
-        ) from None
+        raise ChainruleError(f"{cfg_path} is not a configuration written by 'chainrule train' ({what})") from None
     model.load_state_dict(io.load(os.path.join(directory, "model.npz")))
     model.eval()
     return config, model
@@ -297,8 +337,10 @@ def cmd_evaluate(args) -> int:
     data = load_dataset(config["dataset"], config["seed"], args.data_root)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))  # the loss it was trained with
     res = evaluate(model, loss_fn, (data.X_test, data.y_test))
-    print(f"{config['dataset']}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
-          f"{len(data.X_test)} samples)")
+    print(
+        f"{config['dataset']}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
+        f"{len(data.X_test)} samples)"
+    )
     return 0
 
 
@@ -312,9 +354,12 @@ def cmd_explain(args) -> int:
             raise ValueError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
         from . import nn
 
-        trace = ex.explain_model(model, data.X_test[args.sample:args.sample + 1],
-                                 data.y_test[args.sample:args.sample + 1],
-                                 loss_fn=nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0)))
+        trace = ex.explain_model(
+            model,
+            data.X_test[args.sample : args.sample + 1],
+            data.y_test[args.sample : args.sample + 1],
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0)),
+        )
     else:
         if args.example is None:
             raise ValueError("name an example (shopping, neuron, seed003) or give --model DIR")

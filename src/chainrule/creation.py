@@ -6,8 +6,19 @@ import numpy as np
 
 from .tensor import Tensor, _check_grad_dtype
 
-__all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "arange", "linspace", "rand", "randn",
-           "manual_seed", "default_generator"]
+__all__ = [
+    "zeros",
+    "ones",
+    "full",
+    "zeros_like",
+    "ones_like",
+    "arange",
+    "linspace",
+    "rand",
+    "randn",
+    "manual_seed",
+    "default_generator",
+]
 
 _generator = np.random.default_rng()
 

@@ -71,8 +71,9 @@ class DataLoader:
     shuffling generator, so a resumed training run draws the same batches.
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None):
+    def __init__(
+        self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed: int | None = None
+    ):
         if isinstance(dataset, (tuple, list)):
             dataset = TensorDataset(*dataset)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

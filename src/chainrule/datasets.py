@@ -125,8 +125,10 @@ class DataSplit:
         yield (self.X_test, self.y_test)
 
     def __repr__(self) -> str:
-        return (f"DataSplit(name={self.name!r}, n_classes={self.n_classes}, "
-                f"train={self.X_train.shape} {self.X_train.dtype}, test={self.X_test.shape} {self.X_test.dtype})")
+        return (
+            f"DataSplit(name={self.name!r}, n_classes={self.n_classes}, "
+            f"train={self.X_train.shape} {self.X_train.dtype}, test={self.X_test.shape} {self.X_test.dtype})"
+        )
 
 
 def _split(X_train: Any, y_train: Any, X_test: Any, y_test: Any, name: str, n_classes: int) -> DataSplit:
@@ -155,8 +157,9 @@ def xor() -> DataSplit:
     return _split(X, y, X.copy(), y.copy(), "xor", 2)
 
 
-def spiral(n_per_class: int = 200, n_classes: int = 3, noise: float = 0.2, test_fraction: float = 0.2,
-           seed: int | None = 0) -> DataSplit:
+def spiral(
+    n_per_class: int = 200, n_classes: int = 3, noise: float = 0.2, test_fraction: float = 0.2, seed: int | None = 0
+) -> DataSplit:
     """Interleaved 2-D spirals, one arm per class.
 
     Arm ``k`` holds ``n_per_class`` points at radius ``r`` evenly spaced in
@@ -274,8 +277,10 @@ def _decode_idx(raw: bytes, label: object) -> np.ndarray:
         raise DatasetError(f"{label}: the IDX header declares 0 dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DatasetError(f"{label}: the file is truncated inside its header "
-                           f"({len(raw)} bytes, the header of {ndim} dimensions needs {header})")
+        raise DatasetError(
+            f"{label}: the file is truncated inside its header "
+            f"({len(raw)} bytes, the header of {ndim} dimensions needs {header})"
+        )
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
     count = 1
@@ -284,11 +289,15 @@ def _decode_idx(raw: bytes, label: object) -> np.ndarray:
     expected = count * dtype.itemsize
     found = len(raw) - header
     if found < expected:
-        raise DatasetError(f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
-                           f"found {found}: the file is truncated")
+        raise DatasetError(
+            f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
+            f"found {found}: the file is truncated"
+        )
     if found > expected:
-        raise DatasetError(f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
-                           f"found {found}: {found - expected} trailing bytes after the data")
+        raise DatasetError(
+            f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
+            f"found {found}: {found - expected} trailing bytes after the data"
+        )
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=header)
     return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
@@ -330,8 +339,10 @@ def _check_md5(blob: bytes, raw: bytes | None, accepted: frozenset[str], label: 
     if content in accepted:
         return
     found = f"md5 {digest}" + (f" (uncompressed: {content})" if content else "")
-    raise DatasetError(f"{label}: checksum mismatch: the file has {found}, expected "
-                       f"{' or '.join(sorted(accepted))}: it is corrupt or a different file")
+    raise DatasetError(
+        f"{label}: checksum mismatch: the file has {found}, expected "
+        f"{' or '.join(sorted(accepted))}: it is corrupt or a different file"
+    )
 
 
 def _verified_array(blob: bytes, filename: str, accepted: frozenset[str] | None, label: object) -> np.ndarray:
@@ -408,8 +419,10 @@ def _stream_to(url: str, out: Any, desc: str) -> None:
     except urllib.error.URLError as exc:
         raise DatasetError(f"could not download {url}: {exc.reason}") from exc
     except http.client.IncompleteRead as exc:
-        raise DatasetError(f"could not download {url}: the connection closed before the end of the body "
-                           f"({received + len(exc.partial)} bytes received)") from exc
+        raise DatasetError(
+            f"could not download {url}: the connection closed before the end of the body "
+            f"({received + len(exc.partial)} bytes received)"
+        ) from exc
     except (http.client.HTTPException, OSError, ValueError) as exc:
         raise DatasetError(f"could not download {url}: {type(exc).__name__}: {exc}") from exc
     if total is not None and received != total:
@@ -458,8 +471,9 @@ def _data_home() -> Path:
     return Path.home() / ".cache" / "chainrule"
 
 
-def _accepted_checksums(official: Mapping[str, tuple[str, str]], base_url: str | None,
-                        checksums: Mapping[str, str] | None) -> dict[str, frozenset[str] | None]:
+def _accepted_checksums(
+    official: Mapping[str, tuple[str, str]], base_url: str | None, checksums: Mapping[str, str] | None
+) -> dict[str, frozenset[str] | None]:
     """Per file, the MD5 digests that pass (None: check the IDX structure only)."""
     accepted: dict[str, frozenset[str] | None] = {
         name: (frozenset(official[name]) if base_url is None else None) for name in _IDX_FILES
@@ -473,8 +487,11 @@ def _accepted_checksums(official: Mapping[str, tuple[str, str]], base_url: str |
     return accepted
 
 
-def _read_directory(directory: Path, accepted: Mapping[str, frozenset[str] | None], url_base: str | None,
-                    ) -> dict[str, np.ndarray]:
+def _read_directory(
+    directory: Path,
+    accepted: Mapping[str, frozenset[str] | None],
+    url_base: str | None,
+) -> dict[str, np.ndarray]:
     """Read the four files from ``directory``, downloading missing or failing ones when ``url_base`` is set."""
     arrays = {}
     for name in _IDX_FILES:
@@ -486,8 +503,9 @@ def _read_directory(directory: Path, accepted: Mapping[str, frozenset[str] | Non
                 continue
             except DatasetError as exc:
                 if url is None:
-                    raise DatasetError(f"{exc}. Delete the file, or call with download=True to fetch a "
-                                       f"fresh copy") from exc
+                    raise DatasetError(
+                        f"{exc}. Delete the file, or call with download=True to fetch a fresh copy"
+                    ) from exc
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         if url is None:
@@ -513,8 +531,9 @@ def _assemble(arrays: Mapping[str, np.ndarray], source: Path, name: str, flatten
     for images_name, labels_name in ((_TRAIN_IMAGES, _TRAIN_LABELS), (_TEST_IMAGES, _TEST_LABELS)):
         images, labels = arrays[images_name], arrays[labels_name]
         if len(images) != len(labels):
-            raise DatasetError(f"{source}: {images_name} holds {len(images)} images but {labels_name} "
-                               f"{len(labels)} labels")
+            raise DatasetError(
+                f"{source}: {images_name} holds {len(images)} images but {labels_name} {len(labels)} labels"
+            )
         if labels.size and int(labels.max()) > 9:
             raise DatasetError(f"{source / labels_name}: label {int(labels.max())} is out of range 0..9")
         X = images.astype(np.float32)
@@ -532,8 +551,11 @@ def _how_to_get(dataset: str, looked: list[str], debian_hint: bool, root_hint: b
     if root_hint:
         hints.append("pass root= a directory holding the four files")
     hints.append("call with download=True to download them")
-    return DatasetError(f"{dataset} not found: looked in {'; '.join(looked)}. To get it: " + ", or ".join(hints)
-                        + f". Files: {', '.join(_IDX_FILES)}.")
+    return DatasetError(
+        f"{dataset} not found: looked in {'; '.join(looked)}. To get it: "
+        + ", or ".join(hints)
+        + f". Files: {', '.join(_IDX_FILES)}."
+    )
 
 
 def _describe(directory: Path) -> str:
@@ -543,9 +565,18 @@ def _describe(directory: Path) -> str:
     return f"{directory} (missing {', '.join(missing)})"
 
 
-def _load_idx_dataset(dataset: str, name: str, official: Mapping[str, tuple[str, str]], default_url: str,
-                      root: str | os.PathLike | None, download: bool, base_url: str | None,
-                      checksums: Mapping[str, str] | None, flatten: bool, system_dir: Path | None) -> DataSplit:
+def _load_idx_dataset(
+    dataset: str,
+    name: str,
+    official: Mapping[str, tuple[str, str]],
+    default_url: str,
+    root: str | os.PathLike | None,
+    download: bool,
+    base_url: str | None,
+    checksums: Mapping[str, str] | None,
+    flatten: bool,
+    system_dir: Path | None,
+) -> DataSplit:
     accepted = _accepted_checksums(official, base_url, checksums)
     url_base = (base_url or default_url) if download else None
     if root is not None:
@@ -571,8 +602,13 @@ def _load_idx_dataset(dataset: str, name: str, official: Mapping[str, tuple[str,
     return _assemble(_read_directory(cache, accepted, url_base), cache, name, flatten)
 
 
-def fashion_mnist(root: str | os.PathLike | None = None, download: bool = True, base_url: str | None = None,
-                  checksums: Mapping[str, str] | None = None, flatten: bool = True) -> DataSplit:
+def fashion_mnist(
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    base_url: str | None = None,
+    checksums: Mapping[str, str] | None = None,
+    flatten: bool = True,
+) -> DataSplit:
     """Fashion-MNIST (Zalando): 28x28 grey images of 10 kinds of clothing.
 
     Returns 60,000 train / 10,000 test images as float32 in [0, 1] (pixel / 255),
@@ -598,12 +634,27 @@ def fashion_mnist(root: str | os.PathLike | None = None, download: bool = True, 
     data cannot be found, downloaded or verified.
     """
     system_dir = None if DEBIAN_FASHION_MNIST_DIR is None else Path(DEBIAN_FASHION_MNIST_DIR)
-    return _load_idx_dataset("Fashion-MNIST", "fashion-mnist", _FASHION_MNIST_MD5, FASHION_MNIST_URL, root,
-                             download, base_url, checksums, flatten, system_dir)
+    return _load_idx_dataset(
+        "Fashion-MNIST",
+        "fashion-mnist",
+        _FASHION_MNIST_MD5,
+        FASHION_MNIST_URL,
+        root,
+        download,
+        base_url,
+        checksums,
+        flatten,
+        system_dir,
+    )
 
 
-def mnist(root: str | os.PathLike | None = None, download: bool = False, base_url: str | None = None,
-          checksums: Mapping[str, str] | None = None, flatten: bool = True) -> DataSplit:
+def mnist(
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    base_url: str | None = None,
+    checksums: Mapping[str, str] | None = None,
+    flatten: bool = True,
+) -> DataSplit:
     """MNIST handwritten digits: 60,000 train / 10,000 test 28x28 images.
 
     X is float32 in [0, 1] (pixel / 255), of shape ``(N, 784)`` or, when
@@ -614,5 +665,6 @@ def mnist(root: str | os.PathLike | None = None, download: bool = False, base_ur
     is as for :func:`fashion_mnist`: MD5 against ``checksums`` or the published
     checksums, plus the IDX structure.
     """
-    return _load_idx_dataset("MNIST", "mnist", _MNIST_MD5, MNIST_URL, root, download, base_url, checksums,
-                             flatten, None)
+    return _load_idx_dataset(
+        "MNIST", "mnist", _MNIST_MD5, MNIST_URL, root, download, base_url, checksums, flatten, None
+    )

@@ -95,8 +95,9 @@ def _numeric(fn, args, x, eps):
     return g
 
 
-def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True
+) -> bool:
     """Check ``fn``'s backward against numerical derivatives; return True or raise GradcheckError.
 
     ``inputs`` are tensors (those with ``requires_grad`` are checked; if none
@@ -113,8 +114,9 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         analytical = [np.zeros_like(t.data) for t in targets]
     else:
         gs = _grad(s, targets, allow_unused=True)
-        analytical = [np.zeros_like(t.data) if g is None else np.asarray(g.data, np.float64)
-                      for t, g in zip(targets, gs)]
+        analytical = [
+            np.zeros_like(t.data) if g is None else np.asarray(g.data, np.float64) for t, g in zip(targets, gs)
+        ]
     for k, t, ana in zip(check, targets, analytical):
         num = _numeric(proj, args, t.data, eps)
         diff = np.abs(ana - num)

@@ -110,8 +110,10 @@ def _encode(obj, arrays: dict, paths: dict, prefix: str):
             out[key] = _encode(v, arrays, paths, f"{prefix}/{key}" if prefix else key)
         return {"__dict__": out, "__int_keys__": [str(int(k)) for k in obj if isinstance(k, (int, np.integer))]}
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_encode(v, arrays, paths, f"{prefix}/{i}") for i, v in enumerate(obj)],
-                "__tuple__": isinstance(obj, tuple)}
+        return {
+            "__list__": [_encode(v, arrays, paths, f"{prefix}/{i}") for i, v in enumerate(obj)],
+            "__tuple__": isinstance(obj, tuple),
+        }
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise SerializationError(f"save: cannot store a {type(obj).__name__} at '{prefix}' without pickling")
@@ -193,8 +195,10 @@ def load(path):
         raise SerializationError(f"load: {path} has an unknown format {fmt!r}; it was not written by chainrule.save")
     version = header.get("version", 0)
     if not isinstance(version, int) or "tree" not in header:
-        raise SerializationError(f"load: {path} has a corrupt header (version {version!r}, tree present: "
-                                 f"{'tree' in header}); the file is damaged")
+        raise SerializationError(
+            f"load: {path} has a corrupt header (version {version!r}, tree present: "
+            f"{'tree' in header}); the file is damaged"
+        )
     if version > _VERSION:
         raise SerializationError(
             f"load: {path} was written by a newer chainrule (format version {version}); upgrade chainrule"

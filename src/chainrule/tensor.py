@@ -54,8 +54,10 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     return arr
 
 
-_RAGGED = ("tensor: cannot make a numeric tensor from {} (ragged nested lists or non-numeric objects); "
-           "pass a rectangular list or an ndarray")
+_RAGGED = (
+    "tensor: cannot make a numeric tensor from {} (ragged nested lists or non-numeric objects); "
+    "pass a rectangular list or an ndarray"
+)
 
 
 def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
@@ -236,9 +238,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()"
-            )
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
         return bool(self.data.item())
 
     def __len__(self) -> int:

@@ -170,8 +170,14 @@ class EarlyStopping(Callback):
     ``restore_best_weights`` the model ends with the weights of its best epoch.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
-                 restore_best_weights: bool = False):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ):
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         if mode not in ("min", "max"):
@@ -207,8 +213,13 @@ class EarlyStopping(Callback):
             trainer.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
-        return {"best": self.best, "wait": self.wait, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+        return {
+            "best": self.best,
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "best_weights": self.best_weights,
+        }
 
     def load_state_dict(self, state):
         self.best, self.wait = float(state["best"]), int(state["wait"])
@@ -240,8 +251,11 @@ def _progress(total, desc, enabled):
 
 def _generators(model: Module) -> dict[str, np.random.Generator]:
     """The random generators owned by modules (dropout), by module name."""
-    return {name: m.generator for name, m in model.named_modules()
-            if isinstance(getattr(m, "generator", None), np.random.Generator)}
+    return {
+        name: m.generator
+        for name, m in model.named_modules()
+        if isinstance(getattr(m, "generator", None), np.random.Generator)
+    }
 
 
 def _batch_total(loss_fn, loss, batch: int, where: str) -> float:
@@ -295,7 +309,7 @@ def predict(model: Module, X, batch_size: int = 1024) -> np.ndarray:
     try:
         if len(X) == 0:
             return model(Tensor._wrap(X)).data  # no rows: the outputs' shape still comes from the model
-        return np.concatenate([model(Tensor._wrap(X[i:i + batch_size])).data for i in range(0, len(X), batch_size)])
+        return np.concatenate([model(Tensor._wrap(X[i : i + batch_size])).data for i in range(0, len(X), batch_size)])
     finally:
         model.train(was_training)
 
@@ -314,10 +328,25 @@ class _Trainer:
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
-def fit(model: Module, loss_fn, optimizer, train, epochs: int, val=None, metrics=("accuracy",), callbacks=(),
-        scheduler=None, checkpoint_dir=None, resume: bool = False, seed: int | None = None,
-        batch_size: int | None = None, progress: bool | None = None, verbose: bool = False,
-        log: Callable[[str], None] | None = None, diagnostics: bool = False) -> History:
+def fit(
+    model: Module,
+    loss_fn,
+    optimizer,
+    train,
+    epochs: int,
+    val=None,
+    metrics=("accuracy",),
+    callbacks=(),
+    scheduler=None,
+    checkpoint_dir=None,
+    resume: bool = False,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    verbose: bool = False,
+    log: Callable[[str], None] | None = None,
+    diagnostics: bool = False,
+) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``train`` and ``val`` are DataLoaders or ``(X, y)`` tuples (then batched by
@@ -352,30 +381,67 @@ def fit(model: Module, loss_fn, optimizer, train, epochs: int, val=None, metrics
         diag = Diagnostics(model)
 
     try:
-        return _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metrics, fns, callbacks,
-                         scheduler, checkpoint_dir, resume, history, trainer, log, progress, verbose, diag)
+        return _fit_loop(
+            model,
+            loss_fn,
+            optimizer,
+            epochs,
+            train_loader,
+            val_loader,
+            metrics,
+            fns,
+            callbacks,
+            scheduler,
+            checkpoint_dir,
+            resume,
+            history,
+            trainer,
+            log,
+            progress,
+            verbose,
+            diag,
+        )
     finally:
         if diag is not None:
             diag.close()
 
 
-def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metrics, fns, callbacks, scheduler,
-              checkpoint_dir, resume, history, trainer, log, progress, verbose, diag):
+def _fit_loop(
+    model,
+    loss_fn,
+    optimizer,
+    epochs,
+    train_loader,
+    val_loader,
+    metrics,
+    fns,
+    callbacks,
+    scheduler,
+    checkpoint_dir,
+    resume,
+    history,
+    trainer,
+    log,
+    progress,
+    verbose,
+    diag,
+):
     start_epoch = 1
     ckpt_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
     if resume:
         if ckpt_path is None:
             raise ValueError("fit: resume=True needs checkpoint_dir")
         if os.path.exists(ckpt_path):
-            done, stopped = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks,
-                                     history)
+            done, stopped = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks, history)
             start_epoch = done + 1
             if stopped:  # the run had already ended (early stopping): nothing left to train
                 trainer.stop = True
                 start_epoch = epochs + 1
             if verbose:
-                log(f"resumed from {ckpt_path} after epoch {done}" + (" (training had stopped early)"
-                                                                       if stopped else ""))
+                log(
+                    f"resumed from {ckpt_path} after epoch {done}"
+                    + (" (training had stopped early)" if stopped else "")
+                )
 
     if len(train_loader) == 0 and start_epoch <= epochs:
         raise ChainruleError(
@@ -440,8 +506,7 @@ def _fit_loop(model, loss_fn, optimizer, epochs, train_loader, val_loader, metri
         if verbose:
             log(format_row(row, fns))
         if ckpt_path is not None:
-            _checkpoint(ckpt_path, epoch, model, optimizer, scheduler, train_loader, callbacks, history,
-                        trainer.stop)
+            _checkpoint(ckpt_path, epoch, model, optimizer, scheduler, train_loader, callbacks, history, trainer.stop)
         if trainer.stop:
             break
     for cb in callbacks:

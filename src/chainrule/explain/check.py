@@ -34,8 +34,9 @@ def _fresh(node):
     return f
 
 
-def gradcheck_graph(output: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                    max_elements: int = 2000) -> bool:
+def gradcheck_graph(
+    output: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, max_elements: int = 2000
+) -> bool:
     """Check the backward of every node in ``output``'s graph; return True or raise GradcheckError.
 
     The error names the first faulty node (its op, the tensor it produced) and

@@ -33,8 +33,12 @@ def shopping() -> tuple[Tensor, list]:
     total.name = "all_price"
     price = total * tax
     price.name = "price"
-    fw = [("apple_price", "apple * apple_num", apple_price), ("orange_price", "orange * orange_num", orange_price),
-          ("all_price", "apple_price + orange_price", total), ("price", "all_price * tax", price)]
+    fw = [
+        ("apple_price", "apple * apple_num", apple_price),
+        ("orange_price", "orange * orange_num", orange_price),
+        ("all_price", "apple_price + orange_price", total),
+        ("price", "all_price * tax", price),
+    ]
     return price, fw
 
 
@@ -54,8 +58,15 @@ def neuron() -> tuple[Tensor, list]:
     y1.name, y2.name = "y'", "y''"
     c = 0.5 * (y1 - 0.0) ** 2 + 0.5 * (y2 - 1.0) ** 2
     c.name = "C"
-    fw = [("z", "w1*x1 + w2*x2 + b", z), ("a", "sigmoid(z)", a), ("z'", "w3*a", z1), ("z''", "w4*a", z2),
-          ("y'", "sigmoid(z')", y1), ("y''", "sigmoid(z'')", y2), ("C", "1/2 y'^2 + 1/2 (y'' - 1)^2", c)]
+    fw = [
+        ("z", "w1*x1 + w2*x2 + b", z),
+        ("a", "sigmoid(z)", a),
+        ("z'", "w3*a", z1),
+        ("z''", "w4*a", z2),
+        ("y'", "sigmoid(z')", y1),
+        ("y''", "sigmoid(z'')", y2),
+        ("C", "1/2 y'^2 + 1/2 (y'' - 1)^2", c),
+    ]
     return c, fw
 
 
@@ -80,10 +91,19 @@ def seed003() -> tuple[Tensor, list]:
     v["E"] = v["E_o1"] + v["E_o2"]
     for k, t in v.items():
         t.name = k
-    exprs = {"net_h1": "w1*i1 + w2*i2 + b1", "net_h2": "w3*i1 + w4*i2 + b1", "out_h1": "sigmoid(net_h1)",
-             "out_h2": "sigmoid(net_h2)", "net_o1": "w5*out_h1 + w6*out_h2 + b2",
-             "net_o2": "w7*out_h1 + w8*out_h2 + b2", "out_o1": "sigmoid(net_o1)", "out_o2": "sigmoid(net_o2)",
-             "E_o1": "1/2 (0.5 - out_o1)^2", "E_o2": "1/2 (0.9 - out_o2)^2", "E": "E_o1 + E_o2"}
+    exprs = {
+        "net_h1": "w1*i1 + w2*i2 + b1",
+        "net_h2": "w3*i1 + w4*i2 + b1",
+        "out_h1": "sigmoid(net_h1)",
+        "out_h2": "sigmoid(net_h2)",
+        "net_o1": "w5*out_h1 + w6*out_h2 + b2",
+        "net_o2": "w7*out_h1 + w8*out_h2 + b2",
+        "out_o1": "sigmoid(net_o1)",
+        "out_o2": "sigmoid(net_o2)",
+        "E_o1": "1/2 (0.5 - out_o1)^2",
+        "E_o2": "1/2 (0.9 - out_o2)^2",
+        "E": "E_o1 + E_o2",
+    }
     return v["E"], [(k, exprs[k], t) for k, t in v.items()]
 
 

@@ -49,8 +49,12 @@ class Graph:
         except ImportError:
             raise missing("graphviz", "graph", f"Rendering a graph to .{ext}") from None
         if shutil.which("dot") is None:
-            raise missing("graphviz", "graph", f"Rendering a graph to .{ext} (Graphviz's 'dot' program, "
-                          "from your system's package manager: apt-get install graphviz)")
+            raise missing(
+                "graphviz",
+                "graph",
+                f"Rendering a graph to .{ext} (Graphviz's 'dot' program, "
+                "from your system's package manager: apt-get install graphviz)",
+            )
         data = graphviz.Source(self.source).pipe(format=ext)
         with open(path, "wb") as f:
             f.write(data)
@@ -65,8 +69,14 @@ class Graph:
             return None
 
 
-def draw_graph(output: Tensor, show_grad: bool = True, local_derivatives: bool = True, max_elements: int = 4,
-               rankdir: str = "LR", name: str | None = None) -> Graph:
+def draw_graph(
+    output: Tensor,
+    show_grad: bool = True,
+    local_derivatives: bool = True,
+    max_elements: int = 4,
+    rankdir: str = "LR",
+    name: str | None = None,
+) -> Graph:
     """The graph that produced ``output``: tensors as boxes (name, value or shape, gradient),
     operations as ellipses (op name and rule), edges labelled with local derivatives.
 
@@ -94,8 +104,13 @@ def draw_graph(output: Tensor, show_grad: bool = True, local_derivatives: bool =
         if show_grad and g is not None:
             gtext = fmt(g, max_elements) if g.size <= max_elements else f"norm {float(np.linalg.norm(g)):.4g}"
             label.append(f"d{tr.out_name}/d{tr.name_of(t)} = {gtext}")
-        style = 'shape=box, style="rounded,filled", fillcolor="#e8f0fe"' if t.requires_grad and t.is_leaf else \
-            'shape=box, style="rounded,filled", fillcolor="#f5f5f5"' if t.is_leaf else 'shape=box, style=rounded'
+        style = (
+            'shape=box, style="rounded,filled", fillcolor="#e8f0fe"'
+            if t.requires_grad and t.is_leaf
+            else 'shape=box, style="rounded,filled", fillcolor="#f5f5f5"'
+            if t.is_leaf
+            else "shape=box, style=rounded"
+        )
         if t is output:
             style = 'shape=box, style="rounded,filled,bold", fillcolor="#fde8e8"'
         lines.append(f"  {nid} [label={_q(chr(10).join(label))}, {style}];")

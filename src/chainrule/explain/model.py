@@ -25,9 +25,15 @@ def explain_model(model, x, y, loss_fn=None, max_elements: int = 4) -> Trace:
     handles = []
     for name, m in model.named_modules():
         if name:
-            handles.append(m.register_forward_hook(
-                lambda mod, inp, out, name=name: setattr(out, "name", f"{name}:{type(mod).__name__}")
-                if isinstance(out, Tensor) and out.name is None else None))
+            handles.append(
+                m.register_forward_hook(
+                    lambda mod, inp, out, name=name: (
+                        setattr(out, "name", f"{name}:{type(mod).__name__}")
+                        if isinstance(out, Tensor) and out.name is None
+                        else None
+                    )
+                )
+            )
     try:
         out = model(Tensor._wrap(x))
         loss = (loss_fn or cross_entropy)(out, np.asarray(y))
@@ -36,16 +42,21 @@ def explain_model(model, x, y, loss_fn=None, max_elements: int = 4) -> Trace:
         for h in handles:
             h.remove()
         model.train(was_training)
-    tr = explain(loss, max_elements=max_elements, title=f"One sample through {type(model).__name__}: "
-                 f"label {int(np.asarray(y).reshape(-1)[0]) if np.size(y) == 1 else y}, "
-                 f"prediction {int(out.data.argmax())}, loss {fmt(loss.data)}")
+    tr = explain(
+        loss,
+        max_elements=max_elements,
+        title=f"One sample through {type(model).__name__}: "
+        f"label {int(np.asarray(y).reshape(-1)[0]) if np.size(y) == 1 else y}, "
+        f"prediction {int(out.data.argmax())}, loss {fmt(loss.data)}",
+    )
     rows = []
     for pname, p in model.named_parameters():
         g = tr.grad(p)
         if g is None:
             continue
         rows.append((pname, p.data, g))
-    tr.forward_values = [(f"|dL/d{n}|", f"shape {tuple(p.shape)}", float(np.sqrt((g.astype(np.float64) ** 2).sum())))
-                         for n, p, g in rows]
+    tr.forward_values = [
+        (f"|dL/d{n}|", f"shape {tuple(p.shape)}", float(np.sqrt((g.astype(np.float64) ** 2).sum()))) for n, p, g in rows
+    ]
     tr.forward_title = "Per layer: the norm of each parameter's gradient"
     return tr

@@ -56,13 +56,17 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     else:
         index = tuple(index)
         if len(index) != param.ndim or not all(-n <= i < n for i, n in zip(index, param.shape)):
-            raise IndexError(f"explain_step: index {index} does not name one element of a parameter of shape "
-                             f"{param.shape}")
+            raise IndexError(
+                f"explain_step: index {index} does not name one element of a parameter of shape {param.shape}"
+            )
     w0 = float(param.data[index])
     g = float(param.grad.data[index])
     st = optimizer.state.get(param, {})
-    elem = {k: (np.array([v[index]], dtype=np.float64) if isinstance(v, np.ndarray) and v.shape == param.shape else v)
-            for k, v in st.items() if k not in ("tmp", "tmp2")}
+    elem = {
+        k: (np.array([v[index]], dtype=np.float64) if isinstance(v, np.ndarray) and v.shape == param.shape else v)
+        for k, v in st.items()
+        if k not in ("tmp", "tmp2")
+    }
     before = optimizer._export_state(copy.deepcopy(elem), group) if elem else {}
     w = np.array([w0], np.float64)
     optimizer._update(param, w, np.array([g], np.float64), elem, group)
@@ -71,8 +75,10 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     name = param.name or "w"
     lines = [(f"{name}", "", w0), ("g", "the gradient", g)]
     lines += _rule_lines(optimizer, group, g, w0, before, after, new)
-    title = (f"{type(optimizer).__name__} step for {name}{list(map(int, np.atleast_1d(index))) if param.ndim else ''}"
-             f" (lr {group['lr']:g})")
+    title = (
+        f"{type(optimizer).__name__} step for {name}{list(map(int, np.atleast_1d(index))) if param.ndim else ''}"
+        f" (lr {group['lr']:g})"
+    )
     return StepExplanation(title, lines, new)
 
 
@@ -92,8 +98,13 @@ def _rule_lines(opt, group, g, w0, before, after, new):
         gd = -g
         lines.append(("g", f"-grad (maximize) = -({fmt(g)})", gd))
     if wd and not isinstance(opt, AdamW):
-        lines.append(("g", f"{'-grad' if group.get('maximize') else 'grad'} + weight_decay * w = {fmt(gd)} + "
-                      f"{wd:g} * {fmt(w0)}", gd + wd * w0))
+        lines.append(
+            (
+                "g",
+                f"{'-grad' if group.get('maximize') else 'grad'} + weight_decay * w = {fmt(gd)} + {wd:g} * {fmt(w0)}",
+                gd + wd * w0,
+            )
+        )
         gd = gd + wd * w0
     if isinstance(opt, SGD):
         mom = group["momentum"]
@@ -103,15 +114,26 @@ def _rule_lines(opt, group, g, w0, before, after, new):
             if b0 is None:
                 lines.append(("v", "g (first step)", b1))
             else:
-                lines.append(("v", f"momentum * v + (1 - dampening) * g = {mom:g} * {fmt(b0)} + "
-                              f"{1 - group['dampening']:g} * {fmt(gd)}", b1))
+                lines.append(
+                    (
+                        "v",
+                        f"momentum * v + (1 - dampening) * g = {mom:g} * {fmt(b0)} + "
+                        f"{1 - group['dampening']:g} * {fmt(gd)}",
+                        b1,
+                    )
+                )
             step = gd + mom * b1 if group["nesterov"] else b1
             if group["nesterov"]:
                 lines.append(("d", f"g + momentum * v = {fmt(gd)} + {mom:g} * {fmt(b1)}", step))
         else:
             step = gd
-        lines.append(("update", f"lr * {'d' if mom and group['nesterov'] else 'v' if mom else 'g'} = "
-                      f"{lr:g} * {fmt(step)}", lr * step))
+        lines.append(
+            (
+                "update",
+                f"lr * {'d' if mom and group['nesterov'] else 'v' if mom else 'g'} = {lr:g} * {fmt(step)}",
+                lr * step,
+            )
+        )
     elif isinstance(opt, Adam):
         b1, b2 = group["betas"]
         t = after["step"]
@@ -124,17 +146,33 @@ def _rule_lines(opt, group, g, w0, before, after, new):
         lines.append(("v", f"beta2 * v + (1 - beta2) * g^2 = {b2:g} * {fmt(v0)} + {1 - b2:g} * ({fmt(gd)})^2", v1))
         mh, vh = m1 / (1 - b1**t), (_v(after, "max_exp_avg_sq") if group["amsgrad"] else v1) / (1 - b2**t)
         lines.append(("m_hat", f"m / (1 - beta1^t) = {fmt(m1)} / (1 - {b1:g}^{t})", mh))
-        lines.append(("v_hat", f"v / (1 - beta2^t) = {fmt(v1 if not group['amsgrad'] else _v(after, 'max_exp_avg_sq'))}"
-                      f" / (1 - {b2:g}^{t})", vh))
-        lines.append(("update", f"lr * m_hat / (sqrt(v_hat) + eps) = {lr:g} * {fmt(mh)} / (sqrt({fmt(vh)}) + "
-                      f"{group['eps']:g})", lr * mh / (math.sqrt(vh) + group["eps"])))
+        lines.append(
+            (
+                "v_hat",
+                f"v / (1 - beta2^t) = {fmt(v1 if not group['amsgrad'] else _v(after, 'max_exp_avg_sq'))}"
+                f" / (1 - {b2:g}^{t})",
+                vh,
+            )
+        )
+        lines.append(
+            (
+                "update",
+                f"lr * m_hat / (sqrt(v_hat) + eps) = {lr:g} * {fmt(mh)} / (sqrt({fmt(vh)}) + {group['eps']:g})",
+                lr * mh / (math.sqrt(vh) + group["eps"]),
+            )
+        )
     elif isinstance(opt, Adagrad):
         s0, s1 = _v(before, "sum") or group["initial_accumulator_value"], _v(after, "sum")
         t = after["step"]
         clr = lr / (1 + (t - 1) * group["lr_decay"])
         lines.append(("G", f"G + g^2 = {fmt(s0)} + ({fmt(gd)})^2", s1))
-        lines.append(("update", f"lr * g / (sqrt(G) + eps) = {clr:g} * {fmt(gd)} / (sqrt({fmt(s1)}) + "
-                      f"{group['eps']:g})", clr * gd / (math.sqrt(s1) + group["eps"])))
+        lines.append(
+            (
+                "update",
+                f"lr * g / (sqrt(G) + eps) = {clr:g} * {fmt(gd)} / (sqrt({fmt(s1)}) + {group['eps']:g})",
+                clr * gd / (math.sqrt(s1) + group["eps"]),
+            )
+        )
     elif isinstance(opt, RMSprop):
         a = group["alpha"]
         s0, s1 = _v(before, "square_avg") or 0.0, _v(after, "square_avg")

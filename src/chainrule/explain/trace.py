@@ -39,7 +39,7 @@ def fmt(x, max_elements: int = 6) -> str:
     if a.size <= max_elements:
         return np.array2string(a, precision=6, separator=", ", suppress_small=False).replace("\n", "")
     af = a.astype(np.float64)
-    return (f"shape {a.shape}: mean {af.mean():.4g}, std {af.std():.4g}, min {af.min():.4g}, max {af.max():.4g}")
+    return f"shape {a.shape}: mean {af.mean():.4g}, std {af.std():.4g}, min {af.min():.4g}, max {af.max():.4g}"
 
 
 def _scalar(a) -> bool:
@@ -88,8 +88,18 @@ class Use:
 class Trace:
     """The recorded backward pass of one output. Render with to_text, to_markdown, to_html."""
 
-    def __init__(self, output: Tensor, out_name: str, steps: list[Step], names: dict, grads: dict,
-                 uses: dict, leaves: list[Tensor], max_elements: int, title: str | None = None):
+    def __init__(
+        self,
+        output: Tensor,
+        out_name: str,
+        steps: list[Step],
+        names: dict,
+        grads: dict,
+        uses: dict,
+        leaves: list[Tensor],
+        max_elements: int,
+        title: str | None = None,
+    ):
         self.output = output
         self.out_name = out_name
         self.steps = steps
@@ -219,8 +229,10 @@ class Trace:
         path = paths[0] if paths else []
         lines = [f"d{self.out_name}/d{self.name_of(param)}: shape {np.shape(total)}, through"]
         for upper, lower, _ in path:
-            lines.append(f"  {self._label(upper)} <- {self.name_of(lower)}  (d{self.out_name}/d{self.name_of(lower)}: "
-                         f"{fmt(self.grad(lower), self.max_elements)})")
+            lines.append(
+                f"  {self._label(upper)} <- {self.name_of(lower)}  (d{self.out_name}/d{self.name_of(lower)}: "
+                f"{fmt(self.grad(lower), self.max_elements)})"
+            )
         lines.append(f"  = {fmt(total, self.max_elements)}")
         return {"paths": [], "terms": [], "total": total, "text": "\n".join(lines)}
 
@@ -230,8 +242,9 @@ class Trace:
         me = self.max_elements
         secs = []
         if self.forward_values:
-            rows = [("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me))
-                    for name, expr, v in self.forward_values]
+            rows = [
+                ("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me)) for name, expr, v in self.forward_values
+            ]
             secs.append((self.forward_title, rows))
         if self.notes:
             secs.append(("Note", [("text", "note", n) for n in self.notes]))
@@ -252,9 +265,15 @@ class Trace:
             for pname in self.show_chains:
                 text = self.chain(pname)["text"]
                 lhs, rest = text.split(" = ", 1)
-                rows.append(("eq", lhs, "\n".join(part.strip().lstrip("= ") if k else part
-                                                   for k, part in enumerate(rest.split("\n")))
-                             .replace("\n", "\n= ")))
+                rows.append(
+                    (
+                        "eq",
+                        lhs,
+                        "\n".join(
+                            part.strip().lstrip("= ") if k else part for k, part in enumerate(rest.split("\n"))
+                        ).replace("\n", "\n= "),
+                    )
+                )
             secs.append(("One gradient as its whole chain (factors of 1 from sums left out)", rows))
         if self.lr is not None:
             rows = []
@@ -263,8 +282,9 @@ class Trace:
                 if g is None:
                     continue
                 new = leaf.data - self.lr * g
-                rows.append(("eq", self.name_of(leaf),
-                             f"{fmt(leaf.data, me)} - {self.lr:g} * {fmt(g, me)} = {fmt(new, me)}"))
+                rows.append(
+                    ("eq", self.name_of(leaf), f"{fmt(leaf.data, me)} - {self.lr:g} * {fmt(g, me)} = {fmt(new, me)}")
+                )
             secs.append((f"One step of gradient descent: w <- w - {self.lr:g} * d{self.out_name}/dw", rows))
         return secs
 
@@ -297,8 +317,9 @@ class Trace:
             rows += [("eq", nm, fmt(v, me)) for nm, t, v, _ in s.outputs if v is not None]
         if s.formula:
             rows.append(("kv", "rule", s.formula + (f";  local derivative: {s.derivative}" if s.derivative else "")))
-        ins = ", ".join(e.name if e.name == fmt(e.tensor.data, me) else f"{e.name} = {fmt(e.tensor.data, me)}"
-                        for e in s.edges)
+        ins = ", ".join(
+            e.name if e.name == fmt(e.tensor.data, me) else f"{e.name} = {fmt(e.tensor.data, me)}" for e in s.edges
+        )
         if ins:
             rows.append(("kv", "inputs", ins))
         if s.outputs:
@@ -312,11 +333,15 @@ class Trace:
                 continue
             lhs = f"-> d{self.out_name}/d{e.name}"
             if e.local is not None and _scalar(e.local) and _scalar(s.grad_out):
-                rhs = (f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} = {fmt(s.grad_out)} * "
-                       f"{fmt(e.local)} = {fmt(e.contribution)}")
+                rhs = (
+                    f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} = {fmt(s.grad_out)} * "
+                    f"{fmt(e.local)} = {fmt(e.contribution)}"
+                )
             elif e.local is not None:
-                rhs = (f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), local "
-                       f"{fmt(e.local, me)}; = {fmt(e.contribution, me)}")
+                rhs = (
+                    f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), local "
+                    f"{fmt(e.local, me)}; = {fmt(e.contribution, me)}"
+                )
             else:
                 rhs = f"{fmt(e.contribution, me)}"
             if e.broadcast:
@@ -375,9 +400,11 @@ class Trace:
         return "\n".join(out)
 
     def to_html(self) -> str:
-        parts = ["<div class='chainrule-trace'>",
-                 "<style>.chainrule-trace td{font-family:monospace;vertical-align:top;padding:1px 8px}"
-                 ".chainrule-trace th{text-align:left}</style>"]
+        parts = [
+            "<div class='chainrule-trace'>",
+            "<style>.chainrule-trace td{font-family:monospace;vertical-align:top;padding:1px 8px}"
+            ".chainrule-trace th{text-align:left}</style>",
+        ]
         if self.title:
             parts.append(f"<h2>{html.escape(self.title)}</h2>")
         for title, rows in self._sections():
@@ -471,8 +498,9 @@ def _broadcast_sentence(name, in_shape, out_shape) -> str:
     return f"summed over axis {ax}: {name} {tuple(in_shape)} was broadcast to {tuple(out_shape)}"
 
 
-def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name: str | None = None,
-            title: str | None = None) -> Trace:
+def explain(
+    output: Tensor, max_elements: int = 6, lr: float | None = None, name: str | None = None, title: str | None = None
+) -> Trace:
     """Write out the backward pass of ``output`` as the chain rule with numbers.
 
     The graph must still be intact: call it before ``backward()`` (or after
@@ -511,10 +539,16 @@ def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name
         if len(gs) == 1:
             out_t = outputs.get((id(node), 0))
             g = np.asarray(gs[0])
-            st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
-                      derivative=type(node).derivative,
-                      out_name=names.get(id(out_t), "?") if out_t is not None else "?",
-                      out_value=out_t.data if out_t is not None else None, grad_out=g)
+            st = Step(
+                order=len(steps) + 1,
+                node=node,
+                op=type(node).__name__,
+                formula=type(node).formula,
+                derivative=type(node).derivative,
+                out_name=names.get(id(out_t), "?") if out_t is not None else "?",
+                out_value=out_t.data if out_t is not None else None,
+                grad_out=g,
+            )
             if out_t is not None:
                 grads[id(out_t)] = g
         else:  # several outputs: each with its own value and gradient
@@ -526,18 +560,36 @@ def explain(output: Tensor, max_elements: int = 6, lr: float | None = None, name
                 outs.append((nm, t, t.data if t is not None else None, np.asarray(gi)))
                 if t is not None:
                     grads[id(t)] = np.asarray(gi)
-            st = Step(order=len(steps) + 1, node=node, op=type(node).__name__, formula=type(node).formula,
-                      derivative=type(node).derivative, out_name=", ".join(o[0] for o in outs),
-                      out_value=None, grad_out=None, outputs=outs)
+            st = Step(
+                order=len(steps) + 1,
+                node=node,
+                op=type(node).__name__,
+                formula=type(node).formula,
+                derivative=type(node).derivative,
+                out_name=", ".join(o[0] for o in outs),
+                out_value=None,
+                grad_out=None,
+                outputs=outs,
+            )
         st._out_tensor = out_t
         locals_ = _local_derivatives(node, out_t)
         for i, t in enumerate(node.inputs):
             if not isinstance(t, Tensor):
                 continue
-            e = Edge(index=i, tensor=t, name=names.get(id(t), "?"), needs_grad=node.needs_input_grad[i],
-                     local=locals_[i] if locals_ is not None else None, contribution=fitted[i])
-            if e.contribution is not None and out_t is not None and t.shape != out_t.shape and (
-                    getattr(type(node), "elementwise", False) or i in getattr(type(node), "broadcast_inputs", ())):
+            e = Edge(
+                index=i,
+                tensor=t,
+                name=names.get(id(t), "?"),
+                needs_grad=node.needs_input_grad[i],
+                local=locals_[i] if locals_ is not None else None,
+                contribution=fitted[i],
+            )
+            if (
+                e.contribution is not None
+                and out_t is not None
+                and t.shape != out_t.shape
+                and (getattr(type(node), "elementwise", False) or i in getattr(type(node), "broadcast_inputs", ()))
+            ):
                 e.broadcast = _broadcast_sentence(e.name, t.shape, out_t.shape)
             st.edges.append(e)
             if e.needs_grad:
@@ -575,8 +627,7 @@ def _local_derivatives(node, out_t):
     elementwise = getattr(type(node), "elementwise", False)
     if out_t is None:
         return None
-    scalar_node = out_t.data.size == 1 and all(
-        (not isinstance(t, Tensor)) or t.data.size == 1 for t in node.inputs)
+    scalar_node = out_t.data.size == 1 and all((not isinstance(t, Tensor)) or t.data.size == 1 for t in node.inputs)
     if not (elementwise or scalar_node) or getattr(node, "_n_out", 1) != 1:
         return None
     try:

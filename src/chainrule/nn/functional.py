@@ -25,7 +25,19 @@ from ..ops import (
 )
 
 __all__ = [
-    "linear", "dropout", "batch_norm", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
-    "log_softmax", "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "linear",
+    "dropout",
+    "batch_norm",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "mse_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 ]

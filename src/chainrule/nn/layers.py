@@ -15,9 +15,25 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = [
-    "Linear", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
-    "Flatten", "Identity", "Dropout", "BatchNorm1d", "Standardize",
-    "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss",
+    "Linear",
+    "Sequential",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "Flatten",
+    "Identity",
+    "Dropout",
+    "BatchNorm1d",
+    "Standardize",
+    "MSELoss",
+    "CrossEntropyLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "NLLLoss",
 ]
 
 
@@ -30,8 +46,7 @@ class Linear(Module):
     reproducible; without it chainrule's default generator is used.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32,
-                 generator=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: sizes must be positive, got in={in_features}, out={out_features}")
@@ -191,8 +206,15 @@ class BatchNorm1d(Module):
     ``running_mean`` / ``running_var``; evaluation mode uses those.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=np.float32):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=np.float32,
+    ):
         super().__init__()
         if momentum is None or not 0.0 <= momentum <= 1.0:
             raise ValueError(
@@ -227,9 +249,16 @@ class BatchNorm1d(Module):
             )
         use_batch = self.training or not self.track_running_stats
         track = self.training and self.track_running_stats
-        return ops.batch_norm(x, self.running_mean if (track or not use_batch) else None,
-                              self.running_var if (track or not use_batch) else None,
-                              self.weight, self.bias, training=use_batch, momentum=self.momentum, eps=self.eps)
+        return ops.batch_norm(
+            x,
+            self.running_mean if (track or not use_batch) else None,
+            self.running_var if (track or not use_batch) else None,
+            self.weight,
+            self.bias,
+            training=use_batch,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

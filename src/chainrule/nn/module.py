@@ -23,7 +23,7 @@ class Parameter(Tensor):
         super().__init__(_to_array(data, copy=False), requires_grad=requires_grad, name=name)
 
     def __repr__(self) -> str:
-        return "Parameter(" + super().__repr__()[len("tensor("):]
+        return "Parameter(" + super().__repr__()[len("tensor(") :]
 
 
 class _HookHandle:

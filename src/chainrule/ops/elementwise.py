@@ -225,7 +225,7 @@ class Pow(Function):
         gb = None
         if nb:
             safe = where(a.data == 0, 1, a)
-            gb = g * where((a.data == 0) & (b.data >= 0), 0, (a ** b) * log(safe))
+            gb = g * where((a.data == 0) & (b.data >= 0), 0, (a**b) * log(safe))
         return ga, gb
 
 
@@ -555,8 +555,7 @@ class Where(Function):
             return np.where(self.cond, a, b)
         except ValueError:
             raise ShapeError(
-                f"where: shapes {np.shape(self.cond)}, {np.shape(a)} and {np.shape(b)} cannot be "
-                "broadcast together"
+                f"where: shapes {np.shape(self.cond)}, {np.shape(a)} and {np.shape(b)} cannot be broadcast together"
             ) from None
 
     def backward(self, g):

@@ -18,9 +18,7 @@ def _matmul_error(a_shape, b_shape):
     if len(a_shape) == 0 or len(b_shape) == 0:
         return ShapeError(f"matmul: both operands need at least 1 dimension, got {a_shape} and {b_shape}")
     if ka != kb:
-        return ShapeError(
-            f"matmul: cannot multiply {a_shape} by {b_shape}: inner sizes {ka} and {kb} differ"
-        )
+        return ShapeError(f"matmul: cannot multiply {a_shape} by {b_shape}: inner sizes {ka} and {kb} differ")
     return ShapeError(f"matmul: batch dimensions of {a_shape} and {b_shape} cannot be broadcast together")
 
 

@@ -464,8 +464,7 @@ def mse_loss(input, target, reduction: str = "mean"):
     return MSELoss(reduction)(x, _float_target(target, x))
 
 
-def cross_entropy(input, target, reduction: str = "mean", ignore_index: int = -100,
-                  label_smoothing: float = 0.0):
+def cross_entropy(input, target, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0):
     """Cross-entropy of logits against class indices or class probabilities.
 
     The softmax is inside (pass raw scores). One fused node whose backward is

@@ -56,8 +56,9 @@ class BatchNorm(Function):
 
     __slots__ = ("eps", "axes", "xhat", "inv_std")
     formula = "y = gamma * (x - mean) / sqrt(var + eps) + beta"
-    derivative = ("dL/dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)); "
-                  "dL/dgamma = sum(g * xhat); dL/dbeta = sum(g)")
+    derivative = (
+        "dL/dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)); dL/dgamma = sum(g * xhat); dL/dbeta = sum(g)"
+    )
 
     def __init__(self, eps):
         self.inputs = None
@@ -112,7 +113,8 @@ class BatchNorm(Function):
         gx = None
         if ng[0]:
             gx = (gamma.reshape(shape) * inv_std) * (
-                g - gsum.reshape(shape) * (1.0 / n) - xhat * (gxhat_sum.reshape(shape) * (1.0 / n)))
+                g - gsum.reshape(shape) * (1.0 / n) - xhat * (gxhat_sum.reshape(shape) * (1.0 / n))
+            )
         return gx, gxhat_sum if ng[1] else None, gsum if ng[2] else None
 
 
@@ -132,8 +134,16 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None):
     return Dropout(p, generator)(x)
 
 
-def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = True,
-               momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm(
+    x,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
     """Batch normalisation over axis 1 (PyTorch's semantics).
 
     In training the batch statistics normalise the input and update the

@@ -55,8 +55,9 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
             if not p.requires_grad:
-                raise ValueError(f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} "
-                                 "does not require grad")
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} does not require grad"
+                )
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in ps):
             raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
@@ -246,12 +247,29 @@ class SGD(Optimizer):
     v <- momentum * v + (1 - dampening) * g;  w <- w - lr * (g + momentum * v if nesterov else v)
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
 
     def _update(self, p, w, g, state, group):
         lr, mom = group["lr"], group["momentum"]
@@ -296,10 +314,25 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad: per-coordinate steps lr / sqrt(sum of squared gradients)."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-                                      initial_accumulator_value=initial_accumulator_value))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                eps=eps,
+                initial_accumulator_value=initial_accumulator_value,
+            ),
+        )
 
     def _update(self, p, w, g, state, group):
         step = state["step"] = state.get("step", 0) + 1
@@ -319,10 +352,19 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop: divide by a running root-mean-square of the gradients (optionally centred, with momentum)."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
+        super().__init__(
+            params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
+        )
 
     def _update(self, p, w, g, state, group):
         state["step"] = state.get("step", 0) + 1
@@ -365,12 +407,18 @@ class Adam(Optimizer):
 
     _decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ):
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _update(self, p, w, g, state, group):
         # The moments are kept scaled, M = m / (1 - b1) and V = v / (1 - b2), so that each update is
@@ -390,8 +438,9 @@ class Adam(Optimizer):
         l2 = wd if (wd and not self._decoupled) else 0.0
         bc1 = 1 - b1**step
         k = math.sqrt((1 - b2**step) / (1 - b2))  # sqrt(v_hat) = sqrt(V) / k
-        self._sliced(_adam_slice, (w, g, M, V, vmax), state, 2, b1, b2, decay, l2, group["eps"] * k,
-                     lr * (1 - b1) * k / bc1)
+        self._sliced(
+            _adam_slice, (w, g, M, V, vmax), state, 2, b1, b2, decay, l2, group["eps"] * k, lr * (1 - b1) * k / bc1
+        )
 
     def _export_state(self, state, group):
         # PyTorch's exp_avg / exp_avg_sq for reading, plus the exact scaled arrays M / V so that a
@@ -454,8 +503,15 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
@@ -473,8 +529,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> floa
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(p.grad.data))) for p in ps)
     else:
-        total = float(sum(float(np.sum(np.abs(p.grad.data, dtype=np.float64) ** norm_type)) for p in ps)
-                      ** (1.0 / norm_type))
+        total = float(
+            sum(float(np.sum(np.abs(p.grad.data, dtype=np.float64) ** norm_type)) for p in ps) ** (1.0 / norm_type)
+        )
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for p in ps:
