@@ -920,3 +920,47 @@ def test_dropout_of_one_and_batchnorm_momentum_none():
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
     with pytest.raises(ValueError, match="momentum"):
         cr.nn.BatchNorm1d(3, momentum=None)
+
+
+# -- review of the fixes above
+
+
+def test_losses_of_one_element_in_any_shape():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 10)
+    m = cr.nn.Linear(3, 2)
+    per_sample = F.cross_entropy(m(cr.tensor(X)), y, reduction="none").numpy()
+    res = cr.train.evaluate(m, cr.nn.CrossEntropyLoss(reduction="none"), (X, y), batch_size=3)  # last batch: 1
+    assert res["loss"] == pytest.approx(per_sample.mean(), rel=1e-6)
+    m1 = cr.nn.Linear(3, 1)
+    Y = rng.standard_normal((10, 1)).astype(np.float32)
+    res = cr.train.evaluate(m1, lambda o, t: ((o - t) ** 2).mean(axis=0), (X, Y))  # a loss of shape (1,)
+    assert res["loss"] == pytest.approx(float(((m1(cr.tensor(X)).numpy() - Y) ** 2).mean()), rel=1e-6)
+    with pytest.raises(cr.errors.ChainruleError, match="reduction"):
+        cr.train.fit(
+            m, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(m.parameters(), lr=0.1), (X[:1], y[:1]), epochs=1
+        )
+
+
+def test_resume_compares_with_the_optimizer_settings_the_checkpoint_holds(tmp_path):
+    import json
+
+    from chainrule.cli import main
+
+    out = tmp_path / "run"
+    base = ["train", "--dataset", "xor", "--hidden", "4", "--optimizer", "adamw", "--out", str(out), "--quiet"]
+    assert main(base + ["--epochs", "2"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["weight_decay"] = 0.0  # what an older version wrote for adamw, while training with 0.01
+    (out / "config.json").write_text(json.dumps(cfg))
+    assert main(base + ["--epochs", "3", "--resume"]) == 0
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())["epochs"]] == [1, 2, 3]
+    assert main(base + ["--epochs", "4", "--resume", "--weight-decay", "0.5"]) == 1
+
+
+def test_history_read_back_keeps_nan_and_prints_diagnostics():
+    h = cr.train.History([{"epoch": 1, "loss": 0.5, "dead_relu/1": float("nan"), "grad_norm/1": 2.0}])
+    back = cr.train.History.from_json(h.to_json())
+    assert np.isnan(back.epochs[0]["dead_relu/1"])
+    assert back.diagnostics() == h.diagnostics()

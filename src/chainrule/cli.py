@@ -292,7 +292,17 @@ def _check_resume(args, out, config):
         return
     with open(cfg_path) as f:
         saved = json.load(f)
-    diff = [k for k in _ARCHITECTURE + _TRAINING if k in saved and saved.get(k) != config.get(k)]
+    # The optimizer's hyper-parameters as the checkpoint holds them are what a resume will use: they
+    # are the truth where they exist (config.json of older versions did not always record them right).
+    group = _checkpoint_group(out)
+    if group:
+        saved = dict(saved)
+        saved["lr"] = group.get("initial_lr", group.get("lr", saved.get("lr")))
+        saved["weight_decay"] = group.get("weight_decay", saved.get("weight_decay"))
+        if "momentum" in group:
+            saved["momentum"] = group["momentum"]
+    keys = [k for k in _ARCHITECTURE + _TRAINING if k != "momentum" or config["optimizer"] in ("momentum", "nesterov")]
+    diff = [k for k in keys if k in saved and saved.get(k) != config.get(k)]
     if diff:
         raise ChainruleError(
             f"--resume: the run in {out} has a different "
@@ -305,6 +315,22 @@ def _check_resume(args, out, config):
             f"--resume: the run in {out} was scheduled ({config['scheduler']}) over {saved.get('epochs')} epochs; "
             f"resuming with --epochs {config['epochs']} would bend that schedule. Use --epochs {saved.get('epochs')}"
         )
+
+
+def _checkpoint_group(out) -> dict | None:
+    """The first parameter group of the optimizer saved in ``out``'s checkpoint (None if unreadable)."""
+    from . import io
+    from .errors import ChainruleError
+    from .train import CHECKPOINT_NAME
+
+    path = os.path.join(out, CHECKPOINT_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        groups = io.load(path)["optimizer"]["param_groups"]
+        return dict(groups[0])
+    except (ChainruleError, KeyError, IndexError, TypeError):
+        return None  # fit reports an unreadable checkpoint itself
 
 
 def load_run(directory: str):

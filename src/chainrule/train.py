@@ -60,15 +60,16 @@ def _metric_fns(metrics, loss_fn) -> dict[str, Callable]:
 
 
 # ----------------------------------------------------------------------------- history
-def _finite(obj):
+def _finite(obj, keep_nan: bool = False):
+    """Plain Python numbers, lists and dicts; non-finite floats become None unless ``keep_nan``."""
     if isinstance(obj, (np.generic, np.ndarray)):
         obj = obj.tolist()
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return obj if keep_nan or math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: _finite(v, keep_nan) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [_finite(v, keep_nan) for v in obj]
     return obj
 
 
@@ -113,7 +114,8 @@ class History:
         if os.path.exists(str(path_or_text)):
             with open(path_or_text) as f:
                 text = f.read()
-        return cls(json.loads(text)["epochs"])
+        # null stands for a number that was not finite (JSON has no NaN): read it back as NaN
+        return cls([{k: (math.nan if v is None else v) for k, v in r.items()} for r in json.loads(text)["epochs"]])
 
     def diagnostics(self) -> str:
         """Per-layer diagnostics of every epoch as a text table (needs fit(..., diagnostics=True))."""
@@ -261,14 +263,14 @@ def _generators(model: Module) -> dict[str, np.random.Generator]:
 def _batch_total(loss_fn, loss, batch: int, where: str) -> float:
     """The sum over the batch's samples of the loss, whatever the loss function's reduction."""
     reduction = getattr(loss_fn, "reduction", "mean")
-    if loss.data.size != 1:
+    if loss.data.size != 1 or (where == "fit" and reduction == "none"):
         if where == "fit":
             raise ChainruleError(
                 f"fit: the loss has shape {loss.shape}; training needs one number per batch. Use a loss with "
                 "reduction='mean' (the default) or 'sum'"
             )
         return float(loss.data.sum())
-    value = float(loss.data)
+    value = loss.data.reshape(-1)[0].item()  # a one-element loss of any shape
     return value if reduction == "sum" else value * batch
 
 
@@ -536,7 +538,7 @@ def _checkpoint(path, epoch, model, optimizer, scheduler, loader, callbacks, his
         "default_generator": creation.default_generator().bit_generator.state,
         "module_generators": {k: g.bit_generator.state for k, g in _generators(model).items()},
         "callbacks": [cb.state_dict() for cb in callbacks],
-        "history": json.loads(history.to_json()),
+        "history": {"epochs": _finite(history.epochs, keep_nan=True)},
     }
     io.save(state, path)
 
