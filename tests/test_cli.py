@@ -143,8 +143,25 @@ def test_explain_examples(fmt_, tmp_path, capsys):
 def test_graph_command(tmp_path, capsys):
     assert main(["graph", "shopping", "-o", str(tmp_path / "g.dot")]) == 0
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
-    assert main(["graph", "nope", "-o", str(tmp_path / "g.dot")]) == 1
-    assert "unknown example 'nope'" in capsys.readouterr().err
+    # an unknown example, an unknown picture format, or no example at all: argument errors (status 2)
+    for argv, said in (
+        (["graph", "nope", "-o", str(tmp_path / "g.dot")], "invalid choice: 'nope'"),
+        (["graph", "shopping", "-o", str(tmp_path / "g.txt")], "expected a file ending in"),
+        (["explain", "nope"], "invalid choice: 'nope'"),
+        (["explain"], "name an example"),
+    ):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and said in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_examples_are_the_explain_examples():
+    from chainrule.cli import EXAMPLES
+    from chainrule.explain import EXAMPLES as defined
+
+    assert set(EXAMPLES) == set(defined)
 
 
 def test_explain_a_saved_model(tmp_path, capsys):

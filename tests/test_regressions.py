@@ -964,3 +964,115 @@ def test_history_read_back_keeps_nan_and_prints_diagnostics():
     back = cr.train.History.from_json(h.to_json())
     assert np.isnan(back.epochs[0]["dead_relu/1"])
     assert back.diagnostics() == h.diagnostics()
+
+
+# -- a new user's walk through the README, and edge cases against PyTorch
+
+
+@requires_torch
+def test_bool_tensor_with_numbers_matches_torch():
+    b = np.array([True, False])
+    for f in (lambda t: t + 2, lambda t: t * 3, lambda t: 2**t, lambda t: t + 2.5):
+        ours, theirs = f(cr.tensor(b)), f(torch.tensor(b))
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert ours.dtype.kind == {torch.int64: "i", torch.float32: "f"}[theirs.dtype]
+
+
+@requires_torch
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_with_unnormalised_probability_targets_matches_torch(smoothing):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 4))
+    q = rng.random((5, 4)) * 2  # rows do not sum to 1
+    a = cr.tensor(x, requires_grad=True)
+    ta = torch.tensor(x, requires_grad=True)
+    F.cross_entropy(a, cr.tensor(q), label_smoothing=smoothing).backward()
+    torch.nn.functional.cross_entropy(ta, torch.tensor(q), label_smoothing=smoothing).backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+    (g,) = cr.grad(F.cross_entropy(a, cr.tensor(q), label_smoothing=smoothing), a, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@requires_torch
+def test_power_with_zero_exponent_has_zero_gradient_like_torch():
+    x = cr.tensor([0.0, 2.0], requires_grad=True)
+    (x ** cr.tensor([0.0, 0.0])).sum().backward()
+    tx = torch.tensor([0.0, 2.0], requires_grad=True)
+    (tx ** torch.tensor([0.0, 0.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    (g,) = cr.grad((x ** cr.tensor([0.0, 0.0])).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(g.numpy(), [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cr.tensor(np.zeros((0, 3))).max(axis=0),
+        lambda: F.cross_entropy(cr.tensor(np.zeros((2, 3))), np.array([0, 5])),
+        lambda: F.cross_entropy(cr.tensor(np.zeros((2, 3))), np.array([0, 1]), label_smoothing=2.0),
+        lambda: F.mse_loss(cr.tensor([1.0]), cr.tensor([1.0]), reduction="avg"),
+        lambda: cr.tensor([1.0, 2.0])[5],
+        lambda: cr.train.History([{"epoch": 1}])["nope"],
+    ],
+)
+def test_errors_raised_on_purpose_are_chainrule_errors(make):
+    with pytest.raises(cr.errors.ChainruleError):
+        make()
+
+
+@requires_torch
+def test_softmax_and_logsumexp_over_an_empty_axis_match_torch():
+    x = np.zeros((0, 3))
+    assert cr.softmax(cr.tensor(x), 0).shape == torch.softmax(torch.tensor(x), 0).shape
+    np.testing.assert_array_equal(cr.tensor(x).logsumexp(axis=0).numpy(), torch.tensor(x).logsumexp(0).numpy())
+
+
+@requires_torch
+def test_log_softmax_of_an_all_minus_inf_row_is_silent_and_matches_torch():
+    import warnings
+
+    x = np.array([[-np.inf, -np.inf], [0.0, 1.0]])
+    a = cr.tensor(x, requires_grad=True)
+    ta = torch.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = cr.log_softmax(a, 1)
+        y.sum().backward()
+    ty = torch.log_softmax(ta, 1)
+    ty.sum().backward()
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)  # NaN where NaN, too
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+
+
+@requires_torch
+def test_changing_only_a_bias_after_the_forward_pass_is_allowed_like_torch():
+    rng = np.random.default_rng(0)
+    W, b, X = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(2, 4))
+    lin_w = cr.tensor(W, requires_grad=True)
+    lin_b = cr.tensor(b, requires_grad=True)
+    loss = (F.linear(cr.tensor(X), lin_w, lin_b) ** 2).sum()
+    lin_b.grad = cr.tensor(np.ones(3))
+    cr.optim.SGD([lin_b], lr=1.0).step()  # Linear's backward never reads the bias
+    loss.backward()
+    tw, tb = torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)
+    tloss = (torch.nn.functional.linear(torch.tensor(X), tw, tb) ** 2).sum()
+    with torch.no_grad():
+        tb -= 1.0
+    tloss.backward()
+    np.testing.assert_allclose(lin_w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    loss2 = (F.linear(cr.tensor(X), lin_w, lin_b) ** 2).sum()
+    lin_w.grad = cr.tensor(np.ones((3, 4)))
+    cr.optim.SGD([lin_w], lr=1.0).step()  # the weight is read: refused
+    with pytest.raises(cr.errors.GraphError):
+        loss2.backward()
+
+
+def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
+    from chainrule.cli import main
+
+    out = tmp_path / "fresh"
+    assert (
+        main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet", "--resume"])
+        == 0
+    )
+    assert "no run in" in capsys.readouterr().err

@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 
 from . import _mode
-from .errors import BackwardError, GraphError, GraphFreedError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, BackwardError, GraphError, GraphFreedError, ShapeError
 from .tensor import Tensor
 
 __all__ = ["backward", "grad", "unbroadcast"]
@@ -67,9 +67,13 @@ def mark_modified(tensors) -> None:
             _modified[key] = [weakref.ref(t, lambda _r, key=key: _modified.pop(key, None)), now]
 
 
-def _check_fresh(n) -> None:
-    """Raise if a leaf input of node ``n`` was changed in place after ``n`` was recorded."""
+def _check_fresh(n, create_graph: bool) -> None:
+    """Raise if a leaf input of node ``n`` whose value its backward reads was changed in place after
+    ``n`` was recorded."""
+    reads = True if create_graph else n.reads_inputs
     for i, t in enumerate(n.inputs):
+        if reads is not True and i not in reads:
+            continue
         if isinstance(t, Tensor) and t._node is None:
             entry = _modified.get(id(t))
             if entry is not None and entry[0]() is t and entry[1] > n._clock:
@@ -177,12 +181,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     elif isinstance(grad_outputs, (Tensor, np.ndarray)) or np.isscalar(grad_outputs):
         grad_outputs = [grad_outputs]
     if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+        raise ArgumentError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
     if retain_graph is None:
         retain_graph = create_graph
     for k, t in enumerate(inputs):
         if not isinstance(t, Tensor):
-            raise TypeError(f"grad: inputs[{k}] is a {type(t).__name__}, not a Tensor")
+            raise ArgumentTypeError(f"grad: inputs[{k}] is a {type(t).__name__}, not a Tensor")
         if not t._requires_grad:
             raise GraphError(f"grad: inputs[{k}] (shape {t.shape}) does not require grad")
     roots, seeds = [], []
@@ -305,7 +309,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 continue
             if n._clock != clock and (create_graph or n.reads_inputs) and (run is None or n in run):
                 # some leaf was changed in place since this node was recorded, and backward reads it
-                _check_fresh(n)
+                _check_fresh(n, create_graph)
             # (a multi-output node's outputs that received no gradient are None here: hooks,
             # retained and requested gradients see only those that did)
             gs = (g,) if n._n_out == 1 else tuple(g)

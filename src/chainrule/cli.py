@@ -15,8 +15,12 @@ import sys
 
 import numpy as np
 
+from .errors import ArgumentError
+
 DATASETS = ("xor", "spiral", "digits", "mnist1d", "fashion-mnist")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
+EXAMPLES = ("shopping", "neuron", "seed003")  # chainrule.explain.EXAMPLES (a test keeps the two equal)
+GRAPH_FORMATS = ("dot", "gv", "svg", "png", "pdf")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 
@@ -62,6 +66,13 @@ def _hidden(s):
     return sizes
 
 
+def _graph_file(s):
+    ext = os.path.splitext(s)[1].lstrip(".").lower()
+    if ext not in GRAPH_FORMATS:
+        raise argparse.ArgumentTypeError(f"expected a file ending in .{', .'.join(GRAPH_FORMATS)}, got {s!r}")
+    return s
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="chainrule", description="Backpropagation you can see, at the speed of BLAS.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -98,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-root", default=None)
 
     x = sub.add_parser("explain", help="write out a gradient as its chain of local derivatives")
-    x.add_argument("example", nargs="?", default=None, help="shopping, neuron or seed003")
+    x.add_argument("example", nargs="?", default=None, choices=EXAMPLES, help="shopping, neuron or seed003")
     x.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     x.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     x.add_argument("--model", default=None, help="a directory written by 'chainrule train'")
@@ -106,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--data-root", default=None)
 
     g = sub.add_parser("graph", help="draw the computational graph of an example")
-    g.add_argument("example", help="shopping, neuron or seed003")
-    g.add_argument("-o", "--output", required=True, help="file to write: .dot, .svg or .png")
+    g.add_argument("example", choices=EXAMPLES, help="shopping, neuron or seed003")
+    g.add_argument("-o", "--output", required=True, type=_graph_file, help="file to write: .dot, .svg, .png or .pdf")
     return p
 
 
@@ -125,7 +136,7 @@ def load_dataset(name: str, seed: int = 0, root=None):
         return datasets.mnist1d()
     if name == "fashion-mnist":
         return datasets.fashion_mnist(root=root)
-    raise ValueError(f"unknown dataset {name!r}")
+    raise ArgumentError(f"unknown dataset {name!r}")
 
 
 def build_mlp(config: dict):
@@ -196,7 +207,7 @@ def cmd_train(args) -> int:
         "label_smoothing": args.label_smoothing,
     }
     if args.batch_norm and args.batch_size < 2:
-        raise ValueError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
+        raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
     _check_resume(args, out, config)
     os.makedirs(out, exist_ok=True)
     model = build_mlp(config)
@@ -288,7 +299,10 @@ def _check_resume(args, out, config):
     from .errors import ChainruleError
 
     cfg_path = os.path.join(out, "config.json")
-    if not args.resume or not os.path.exists(cfg_path):
+    if not args.resume:
+        return
+    if not os.path.exists(cfg_path):
+        sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")
         return
     with open(cfg_path) as f:
         saved = json.load(f)
@@ -346,7 +360,7 @@ def load_run(directory: str):
     try:
         model = build_mlp(config)
         if not isinstance(config["dataset"], str) or config["dataset"] not in DATASETS:
-            raise ValueError(f"unknown dataset {config['dataset']!r}")
+            raise ArgumentError(f"unknown dataset {config['dataset']!r}")
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         what = f"missing {e}" if isinstance(e, KeyError) else str(e)
         raise ChainruleError(f"{cfg_path} is not a configuration written by 'chainrule train' ({what})") from None
@@ -377,7 +391,7 @@ def cmd_explain(args) -> int:
         config, model = load_run(args.model)
         data = load_dataset(config["dataset"], config["seed"], args.data_root)
         if not 0 <= args.sample < len(data.X_test):
-            raise ValueError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
+            raise ArgumentError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
         from . import nn
 
         trace = ex.explain_model(
@@ -388,7 +402,7 @@ def cmd_explain(args) -> int:
         )
     else:
         if args.example is None:
-            raise ValueError("name an example (shopping, neuron, seed003) or give --model DIR")
+            raise ArgumentError("name an example (shopping, neuron, seed003) or give --model DIR")
         trace = ex.example_trace(args.example)
     text = {"text": trace.to_text, "markdown": trace.to_markdown, "html": trace.to_html}[args.format]()
     if args.output:
@@ -411,6 +425,8 @@ def cmd_graph(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "explain" and args.example is None and args.model is None:
+        parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
     from .errors import ChainruleError
 
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 from .tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader"]
@@ -42,7 +42,7 @@ class TensorDataset(Dataset):
 
     def __init__(self, *arrays):
         if not arrays:
-            raise ValueError("TensorDataset: give at least one array")
+            raise ArgumentError("TensorDataset: give at least one array")
         self.arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
         n = len(self.arrays[0])
         for k, a in enumerate(self.arrays):
@@ -77,7 +77,7 @@ class DataLoader:
         if isinstance(dataset, (tuple, list)):
             dataset = TensorDataset(*dataset)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+            raise ArgumentError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle

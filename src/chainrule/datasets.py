@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from . import errors
-from .errors import DatasetError
+from .errors import ArgumentError, DatasetError
 
 __all__ = ["DataSplit", "xor", "spiral", "digits", "mnist1d", "load_idx", "mnist", "fashion_mnist"]
 
@@ -171,13 +171,13 @@ def spiral(
     n_per_class = int(n_per_class)
     n_classes = int(n_classes)
     if n_per_class < 1:
-        raise ValueError(f"spiral: n_per_class must be at least 1, got {n_per_class}")
+        raise ArgumentError(f"spiral: n_per_class must be at least 1, got {n_per_class}")
     if n_classes < 1:
-        raise ValueError(f"spiral: n_classes must be at least 1, got {n_classes}")
+        raise ArgumentError(f"spiral: n_classes must be at least 1, got {n_classes}")
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"spiral: test_fraction must be in [0, 1), got {test_fraction}")
+        raise ArgumentError(f"spiral: test_fraction must be in [0, 1), got {test_fraction}")
     if noise < 0:
-        raise ValueError(f"spiral: noise must be non-negative, got {noise}")
+        raise ArgumentError(f"spiral: noise must be non-negative, got {noise}")
     rng = np.random.default_rng(seed)
     radius = np.linspace(0.0, 1.0, n_per_class)
     X = np.empty((n_classes * n_per_class, 2), dtype=np.float64)
@@ -481,7 +481,7 @@ def _accepted_checksums(
     if checksums is not None:
         unknown = sorted(set(checksums) - set(_IDX_FILES))
         if unknown:
-            raise ValueError(f"checksums: unknown file names {unknown}; expected some of {list(_IDX_FILES)}")
+            raise ArgumentError(f"checksums: unknown file names {unknown}; expected some of {list(_IDX_FILES)}")
         for name, digest in checksums.items():
             accepted[name] = frozenset({str(digest).strip().lower()})
     return accepted

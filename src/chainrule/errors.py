@@ -21,6 +21,11 @@ __all__ = [
     "SerializationError",
     "DatasetError",
     "MissingDependencyError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "IndexOutOfRangeError",
+    "NotFoundError",
+    "UnsupportedError",
 ]
 
 
@@ -66,6 +71,29 @@ class DatasetError(ChainruleError, RuntimeError):
 
 class MissingDependencyError(ChainruleError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+class ArgumentError(ChainruleError, ValueError):
+    """An argument value the operation cannot take (a reduction name, a probability outside [0, 1], ...)."""
+
+
+class ArgumentTypeError(ChainruleError, TypeError):
+    """An argument of a type the operation cannot take."""
+
+
+class IndexOutOfRangeError(ChainruleError, IndexError):
+    """An index, class label or axis outside the valid range."""
+
+
+class NotFoundError(ChainruleError, KeyError):
+    """A name that is not there (a History key, a tensor name in a trace)."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedError(ChainruleError, NotImplementedError):
+    """A case chainrule does not implement; the message says what to do instead."""
 
 
 def missing(package: str, extra: str, purpose: str) -> MissingDependencyError:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _mode
-from .errors import GraphError
+from .errors import ArgumentTypeError, GraphError, UnsupportedError
 from .tensor import Tensor
 
 __all__ = ["Function"]
@@ -61,14 +61,15 @@ class Function:
     #: never their values, and no output is a view of an input: then a leaf input changed in place
     #: after the forward pass (an optimizer step) does not make the gradients wrong, and backward
     #: does not refuse the graph. (A view would carry the new values on to the nodes that read it.)
-    reads_inputs: bool = True
+    #: A tuple of input indices says which inputs' values backward reads (Linear: (0, 1), not the bias).
+    reads_inputs: bool | tuple = True
 
     # ----------------------------------------------------------------- user API
     def forward(self, *args):
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *arrays)")
+        raise UnsupportedError(f"{type(self).__name__} must define forward(self, *arrays)")
 
     def backward(self, *grads):
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"{type(self).__name__} must define backward(self, *grads) returning one gradient per input"
         )
 
@@ -199,7 +200,7 @@ Function._saved_slots = ()
 def _output(o, requires_grad: bool, node, index: int) -> Tensor:
     if type(o) is not np.ndarray:
         if isinstance(o, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(node).__name__ if node else 'Function'}.forward returned a Tensor; forward "
                 "works on NumPy arrays and must return arrays (use .data on tensors)"
             )

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _mode
 from .autograd import grad as _grad
-from .errors import GradcheckError
+from .errors import ArgumentError, ArgumentTypeError, GradcheckError
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "numerical_grad", "check_backward"]
@@ -59,7 +59,7 @@ class _Projection:
         outs = out if isinstance(out, (tuple, list)) else (out,)
         outs = [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
         if not outs:
-            raise TypeError("gradcheck: the function must return a floating-point Tensor (or a tuple of them)")
+            raise ArgumentTypeError("gradcheck: the function must return a floating-point Tensor (or a tuple of them)")
         if self.vs is None:
             self.vs = [self.rng.standard_normal(o.shape) for o in outs]
         total = None
@@ -106,7 +106,7 @@ def gradcheck(
     """
     args, check = _prepare(inputs)
     if not check:
-        raise ValueError("gradcheck: no floating-point tensor input to check")
+        raise ArgumentError("gradcheck: no floating-point tensor input to check")
     proj = _Projection(fn, seed)
     s = proj(*args)
     targets = [args[k] for k in check]

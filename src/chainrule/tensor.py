@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, GraphError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError
 
 __all__ = ["Tensor", "tensor", "as_tensor", "float16", "float32", "float64", "int32", "int64", "bool_"]
 
@@ -36,7 +36,7 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
             arr = np.array(data, dtype=dtype, copy=copy or None)
         except ValueError:
             if isinstance(data, (list, tuple)):  # NumPy refuses ragged nested lists
-                raise TypeError(_RAGGED.format(type(data).__name__)) from None
+                raise ArgumentTypeError(_RAGGED.format(type(data).__name__)) from None
             raise
     elif isinstance(data, np.ndarray):
         arr = np.array(data, copy=copy or None)
@@ -50,7 +50,7 @@ def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
         if arr.dtype.kind in "iuf":
             arr = arr.astype(_DEFAULT_FLOAT)
         elif arr.dtype.kind == "O":
-            raise TypeError(_RAGGED.format(type(data).__name__))
+            raise ArgumentTypeError(_RAGGED.format(type(data).__name__))
     return arr
 
 
@@ -191,7 +191,7 @@ class Tensor:
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"item: only one-element tensors can be converted to a Python number, got shape {self.shape}"
             )
         return self.data.item()
@@ -238,17 +238,17 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+            raise ArgumentError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
         return bool(self.data.item())
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
     def __iter__(self):
         if self.data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError("iteration over a 0-d tensor")
         for i in range(self.data.shape[0]):
             yield self[i]
 
@@ -295,7 +295,7 @@ class Tensor:
         it, once. Hooks run in the order they were registered.
         """
         if not callable(hook):
-            raise TypeError(f"register_hook: expected a function, got {type(hook).__name__}")
+            raise ArgumentTypeError(f"register_hook: expected a function, got {type(hook).__name__}")
         if not self._requires_grad:
             raise GraphError("register_hook: the tensor does not require grad, so no gradient will reach it")
         if self._node is None:

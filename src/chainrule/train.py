@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _mode, creation, io
 from .data import DataLoader, Dataset, TensorDataset
-from .errors import ChainruleError
+from .errors import ArgumentError, ArgumentTypeError, ChainruleError, NotFoundError
 from .nn.layers import BCEWithLogitsLoss
 from .nn.module import Module
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -55,7 +55,7 @@ def _metric_fns(metrics, loss_fn) -> dict[str, Callable]:
         elif callable(m):
             out[getattr(m, "__name__", "metric")] = m
         else:
-            raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a function (output, target) -> float")
+            raise ArgumentError(f"fit: unknown metric {m!r}; use 'accuracy' or a function (output, target) -> float")
     return out
 
 
@@ -87,7 +87,7 @@ class History:
 
     def __getitem__(self, key: str) -> list:
         if not self.epochs or key not in self.keys():
-            raise KeyError(f"History has no {key!r}; it has {', '.join(self.keys()) or 'no epochs yet'}")
+            raise NotFoundError(f"History has no {key!r}; it has {', '.join(self.keys()) or 'no epochs yet'}")
         return [row.get(key) for row in self.epochs]
 
     def keys(self) -> list[str]:
@@ -142,7 +142,7 @@ def _jsonable(x):
         return x.item()
     if isinstance(x, np.ndarray):
         return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+    raise ArgumentTypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -183,7 +183,7 @@ class EarlyStopping(Callback):
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
+            raise ArgumentError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.restore_best_weights = restore_best_weights
         self.best = math.inf if mode == "min" else -math.inf
@@ -238,7 +238,7 @@ def _as_loader(data, batch_size, shuffle, seed, what):
         return DataLoader(data, batch_size=batch_size or 32, shuffle=shuffle, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return DataLoader(TensorDataset(*data), batch_size=batch_size or 32, shuffle=shuffle, seed=seed)
-    raise TypeError(f"fit: {what} must be a DataLoader, a Dataset or a tuple (X, y), got {type(data).__name__}")
+    raise ArgumentTypeError(f"fit: {what} must be a DataLoader, a Dataset or a tuple (X, y), got {type(data).__name__}")
 
 
 def _progress(total, desc, enabled):
@@ -293,7 +293,7 @@ def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: in
     finally:
         model.train(was_training)
     if n == 0:
-        raise ValueError("evaluate: the data holds no samples")
+        raise ArgumentError("evaluate: the data holds no samples")
     res = {"loss": total / n}
     if fns and outs:
         o, t = np.concatenate(outs), np.concatenate(targets)
@@ -364,7 +364,7 @@ def fit(
     gradient norms, update-to-weight ratios and dead ReLU fractions.
     """
     if epochs < 0:
-        raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+        raise ArgumentError(f"fit: epochs must be >= 0, got {epochs}")
     if seed is not None:
         creation.manual_seed(seed)
     train_loader = _as_loader(train, batch_size, True, seed, "train")
@@ -432,7 +432,7 @@ def _fit_loop(
     ckpt_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
     if resume:
         if ckpt_path is None:
-            raise ValueError("fit: resume=True needs checkpoint_dir")
+            raise ArgumentError("fit: resume=True needs checkpoint_dir")
         if os.path.exists(ckpt_path):
             done, stopped = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks, history)
             start_epoch = done + 1

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from .. import ops
+from ..errors import ArgumentError
 from ..tensor import Tensor, tensor
 from .graph import draw_graph
 from .trace import Trace, explain
@@ -116,7 +117,7 @@ EXAMPLES = {
 
 def build(name: str):
     if name not in EXAMPLES:
-        raise ValueError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}")
+        raise ArgumentError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}")
     return EXAMPLES[name][0]()
 
 

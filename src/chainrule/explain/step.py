@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..errors import ChainruleError
+from ..errors import ChainruleError, IndexOutOfRangeError
 from ..optim.optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .trace import fmt
 
@@ -51,12 +51,14 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
         index = ()  # the one element of a scalar parameter
     elif isinstance(index, (int, np.integer)):
         if not -param.data.size <= index < param.data.size:
-            raise IndexError(f"explain_step: element {index} is out of range for a parameter of shape {param.shape}")
+            raise IndexOutOfRangeError(
+                f"explain_step: element {index} is out of range for a parameter of shape {param.shape}"
+            )
         index = np.unravel_index(int(index) % param.data.size, param.shape)
     else:
         index = tuple(index)
         if len(index) != param.ndim or not all(-n <= i < n for i, n in zip(index, param.shape)):
-            raise IndexError(
+            raise IndexOutOfRangeError(
                 f"explain_step: index {index} does not name one element of a parameter of shape {param.shape}"
             )
     w0 = float(param.data[index])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..autograd import _run, leaf_hooks
-from ..errors import GraphError, GraphFreedError
+from ..errors import ArgumentTypeError, GraphError, GraphFreedError, NotFoundError
 from ..tensor import Tensor
 
 __all__ = ["explain", "Trace", "fmt"]
@@ -133,7 +133,7 @@ class Trace:
         for t in self._all_tensors():
             if self.name_of(t) == name:
                 return t
-        raise KeyError(f"explain: no tensor named {name!r} in this graph")
+        raise NotFoundError(f"explain: no tensor named {name!r} in this graph")
 
     def _all_tensors(self):
         seen = set()
@@ -509,7 +509,7 @@ def explain(
     symbol used for the output in derivatives (default: its name, or L).
     """
     if not isinstance(output, Tensor):
-        raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
+        raise ArgumentTypeError(f"explain: expected a Tensor, got {type(output).__name__}")
     if not output.requires_grad:
         raise GraphError("explain: the output does not require grad, so there is no graph to explain")
     if output.data.size != 1:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import mark_modified
 from ..creation import default_generator
+from ..errors import ArgumentError
 from ..tensor import Tensor
 
 __all__ = [
@@ -42,13 +43,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
+    raise ArgumentError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
 
 
 def _fans(t: Tensor) -> tuple[int, int]:
     shape = t.shape
     if len(shape) < 2:
-        raise ValueError(f"init: fan in and fan out need a tensor with at least 2 dimensions, got shape {shape}")
+        raise ArgumentError(f"init: fan in and fan out need a tensor with at least 2 dimensions, got shape {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
 
@@ -101,7 +102,7 @@ def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
 def _kaiming_std(t, a, mode, nonlinearity):
     fan_in, fan_out = _fans(t)
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+        raise ArgumentError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import ops
 from ..creation import default_generator
+from ..errors import ArgumentError, ArgumentTypeError
 from ..ops.linalg import Linear as _LinearOp
 from ..tensor import Tensor
 from . import init
@@ -49,7 +50,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: sizes must be positive, got in={in_features}, out={out_features}")
+            raise ArgumentError(f"Linear: sizes must be positive, got in={in_features}, out={out_features}")
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype))
@@ -82,7 +83,7 @@ class Sequential(Module):
         else:
             for i, m in enumerate(modules):
                 if not isinstance(m, Module):
-                    raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+                    raise ArgumentTypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
                 self.add_module(str(i), m)
 
     def forward(self, x):
@@ -186,7 +187,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, generator=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ArgumentError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
         self.generator = generator
 
@@ -217,7 +218,7 @@ class BatchNorm1d(Module):
     ):
         super().__init__()
         if momentum is None or not 0.0 <= momentum <= 1.0:
-            raise ValueError(
+            raise ArgumentError(
                 f"BatchNorm1d: momentum must be a number in [0, 1], got {momentum!r} (the cumulative average "
                 "that PyTorch's momentum=None selects is not implemented)"
             )
@@ -294,7 +295,7 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+            raise ArgumentError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
     def extra_repr(self) -> str:

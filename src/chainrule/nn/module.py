@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..autograd import mark_modified
-from ..errors import SerializationError
+from ..errors import ArgumentTypeError, SerializationError, UnsupportedError
 from ..tensor import Tensor, _to_array
 
 __all__ = ["Parameter", "Module"]
@@ -82,7 +82,7 @@ class Module:
                 arr = _to_array(value, None if old is None else np.asarray(value).dtype)
                 if old is not None and arr.dtype != old.data.dtype:
                     if not np.can_cast(arr.dtype, old.data.dtype, "same_kind"):
-                        raise TypeError(
+                        raise ArgumentTypeError(
                             f"{type(self).__name__}: cannot assign {arr.dtype} values to buffer '{name}' of dtype "
                             f"{old.data.dtype} without losing information; convert them first, or assign a Tensor "
                             "to replace the buffer"
@@ -123,7 +123,7 @@ class Module:
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+        raise UnsupportedError(f"{type(self).__name__} must define forward()")
 
     _forward_hooks = None  # a dict once a hook is registered
 

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError
 from ..tensor import Tensor, _to_array
 
 _wrap = Tensor._wrap
@@ -32,6 +32,8 @@ def _const(x, dtype) -> np.ndarray:
     if isinstance(x, (numbers.Number, np.generic)):
         if dtype is not None and (dtype.kind in "fc" or not isinstance(x, (float, np.floating))):
             if isinstance(x, (bool, np.bool_)) and dtype.kind not in "fc":
+                return np.asarray(x)
+            if dtype.kind == "b":  # a number meeting a bool tensor keeps its own type (True + 2 == 3)
                 return np.asarray(x)
             return np.asarray(x, dtype=dtype)
         return np.asarray(x, dtype=_F32 if isinstance(x, (float, np.floating)) else None)
@@ -79,7 +81,7 @@ def norm_axis(axis, ndim: int, op: str):
     out = []
     for ax in axes:
         if not isinstance(ax, (int, np.integer)):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {ax!r}")
+            raise ArgumentTypeError(f"{op}: axis must be an int or a tuple of ints, got {ax!r}")
         if not -ndim <= ax < ndim:
             raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
         out.append(int(ax) % ndim if ndim else 0)

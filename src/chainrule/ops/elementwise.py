@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._base import as_float_t, as_t, pair
@@ -211,8 +211,8 @@ class Pow(Function):
         na, nb = self.needs_input_grad
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
-            if na:
-                ga = g * (b * np.power(a, b - 1))
+            if na:  # b * a^(b-1), taken as 0 where b = 0 (also at a = 0, where it would be 0 * inf), as PyTorch does
+                ga = g * np.where(b == 0, 0, b * np.power(a, b - 1))
             if nb:
                 y = np.power(a, b)
                 gb = g * np.where((a == 0) & (b >= 0), 0, y * np.log(np.where(a == 0, 1, a)))
@@ -221,7 +221,8 @@ class Pow(Function):
     def backward_graph(self, g):
         a, b = self.inputs
         na, nb = self.needs_input_grad
-        ga = g * (b * a ** (b - 1)) if na else None
+        # where b = 0 the exponent b - 1 is swapped for 1: b * a^1 = 0 there, with no 0 * inf anywhere
+        ga = g * (b * a ** where(b.data == 0, 1, b - 1)) if na else None
         gb = None
         if nb:
             safe = where(a.data == 0, 1, a)
@@ -688,7 +689,7 @@ def softplus(x):
 def clip(x, min=None, max=None):  # noqa: A002
     """Limit values to [min, max] (either may be None). Also available as ``clamp``."""
     if min is None and max is None:
-        raise ValueError("clip: give at least one of min and max")
+        raise ArgumentError("clip: give at least one of min and max")
     return Clip(min, max)(as_t(x))
 
 

@@ -107,6 +107,7 @@ class Linear(Function):
     formula = "y = x @ W^T + b"
     derivative = "dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch)"
     broadcast_inputs = (2,)  # the bias is added to every row
+    reads_inputs = (0, 1)  # backward reads x and W, never the bias
 
     def forward(self, x, w, b=None):
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError, UnsupportedError
 from ..function import Function
 from ..tensor import Tensor
 from ._base import as_t
@@ -20,7 +20,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(op, reduction):
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ArgumentError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _reduce(loss, reduction, count=None):
@@ -151,7 +151,9 @@ class CrossEntropy(Function):
                 safe = t1
             if (safe < 0).any() or (safe >= c).any():
                 bad = safe[(safe < 0) | (safe >= c)][0]
-                raise IndexError(f"cross_entropy: target class {bad} is out of range for {c} classes (0..{c - 1})")
+                raise IndexOutOfRangeError(
+                    f"cross_entropy: target class {bad} is out of range for {c} classes (0..{c - 1})"
+                )
             rows = np.arange(t1.shape[0])
             loss = -logp[rows, safe]
             if eps:
@@ -193,6 +195,11 @@ class CrossEntropy(Function):
             safe = np.where(self.mask, t1, 0) if self.mask is not None else t1
             sc = scale[:, 0] if np.ndim(scale) else scale
             d[rows, safe] -= sc
+        elif self.probs:
+            # d/dx of -sum_k t_k log softmax(x)_k = p * sum_k t_k - t: targets need not sum to 1
+            tr = self._target_rows()
+            d *= tr.sum(axis=1, keepdims=True)
+            d -= tr * scale
         else:
             d -= self._target_rows() * scale
         if self.mask is not None:
@@ -234,7 +241,7 @@ class CrossEntropy(Function):
             scale = g / self.count if self.count else g * 0
         else:
             scale = g
-        d = (p - tr) * scale
+        d = ((p * tr.sum(axis=1, keepdims=True) if self.probs else p) - tr) * scale
         if self.mask is not None:
             d = d * self.mask[:, None]
         if x.ndim > 2:
@@ -245,7 +252,7 @@ class CrossEntropy(Function):
         else:
             gx = d.reshape(x.shape)
         if self.probs and len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
-            raise NotImplementedError("cross_entropy: create_graph with differentiable probability targets")
+            raise UnsupportedError("cross_entropy: create_graph with differentiable probability targets")
         return gx, None
 
 
@@ -286,7 +293,7 @@ class NLLLoss(Function):
         safe = np.where(mask, t1, 0) if mask is not None else t1
         c = lp.shape[1]
         if (safe < 0).any() or (safe >= c).any():
-            raise IndexError(f"nll_loss: target class out of range for {c} classes (0..{c - 1})")
+            raise IndexOutOfRangeError(f"nll_loss: target class out of range for {c} classes (0..{c - 1})")
         loss = -lp[np.arange(t1.shape[0]), safe]
         if mask is not None:
             loss = loss * mask
@@ -342,7 +349,7 @@ class BCELoss(Function):
         if p.shape != t.shape:
             raise ShapeError(f"binary_cross_entropy: input shape {p.shape} and target shape {t.shape} differ")
         if p.size and ((p < 0).any() or (p > 1).any()):
-            raise ValueError(
+            raise ArgumentError(
                 "binary_cross_entropy: inputs must be probabilities in [0, 1]; for raw scores use "
                 "binary_cross_entropy_with_logits"
             )
@@ -431,7 +438,7 @@ class BCEWithLogits(Function):
         from .elementwise import sigmoid
 
         if len(self.inputs) > 2:
-            raise NotImplementedError("binary_cross_entropy_with_logits: create_graph with pos_weight")
+            raise UnsupportedError("binary_cross_entropy_with_logits: create_graph with pos_weight")
         x, t = self.inputs
         scale = g * (1.0 / x.size) if self.reduction == "mean" else g
         needs = self.needs_input_grad
@@ -472,7 +479,7 @@ def cross_entropy(input, target, reduction: str = "mean", ignore_index: int = -1
     """
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = as_t(input)
     t = _target(target, x)
     return CrossEntropy(reduction, ignore_index, label_smoothing)(x, t)

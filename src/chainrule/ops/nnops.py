@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._base import as_t
@@ -121,7 +121,7 @@ class BatchNorm(Function):
 def dropout(x, p: float = 0.5, training: bool = True, generator=None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (identity when not training)."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
     x = as_t(x)
     if not training or p == 0.0:
         return x
@@ -163,7 +163,7 @@ def batch_norm(
         axes = (0,) if x.ndim == 2 else (0, 2)
         n = x.size // c
         if n < 2:
-            raise ValueError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
+            raise ArgumentError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
         y = BatchNorm(eps)(x, w, b)
         if running_mean is not None:
             m = x.data.mean(axis=axes)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..function import Function
 from ..tensor import Tensor
 from ._base import as_float_t, as_t, keep_shape, norm_axis
@@ -132,7 +133,7 @@ class AMax(_Reduce):
     def forward(self, x):
         empty = [a for a in self.axes if x.shape[a] == 0]
         if empty:
-            raise ValueError(
+            raise ArgumentError(
                 f"{type(self).__name__.lower()[1:]}: cannot reduce over axis {empty[0]} of length 0 "
                 f"(input shape {x.shape}); there is no maximum/minimum of nothing"
             )
@@ -166,7 +167,7 @@ class AMin(AMax):
 
 def _lse(x, axes):
     """log(sum(exp(x))) over axes, keepdims, finite for large |x| and all -inf rows."""
-    m = np.amax(x, axis=axes, keepdims=True)
+    m = np.amax(x, axis=axes, keepdims=True, initial=-np.inf)  # initial: an empty axis gives -inf, not an error
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):
         return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
@@ -183,7 +184,8 @@ class LogSumExp(_Reduce):
         return y if self.keepdims else y.reshape(np.sum(x, axis=self.axes).shape)
 
     def backward(self, g):
-        return self._expand(g) * np.exp(self.inputs[0].data - self.y)
+        with np.errstate(invalid="ignore"):  # -inf - (-inf) on an all -inf row: NaN, as in PyTorch
+            return self._expand(g) * np.exp(self.inputs[0].data - self.y)
 
     def backward_graph(self, g):
         x = self.inputs[0]
@@ -201,7 +203,7 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        e = np.exp(x - np.amax(x, axis=self.axis, keepdims=True))
+        e = np.exp(x - np.amax(x, axis=self.axis, keepdims=True, initial=-np.inf))
         e /= np.sum(e, axis=self.axis, keepdims=True)
         self.y = e
         return e
@@ -228,12 +230,14 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        y = x - _lse(x, (self.axis,))
+        with np.errstate(invalid="ignore"):  # an all -inf row: NaN, as in PyTorch
+            y = x - _lse(x, (self.axis,))
         self.y = y
         return y
 
     def backward(self, g):
-        return g - np.exp(self.y) * np.sum(g, axis=self.axis, keepdims=True)
+        with np.errstate(invalid="ignore"):  # an all -inf row: NaN, as in PyTorch
+            return g - np.exp(self.y) * np.sum(g, axis=self.axis, keepdims=True)
 
     def backward_graph(self, g):
         return g - softmax(self.inputs[0], self.axis) * sum(g, self.axis, True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ._base import as_t, norm_axis
@@ -116,7 +116,7 @@ class GetItem(Function):
         try:
             return np.array(x[self.index], copy=None) if not self.basic else x[self.index]
         except IndexError as e:
-            raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+            raise IndexOutOfRangeError(f"getitem: {e} (tensor shape {x.shape})") from None
 
     def backward(self, g):
         x = self.inputs[0].data
@@ -328,7 +328,7 @@ def concatenate(tensors, axis: int = 0):
     """Join tensors along an existing axis."""
     ts = [as_t(t) for t in tensors]
     if not ts:
-        raise ValueError("concatenate: need at least one tensor")
+        raise ArgumentError("concatenate: need at least one tensor")
     axis = norm_axis(axis, ts[0].data.ndim, "concatenate")[0]
     return Concatenate(axis)(*ts)
 
@@ -337,7 +337,7 @@ def stack(tensors, axis: int = 0):
     """Join tensors of one shape along a new axis."""
     ts = [as_t(t) for t in tensors]
     if not ts:
-        raise ValueError("stack: need at least one tensor")
+        raise ArgumentError("stack: need at least one tensor")
     axis = norm_axis(axis, ts[0].data.ndim + 1, "stack")[0]
     return Stack(axis)(*ts)
 

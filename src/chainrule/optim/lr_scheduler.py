@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ArgumentError, ArgumentTypeError
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
@@ -24,13 +25,13 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
+            raise ArgumentTypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
         for i, g in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 g.setdefault("initial_lr", g["lr"])
             elif "initial_lr" not in g:
-                raise ValueError(
+                raise ArgumentError(
                     f"{type(self).__name__}: last_epoch={last_epoch} resumes a schedule, but param_groups[{i}] has "
                     "no 'initial_lr'; create the scheduler with last_epoch=-1, or load the optimizer's state first"
                 )
@@ -69,7 +70,7 @@ class LRScheduler:
 
 def _positive_int(cls, name, v):
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{cls}: {name} must be a positive integer, got {v!r}")
+        raise ArgumentError(f"{cls}: {name} must be a positive integer, got {v!r}")
 
 
 class StepLR(LRScheduler):
@@ -152,9 +153,9 @@ class ReduceLROnPlateau:
         eps: float = 1e-8,
     ):
         if factor >= 1.0:
-            raise ValueError("ReduceLROnPlateau: factor must be < 1")
+            raise ArgumentError("ReduceLROnPlateau: factor must be < 1")
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError("ReduceLROnPlateau: mode is 'min' or 'max', threshold_mode 'rel' or 'abs'")
+            raise ArgumentError("ReduceLROnPlateau: mode is 'min' or 'max', threshold_mode 'rel' or 'abs'")
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode

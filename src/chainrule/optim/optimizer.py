@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..autograd import mark_modified
-from ..errors import SerializationError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, SerializationError, ShapeError
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
@@ -41,7 +41,7 @@ class Optimizer:
         self._scratch: dict = {}  # (dtype, k) -> a scratch vector of _CHUNK elements, shared by all parameters
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ArgumentError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for g in params:
@@ -53,14 +53,14 @@ class Optimizer:
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
         for p in ps:
             if not isinstance(p, Tensor):
-                raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+                raise ArgumentTypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
             if not p.requires_grad:
-                raise ValueError(
+                raise ArgumentError(
                     f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} does not require grad"
                 )
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in ps):
-            raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+            raise ArgumentError(f"{type(self).__name__}: a parameter appears in more than one group")
         group["params"] = ps
         for k, v in self.defaults.items():
             group.setdefault(k, v)
@@ -70,7 +70,7 @@ class Optimizer:
     def _check_group(self, group: dict) -> None:
         lr = group.get("lr")
         if lr is None or lr < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr}")
+            raise ArgumentError(f"{type(self).__name__}: invalid learning rate {lr}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of every parameter (set them to None)."""
@@ -258,7 +258,7 @@ class SGD(Optimizer):
         maximize: bool = False,
     ):
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+            raise ArgumentError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(
             params,
             dict(
@@ -417,7 +417,7 @@ class Adam(Optimizer):
         amsgrad: bool = False,
     ):
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+            raise ArgumentError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _update(self, p, w, g, state, group):
