@@ -1076,3 +1076,51 @@ def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
         == 0
     )
     assert "no run in" in capsys.readouterr().err
+
+
+@requires_torch
+def test_power_mixed_second_derivative_at_zero_exponent():
+    # d/db of d(a^b)/da = a^(b-1) (1 + b ln a): 1/a at b = 0; the Hessian stays symmetric
+    a = cr.tensor([2.0, 3.0], requires_grad=True)
+    b = cr.tensor([0.0, 0.0], requires_grad=True)
+    ga, gb = cr.grad((a**b).sum(), [a, b], create_graph=True)
+    (dga_db,) = cr.grad(ga.sum(), b)
+    (dgb_da,) = cr.grad(gb.sum(), a)
+    np.testing.assert_allclose(dga_db.numpy(), [0.5, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(dgb_da.numpy(), dga_db.numpy(), rtol=1e-6)
+
+
+def test_fit_reports_a_non_finite_one_element_loss():
+    X = np.ones((4, 2), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    m = cr.nn.Linear(2, 1)
+
+    def bad(out, t):
+        return ((out - t) ** 2).mean().reshape(1) * float("nan")
+
+    with pytest.raises(cr.errors.ChainruleError, match="became nan"):
+        cr.train.fit(m, bad, cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1)
+
+
+@requires_torch
+def test_bool_tensor_with_small_numpy_integers_does_not_overflow():
+    b = np.array([True, False])
+    ours = cr.tensor(b) + np.int8(127)
+    theirs = torch.tensor(b) + 127
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal((cr.tensor(b) ** 2).numpy(), (torch.tensor(b) ** 2).numpy())
+
+
+@requires_torch
+def test_log_softmax_of_a_row_holding_plus_inf_is_nan_like_torch():
+    x = np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0]])
+    ours = cr.log_softmax(cr.tensor(x), 1).numpy()
+    theirs = torch.log_softmax(torch.tensor(x), 1).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    assert np.isnan(ours[0]).all()
+
+
+def test_integer_to_negative_integer_power_says_what_to_do():
+    with pytest.raises(cr.errors.ArgumentError, match="float"):
+        2 ** cr.tensor(np.array([3, -2]))

@@ -70,7 +70,9 @@ def mark_modified(tensors) -> None:
 def _check_fresh(n, create_graph: bool) -> None:
     """Raise if a leaf input of node ``n`` whose value its backward reads was changed in place after
     ``n`` was recorded."""
-    reads = True if create_graph else n.reads_inputs
+    reads = n.reads_inputs
+    if create_graph and not isinstance(reads, tuple):  # backward_graph may read what backward need not
+        reads = True
     for i, t in enumerate(n.inputs):
         if reads is not True and i not in reads:
             continue

@@ -467,9 +467,9 @@ def _fit_loop(
             loss = loss_fn(out, yb)
             b = len(xb)
             lv = _batch_total(loss_fn, loss, b, "fit")
-            if not math.isfinite(lv):  # checked before the step, so the weights stay those that gave it
+            if not math.isfinite(lv):  # before the step: the weights stay those that gave it
                 raise ChainruleError(
-                    f"fit: the loss became {float(loss.data)} in epoch {epoch}; lower the learning rate, or find "
+                    f"fit: the loss became {lv} in epoch {epoch}; lower the learning rate, or find "
                     "the first NaN with `with cr.detect_anomaly(): ...`"
                 )
             loss.backward()

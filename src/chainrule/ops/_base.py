@@ -33,8 +33,8 @@ def _const(x, dtype) -> np.ndarray:
         if dtype is not None and (dtype.kind in "fc" or not isinstance(x, (float, np.floating))):
             if isinstance(x, (bool, np.bool_)) and dtype.kind not in "fc":
                 return np.asarray(x)
-            if dtype.kind == "b":  # a number meeting a bool tensor keeps its own type (True + 2 == 3)
-                return np.asarray(x)
+            if dtype.kind == "b":  # an integer meeting a bool tensor: int64 (True + 2 == 3), as in PyTorch
+                return np.asarray(x, dtype=np.int64)
             return np.asarray(x, dtype=dtype)
         return np.asarray(x, dtype=_F32 if isinstance(x, (float, np.floating)) else None)
     return _to_array(x, copy=False)

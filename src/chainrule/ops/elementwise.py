@@ -201,7 +201,12 @@ class Pow(Function):
         try:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.power(a, b)
-        except ValueError:
+        except ValueError as e:
+            if "negative integer powers" in str(e):
+                raise ArgumentError(
+                    "pow: an integer tensor raised to a negative integer power has no integer value; "
+                    "convert to float first, e.g. x.float() ** y"
+                ) from None
             raise _bshape_error("pow", a, b) from None
 
     def backward(self, g):
@@ -221,8 +226,9 @@ class Pow(Function):
     def backward_graph(self, g):
         a, b = self.inputs
         na, nb = self.needs_input_grad
-        # where b = 0 the exponent b - 1 is swapped for 1: b * a^1 = 0 there, with no 0 * inf anywhere
-        ga = g * (b * a ** where(b.data == 0, 1, b - 1)) if na else None
+        # at a = b = 0 the base is swapped for 1: b * 1^(b-1) = 0 there, with no 0 * inf anywhere; elsewhere
+        # the formula is the exact one, so second derivatives (d/db of it: 1/a at b = 0) stay right
+        ga = g * (b * where((a.data == 0) & (b.data == 0), 1, a) ** (b - 1)) if na else None
         gb = None
         if nb:
             safe = where(a.data == 0, 1, a)
@@ -629,6 +635,8 @@ def neg(x):
 def pow(a, b):  # noqa: A001 - the operator's name
     """a ** b; b may be a number or a tensor."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and np.ndim(b) == 0:
+        if a.data.dtype.kind == "b" and not isinstance(b, (bool, np.bool_)):  # True ** 2 is the integer 1
+            a = Tensor._wrap(a.data.astype(np.int64))
         if isinstance(b, (int, np.integer)) or (isinstance(b, np.ndarray) and b.dtype.kind in "biu"):
             return PowScalar(int(b))(a)
         # a fractional power of an integer tensor is float32 (as in PyTorch), never float64

@@ -203,7 +203,8 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        e = np.exp(x - np.amax(x, axis=self.axis, keepdims=True, initial=-np.inf))
+        with np.errstate(invalid="ignore"):  # an all -inf row: NaN, as in PyTorch
+            e = np.exp(x - np.amax(x, axis=self.axis, keepdims=True, initial=-np.inf))
         e /= np.sum(e, axis=self.axis, keepdims=True)
         self.y = e
         return e
@@ -231,7 +232,10 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         with np.errstate(invalid="ignore"):  # an all -inf row: NaN, as in PyTorch
-            y = x - _lse(x, (self.axis,))
+            lse = _lse(x, (self.axis,))
+            y = x - lse
+        if np.isposinf(lse).any():  # a row holding +inf: all NaN, as in PyTorch
+            y[np.broadcast_to(np.isposinf(lse), y.shape)] = np.nan
         self.y = y
         return y
 
