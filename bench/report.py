@@ -109,7 +109,9 @@ def report(res: dict) -> str:
     lines = [
         f"Measured {res['when']} on {m.get('cpu', '?')} ({m.get('cpus')} cores), Python {m['python']}, "
         f"NumPy {m['numpy']}, PyTorch {m.get('torch', '-')}, scikit-learn {m.get('sklearn', '-')}; "
-        f"BLAS: {kern}. Medians of interleaved rounds; lower is better; ratios are chainrule / peer."
+        f"BLAS: {kern}"
+        + (f"; OMP_WAIT_POLICY={m['omp_wait_policy']}" if m.get("omp_wait_policy") else "")
+        + ". Medians of interleaved rounds; lower is better; ratios are chainrule / peer."
         + (" (quick run)" if res.get("quick") else ""),
         "",
     ]

@@ -1124,3 +1124,65 @@ def test_log_softmax_of_a_row_holding_plus_inf_is_nan_like_torch():
 def test_integer_to_negative_integer_power_says_what_to_do():
     with pytest.raises(cr.errors.ArgumentError, match="float"):
         2 ** cr.tensor(np.array([3, -2]))
+
+
+# -- review of the chain-rule trace
+
+
+def test_chain_of_a_tensor_through_matmul_and_of_a_scalar_through_stack():
+    W = cr.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    c = cr.explain((cr.tensor(np.ones((3, 2))) @ W).sum()).chain("W")
+    np.testing.assert_array_equal(c["total"], np.full((2, 2), 3.0))  # independent: d sum(X W)/dW = X^T 1
+    assert "shape (2, 2)" in c["text"]
+    a = cr.tensor(2.0, requires_grad=True, name="a", dtype=np.float64)
+    c = cr.explain(a * 3 + cr.stack([a, a * a]).sum()).chain("a")
+    assert c["total"] == 3 + 1 + 2 * 2.0  # every path counted, not just the elementwise one
+    assert "= 8" in c["text"]
+
+
+def test_chain_says_when_paths_are_left_out():
+    x = cr.tensor(1.01, requires_grad=True, name="x", dtype=np.float64)
+    h = x
+    for i in range(5):
+        h = h * h
+        h.name = f"h{i}"
+    c = cr.explain(h).chain("x", max_paths=16)
+    assert len(c["terms"]) == 16 and "not written out" in c["text"]
+    assert c["total"] == pytest.approx(32 * 1.01**31, rel=1e-12)
+
+
+def test_text_trace_lines_fit_the_width():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal(6) * 1e-7, requires_grad=True, name="x", dtype=np.float64)
+    y = cr.tensor(rng.standard_normal(6) * 1e5, requires_grad=True, name="y", dtype=np.float64)
+    text = cr.explain(((x * y).exp() * x - y).sum(), title="A long title " * 12).to_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_markdown_trace_escapes_names_and_titles():
+    h = cr.tensor([1.0], requires_grad=True, name="h|<i>&`x")
+    md = cr.explain((h * 3).sum(), title="T <b>|&").to_markdown()
+    assert "# T &lt;b&gt;\\|&amp;" in md
+    outside = re.sub(r"``.*?``|`[^`]*`", "", md)  # what is left outside code spans
+    assert "<" not in outside and "`" not in outside  # no raw HTML, no code span closed early
+    assert "`` dL/dh\\|<i>&`x ``" in md  # a name holding a backtick sits in a longer fence
+
+
+def test_gradcheck_graph_does_not_blame_relu_at_an_exact_zero():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))
+    y = rng.integers(0, 2, 5)
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    assert cr.gradcheck_graph(F.cross_entropy(m(cr.tensor(X)), y))
+
+    class WrongReLU(cr.Function):  # wrong everywhere, not only at the kink: still caught
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0)
+
+        def backward(self, g):
+            return g * (self.x > 0) * 2
+
+    h = WrongReLU()(m[1](m[0](cr.tensor(X))))
+    with pytest.raises(cr.errors.GradcheckError, match="WrongReLU"):
+        cr.gradcheck_graph(F.cross_entropy(m[3](h), y))

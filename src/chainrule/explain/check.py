@@ -68,6 +68,10 @@ def gradcheck_graph(
         try:
             gradcheck(lambda *xs, node=node: _fresh(node)(*xs), *args, eps=eps, atol=atol, rtol=rtol)
         except GradcheckError as e:
+            if _passes_nearby(node, args, eps, atol, rtol):
+                # correct a little way off: the recorded inputs sit on a kink (an exact 0 into ReLU after
+                # another ReLU or a dropout), where central differences straddle two slopes
+                continue
             out_t = produced.get(id(node))
             out_name = names.get(id(out_t), "?") if out_t is not None else "?"
             msg = str(e)
@@ -80,3 +84,27 @@ def gradcheck_graph(
                 f"wrong gradient for its input {idx} ('{in_name}'). {msg.replace('gradcheck: ', '')}"
             ) from None
     return True
+
+
+def _passes_nearby(node, args, eps, atol, rtol, tries: int = 2) -> bool:
+    """Whether the node's gradient check passes at slightly moved inputs (seeded, so repeatable)."""
+    rng = np.random.default_rng(0)
+    for _ in range(tries):
+        moved = []
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                d = a.data
+                scale = 1e-3 * (float(np.abs(d).mean()) if d.size else 0.0) + 1e-4
+                moved.append(
+                    Tensor(
+                        d + rng.uniform(scale, 2 * scale, d.shape) * rng.choice([-1, 1], d.shape), requires_grad=True
+                    )
+                )
+            else:
+                moved.append(a)
+        try:
+            gradcheck(lambda *xs, node=node: _fresh(node)(*xs), *moved, eps=eps, atol=atol, rtol=rtol)
+        except (GradcheckError, ArithmeticError, ValueError):
+            continue
+        return True
+    return False

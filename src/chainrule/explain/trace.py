@@ -160,9 +160,14 @@ class Trace:
         if total is None:
             raise GraphError(f"explain: {self.name_of(param)} does not affect {self.out_name}")
         paths = []
-        self._paths(param, [], paths, max_paths)
-        scalar = all(_scalar(f[2]) for p in paths for f in p)
+        self._dropped = False
+        self._paths(param, [], paths, max_paths + 1)
+        truncated = len(paths) > max_paths
+        paths = paths[:max_paths]
+        scalar = bool(paths) and not self._dropped and all(_scalar(f[2]) for p in paths for f in p)
         if not scalar:
+            # a tensor, or a path through a node whose local derivative is a matrix (matmul, stack, ...):
+            # no product of numbers to write; the gradients along the way are shown instead
             return self._tensor_chain(param, paths, total)
         grouped = [self._group(p) for p in paths]
         terms = [float(np.prod([v for _, v in g])) if g else 1.0 for g in grouped]
@@ -173,6 +178,8 @@ class Trace:
         text = f"{lhs} = {symbolic}\n{' ' * len(lhs)} = {numeric}"
         if len(grouped) > 1:
             text += f"\n{' ' * len(lhs)} = " + " + ".join(fmt(t) for t in terms)
+        if truncated:
+            text += f"\n{' ' * len(lhs)}   (+ the terms of the paths beyond the first {max_paths}, not written out)"
         text += f"\n{' ' * len(lhs)} = {fmt(total)}"
         return {"paths": grouped, "terms": terms, "total": float(np.asarray(total).reshape(())), "text": text}
 
@@ -194,6 +201,7 @@ class Trace:
                 g = use.step.grad_out
                 local = use.edge.contribution / g if _scalar(g) and float(np.asarray(g).reshape(())) != 0 else None
             if local is None:
+                self._dropped = True  # a path whose local derivative is not one number
                 continue
             self._paths(upper, suffix + [(upper, t, local)], out, max_paths)
 
@@ -226,15 +234,34 @@ class Trace:
         return t is self.output or t.name is not None
 
     def _tensor_chain(self, param, paths, total):
-        path = paths[0] if paths else []
+        """The chain of a tensor (or through matrix-valued local derivatives): the nodes along one path
+        to the output, with the gradient reaching each, then the total."""
+        path = [(u, lo) for u, lo, _ in paths[0]] if paths else self._any_path(param)
         lines = [f"d{self.out_name}/d{self.name_of(param)}: shape {np.shape(total)}, through"]
-        for upper, lower, _ in path:
+        for upper, lower in path:
             lines.append(
                 f"  {self._label(upper)} <- {self.name_of(lower)}  (d{self.out_name}/d{self.name_of(lower)}: "
                 f"{fmt(self.grad(lower), self.max_elements)})"
             )
+        n_uses = len(self.uses(param))
+        if n_uses > 1:
+            lines.append(f"  ({self.name_of(param)} feeds {n_uses} nodes: its gradient is the sum over all of them)")
         lines.append(f"  = {fmt(total, self.max_elements)}")
         return {"paths": [], "terms": [], "total": total, "text": "\n".join(lines)}
+
+    def _any_path(self, t):
+        """One path (upper, lower) pairs from the output down to ``t``, following the first use at each step."""
+        path = []
+        seen = set()
+        while t is not self.output and id(t) not in seen:
+            seen.add(id(t))
+            uses = [u for u in self.uses(t) if _output_tensor(u.step) is not None]
+            if not uses:
+                break
+            upper = _output_tensor(uses[0].step)
+            path.append((upper, t))
+            t = upper
+        return list(reversed(path))
 
     # ------------------------------------------------------------------ rendering
     def _sections(self):
@@ -362,13 +389,17 @@ class Trace:
     def to_text(self, width: int = WIDTH) -> str:
         """Plain text, wrapped to ``width`` columns (100 by default)."""
         lines = []
+
+        def wrap(text, indent=""):
+            return textwrap.wrap(text, width=width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+
         if self.title:
-            lines += [self.title, "=" * min(len(self.title), width), ""]
+            lines += wrap(self.title) + ["=" * min(len(self.title), width), ""]
         for title, rows in self._sections():
-            lines += [title, "-" * min(len(title), width)]
+            lines += wrap(title) + ["-" * min(len(title), width)]
             for kind, label, text in rows:
                 if kind == "head":
-                    lines.append(label)
+                    lines += wrap(label, "    ")
                     continue
                 indent = "    " if title.startswith("Backward") else "  "
                 prefix = indent + label + (" = " if kind == "eq" else ": ")
@@ -385,17 +416,15 @@ class Trace:
     def to_markdown(self) -> str:
         out = []
         if self.title:
-            out += [f"# {self.title}", ""]
+            out += [f"# {_md_text(self.title)}", ""]
         for title, rows in self._sections():
-            out += [f"## {title}", "", "| | |", "|---|---|"]
+            out += [f"## {_md_text(title)}", "", "| | |", "|---|---|"]
             for kind, label, text in rows:
-                lab = label.replace("|", "\\|")
                 if kind == "head":
-                    out.append(f"| **{lab}** | |")
+                    out.append(f"| **{_md_text(label)}** | |")
                     continue
-                cells = [c.replace("|", "\\|") for c in text.split("\n")]
-                body = "<br>".join(f"`{c}`" for c in cells)
-                out.append(f"| `{lab}` | {body} |")
+                body = "<br>".join(_md_code(c) for c in text.split("\n"))
+                out.append(f"| {_md_code(label)} | {body} |")
             out.append("")
         return "\n".join(out)
 
@@ -616,6 +645,20 @@ def explain(
             "looks), so where a hook changes a gradient, backward() gives a different .grad than written here"
         )
     return tr
+
+
+def _md_text(s: str) -> str:
+    """Text for a Markdown table or heading: HTML-significant characters, pipes and backticks escaped."""
+    return html.escape(s, quote=False).replace("|", "\\|").replace("`", "\\`")
+
+
+def _md_code(s: str) -> str:
+    """A Markdown code span holding ``s`` exactly (a longer fence when ``s`` holds backticks)."""
+    s = s.replace("|", "\\|")
+    if "`" not in s:
+        return f"`{s}`"
+    fence = "`" * (max(len(m) for m in re.findall(r"`+", s)) + 1)
+    return f"{fence} {s} {fence}"
 
 
 def _local_derivatives(node, out_t):
