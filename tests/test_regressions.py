@@ -1186,3 +1186,82 @@ def test_gradcheck_graph_does_not_blame_relu_at_an_exact_zero():
     h = WrongReLU()(m[1](m[0](cr.tensor(X))))
     with pytest.raises(cr.errors.GradcheckError, match="WrongReLU"):
         cr.gradcheck_graph(F.cross_entropy(m[3](h), y))
+
+
+# -- a PyTorch user's review of tensors, modules and loaders
+
+
+@requires_torch
+def test_in_place_writes_after_the_forward_pass_are_caught():
+    w = cr.tensor([1.0, 1.0], requires_grad=True)
+    x = cr.tensor([2.0, 3.0])
+    y = (w * x).sum()
+    x[0] = 100.0  # Mul's backward reads x
+    with pytest.raises(cr.errors.GraphError, match="changed in place"):
+        y.backward()
+    tw, tx = torch.tensor([1.0, 1.0], requires_grad=True), torch.tensor([2.0, 3.0])
+    ty = (tw * tx).sum()
+    tx[0] = 100.0
+    with pytest.raises(RuntimeError, match="inplace"):
+        ty.backward()
+    lin = cr.nn.Linear(2, 1)
+    o = lin(cr.tensor([[1.0, 2.0]], requires_grad=True)).sum()
+    lin.weight.detach()[0, 0] = 50.0  # through another tensor sharing the memory
+    with pytest.raises(cr.errors.GraphError):
+        o.backward()
+    with cr.no_grad():  # patching a weight is allowed, as in PyTorch
+        lin.weight[0, 0] = 3.0
+    assert lin.weight.numpy()[0, 0] == 3.0
+    with pytest.raises(cr.errors.GraphError):
+        lin.weight[0, 0] = 4.0  # outside no_grad: refused
+
+
+def test_loader_collates_dicts_lists_and_scalars_and_copies_batches():
+    class Samples(cr.data.Dataset):
+        def __init__(self, kind):
+            self.kind = kind
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            x = np.full(2, float(i), np.float32)
+            return {"dict": {"x": x, "y": i}, "list": [x, i], "pair": [float(i), i], "scalar": float(i)}[self.kind]
+
+    b = next(iter(cr.data.DataLoader(Samples("dict"), batch_size=4)))
+    assert set(b) == {"x", "y"} and b["x"].shape == (4, 2) and b["y"].numpy().tolist() == [0, 1, 2, 3]
+    xb, yb = next(iter(cr.data.DataLoader(Samples("list"), batch_size=4)))
+    assert xb.shape == (4, 2) and yb.shape == (4,)
+    xb, yb = next(iter(cr.data.DataLoader(Samples("pair"), batch_size=4)))
+    assert xb.dtype == np.float32 and yb.dtype == np.int64 and xb.shape == (4,)
+    sb = next(iter(cr.data.DataLoader(Samples("scalar"), batch_size=4)))
+    assert isinstance(sb, cr.Tensor) and sb.shape == (4,)
+    X = np.ones((6, 2), np.float32)
+    for (xb,) in cr.data.DataLoader(cr.data.TensorDataset(X), batch_size=3):
+        xb.numpy()[...] = 0.0  # changing a batch never changes the data set
+    assert (X == 1.0).all()
+
+
+def test_parameters_cannot_be_replaced_by_plain_tensors():
+    lin = cr.nn.Linear(2, 2)
+    with pytest.raises(cr.errors.ArgumentTypeError, match="weight"):
+        lin.weight = cr.ones(2, 2)
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+
+
+@requires_torch
+def test_state_dict_of_tied_weights_and_non_strict_loading_like_torch():
+    a, b = cr.nn.Linear(2, 2), cr.nn.Linear(2, 2)
+    b.weight = a.weight
+    m = cr.nn.Sequential(a, b)
+    ta, tb = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    tb.weight = ta.weight
+    tm = torch.nn.Sequential(ta, tb)
+    assert list(m.state_dict()) == list(tm.state_dict())
+    untied = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Linear(2, 2))
+    untied.load_state_dict(m.state_dict())  # every name is there
+    r = untied.load_state_dict({"0.weight": np.zeros((2, 2), np.float32), "extra": np.zeros(1)}, strict=False)
+    tr = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)).load_state_dict(
+        {"0.weight": torch.zeros(2, 2), "extra": torch.zeros(1)}, strict=False
+    )
+    assert r.missing_keys == tr.missing_keys and r.unexpected_keys == tr.unexpected_keys

@@ -53,18 +53,31 @@ def leaf_hooks(t: Tensor, create: bool = False):
 _modified: dict = {}
 
 
+def _memory(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself, or the base its view was taken from)."""
+    b = a.base
+    while type(b) is np.ndarray:
+        a, b = b, b.base
+    return a
+
+
 def mark_modified(tensors) -> None:
-    """Record that ``tensors`` (leaves) had their values changed in place, for the staleness check."""
+    """Record that ``tensors`` had their values changed in place, for the staleness check.
+
+    Changes are recorded against the memory, not the Tensor object, so a write through another
+    tensor sharing it (``t.detach()``) counts for ``t`` too.
+    """
     _mode.clock += 1
     now = _mode.clock
     get = _modified.get
     for t in tensors:
-        entry = get(id(t))
-        if entry is not None:  # an entry leaves with its tensor (the weakref's callback), so the id is t's
+        m = _memory(t.data)
+        entry = get(id(m))
+        if entry is not None:  # an entry leaves with its array (the weakref's callback), so the id is m's
             entry[1] = now
         else:
-            key = id(t)
-            _modified[key] = [weakref.ref(t, lambda _r, key=key: _modified.pop(key, None)), now]
+            key = id(m)
+            _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), now]
 
 
 def _check_fresh(n, create_graph: bool) -> None:
@@ -77,14 +90,16 @@ def _check_fresh(n, create_graph: bool) -> None:
         if reads is not True and i not in reads:
             continue
         if isinstance(t, Tensor) and t._node is None:
-            entry = _modified.get(id(t))
-            if entry is not None and entry[0]() is t and entry[1] > n._clock:
+            m = _memory(t.data)
+            entry = _modified.get(id(m))
+            if entry is not None and entry[0]() is m and entry[1] > n._clock:
                 name = f"'{t.name}' " if t.name else ""
                 raise GraphError(
                     f"backward: input {i} {name}(shape {t.shape}) of node {type(n).__name__} was changed in place "
-                    "(by an optimizer step, load_state_dict or nn.init) after the forward pass used it, so its "
-                    "gradients would be computed with the new values. Call backward() before optimizer.step(), "
-                    "or run the forward pass again"
+                    "(by an optimizer step, load_state_dict, nn.init or an assignment t[...] = v) after the "
+                    "forward pass used it, so its gradients would be computed with the new values. Call "
+                    "backward() before optimizer.step() (or before changing the values), or run the forward "
+                    "pass again"
                 )
 
 

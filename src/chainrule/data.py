@@ -117,11 +117,13 @@ class DataLoader:
             end = min(start + bs, n)
             idx = order[start:end] if order is not None else slice(start, end)
             if bulk:
+                # a slice gives views of the data set: copy, so that changing a batch in place never
+                # changes the data (shuffled batches are copies already)
                 batch = ds[idx]
+                yield tuple(Tensor._wrap(np.array(b) if order is None else np.asarray(b)) for b in batch)
             else:
                 ids = range(start, end) if order is None else idx
-                batch = _collate([ds[int(i)] for i in ids])
-            yield tuple(Tensor._wrap(b if isinstance(b, np.ndarray) else np.asarray(b)) for b in batch)
+                yield _collate([ds[int(i)] for i in ids])
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -131,8 +133,31 @@ class DataLoader:
 
 
 def _collate(samples):
+    """Samples to one batch, shaped like a sample: a tuple or list of fields gives a tuple of tensors,
+    a dict a dict of tensors, anything else one tensor."""
     first = samples[0]
-    if not isinstance(first, tuple):
-        samples = [(s,) for s in samples]
-    cols = zip(*samples)
-    return tuple(np.stack([c.data if isinstance(c, Tensor) else np.asarray(c) for c in col]) for col in cols)
+    if isinstance(first, dict):
+        keys = list(first)
+        for s in samples:
+            if not isinstance(s, dict) or list(s) != keys:
+                raise ShapeError(f"DataLoader: every sample must be a dict with the keys {keys}, got {s!r:.80}")
+        return {k: _stack([s[k] for s in samples], repr(k)) for k in keys}
+    if isinstance(first, (tuple, list)):
+        for s in samples:
+            if not isinstance(s, (tuple, list)) or len(s) != len(first):
+                raise ShapeError(
+                    f"DataLoader: every sample must have {len(first)} fields like the first, got {s!r:.80}"
+                )
+        return tuple(_stack([s[i] for s in samples], f"field {i}") for i in range(len(first)))
+    return _stack(samples, "the samples")
+
+
+def _stack(values, what: str) -> Tensor:
+    arrays = [v.data if isinstance(v, Tensor) else np.asarray(v) for v in values]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"DataLoader: {what} have different shapes {sorted(shapes)} within one batch; they must match")
+    out = np.stack(arrays)
+    if out.dtype == np.float64 and not isinstance(values[0], (np.ndarray, np.generic, Tensor)):
+        out = out.astype(np.float32)  # Python floats: the default float, as in cr.tensor
+    return Tensor._wrap(out)

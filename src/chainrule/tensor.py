@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _mode
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError
 
 __all__ = ["Tensor", "tensor", "as_tensor", "float16", "float32", "float64", "int32", "int64", "bool_"]
@@ -358,13 +359,21 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index, value):
-        if self._requires_grad or self._node is not None:
+        """In-place assignment: allowed on tensors outside the graph, and on leaves under ``cr.no_grad()``
+        (to patch weights). A graph that already used the old values refuses its backward afterwards."""
+        if self._node is not None or (self._requires_grad and _mode.grad_enabled):
             raise GraphError(
                 "setitem: in-place assignment into a tensor that is part of a graph would corrupt "
-                "its gradients; build a new tensor (cr.where, cr.concatenate) or assign into "
-                "t.detach() / inside no_grad on a leaf's .data"
+                "its gradients; build a new tensor (cr.where, cr.concatenate), or change a leaf's "
+                "values inside `with cr.no_grad():`"
+            )
+        if isinstance(value, Tensor) and value._requires_grad and _mode.grad_enabled:
+            raise GraphError(
+                "setitem: the value carries a graph, which an in-place assignment would drop; "
+                "assign value.detach() to copy its values, or build a new tensor (cr.where, cr.concatenate)"
             )
         self.data[index] = value.data if isinstance(value, Tensor) else value
+        _autograd.mark_modified([self])
 
     # Comparisons are not differentiable: they return boolean tensors.
     def __lt__(self, other):

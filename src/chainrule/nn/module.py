@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,13 @@ class _HookHandle:
 
     def remove(self) -> None:
         self._hooks.pop(self._key, None)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match: names the model has and the state lacks, and the reverse."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Module:
@@ -92,6 +100,12 @@ class Module:
             if value is not None and value.name is None:
                 value.name = old.name if old is not None and old.name else name
             buffers[name] = value
+        elif name in params and value is not None:
+            raise ArgumentTypeError(
+                f"{type(self).__name__}: cannot assign a {type(value).__name__} to parameter '{name}' (a "
+                "Parameter or None is expected); wrap it, cr.nn.Parameter(value), or change the values in "
+                f"place: with cr.no_grad(): module.{name}[...] = value"
+            )
         else:
             params.pop(name, None)
             modules.pop(name, None)
@@ -173,16 +187,35 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(name, parameter) pairs in registration order; a shared parameter appears once."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs in registration order; a shared parameter appears once unless
+        ``remove_duplicate=False`` (then under every name it has, as in ``state_dict``)."""
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        if not recurse:
+            mods = [(prefix, self)]
+        else:
+            mods = self.named_modules(prefix) if remove_duplicate else self._all_named_modules(prefix)
         for mname, m in mods:
             for pname, p in m._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
+
+    def _all_named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Every (name, module), a shared module under each of its names (depth first, in order)."""
+        stack = [(prefix, self, ())]
+        while stack:
+            name, m, above = stack.pop()
+            yield name, m
+            kids = [
+                (f"{name}.{k}" if name else k, c, above + (id(m),))
+                for k, c in m._modules.items()
+                if c is not None and id(c) not in above and c is not m
+            ]
+            stack.extend(reversed(kids))
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
@@ -242,22 +275,31 @@ class Module:
     def state_dict(self) -> OrderedDict:
         """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
         out = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = p.data
-        for name, b in self.named_buffers():
-            out[name] = b.data
+        # module by module, its parameters then its buffers; a shared tensor under each of its names
+        for mname, m in self._all_named_modules():
+            for items in (m._parameters.items(), m._buffers.items()):
+                for k, t in items:
+                    if t is not None:
+                        out[f"{mname}.{k}" if mname else k] = t.data
         return out
 
-    def load_state_dict(self, state, strict: bool = True) -> None:
+    def load_state_dict(self, state, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into the parameters and buffers, after checking names, shapes and dtypes.
 
         With ``strict`` every name must match both ways. Any difference raises
-        SerializationError listing all of them; nothing is changed then.
+        SerializationError listing all of them; nothing is changed then. Returns the
+        ``(missing_keys, unexpected_keys)`` (both empty after a strict load), as PyTorch does.
         """
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = OrderedDict()
+        for mname, m in self._all_named_modules():
+            for items in (m._parameters.items(), m._buffers.items()):
+                for k, t in items:
+                    if t is not None:
+                        own[f"{mname}.{k}" if mname else k] = t
         state = dict(state)
-        missing = [k for k in own if k not in state]
+        present = {id(own[k]) for k in own if k in state}
+        # a tensor shared under several names (tied weights) is there if any of its names is
+        missing = [k for k in own if k not in state and id(own[k]) not in present]
         unexpected = [k for k in state if k not in own]
         problems = []
         if strict and missing:
@@ -285,6 +327,7 @@ class Module:
                 t.data = np.array(v, dtype=t.data.dtype, copy=True)
                 changed.append(t)
         mark_modified(changed)  # graphs recorded before this see new values: backward through them refuses
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:
