@@ -1060,9 +1060,9 @@ def test_changing_only_a_bias_after_the_forward_pass_is_allowed_like_torch():
         tb -= 1.0
     tloss.backward()
     np.testing.assert_allclose(lin_w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
-    loss2 = (F.linear(cr.tensor(X), lin_w, lin_b) ** 2).sum()
+    loss2 = (F.linear(cr.tensor(X, requires_grad=True), lin_w, lin_b) ** 2).sum()
     lin_w.grad = cr.tensor(np.ones((3, 4)))
-    cr.optim.SGD([lin_w], lr=1.0).step()  # the weight is read: refused
+    cr.optim.SGD([lin_w], lr=1.0).step()  # the weight is read (for the input's gradient): refused
     with pytest.raises(cr.errors.GraphError):
         loss2.backward()
 
@@ -1265,3 +1265,82 @@ def test_state_dict_of_tied_weights_and_non_strict_loading_like_torch():
         {"0.weight": torch.zeros(2, 2), "extra": torch.zeros(1)}, strict=False
     )
     assert r.missing_keys == tr.missing_keys and r.unexpected_keys == tr.unexpected_keys
+
+
+# -- the stale check by memory region
+
+
+def test_stale_check_tracks_memory_regions_not_whole_buffers():
+    flat = np.zeros(8, np.float32)
+    A = cr.nn.Parameter(np.zeros((2, 2), np.float32))
+    B = cr.nn.Parameter(np.zeros((2, 2), np.float32))
+    A.data, B.data = flat[:4].reshape(2, 2), flat[4:].reshape(2, 2)
+    x = cr.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    lb = (x * B).sum()
+    (x * A).sum().backward()
+    A.grad = cr.tensor(np.ones((2, 2), np.float32))
+    cr.optim.SGD([A], lr=0.1).step()  # changes A's half of the buffer only
+    lb.backward()
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    w = cr.nn.Parameter(np.ones(2, np.float32))
+    loss = (cr.tensor(X[0:5], dtype=np.float32) * w).sum()
+    other = cr.as_tensor(X[5:10])
+    other[0, 0] = 3.0  # rows 5.. only
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), X[0:5].sum(axis=0))
+
+
+@requires_torch
+def test_stale_check_through_views_in_grad_and_backward_like_torch():
+    W = cr.nn.Parameter(np.ones((2, 2), np.float32))
+    x = cr.tensor(np.ones((1, 2), np.float32), requires_grad=True)
+    y = (x @ W.T).sum()
+    with cr.no_grad():
+        W[...] = 5.0
+    with pytest.raises(cr.errors.GraphError):
+        cr.grad(y, [x])  # Matmul reads W.T, a view showing the new values
+    # a transpose alone reads nothing: PyTorch and chainrule both go ahead
+    W2 = cr.nn.Parameter(np.ones((2, 2), np.float32))
+    opt = cr.optim.SGD([W2], lr=0.1)
+    loss = (W2.T * 2).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    loss.backward()
+    tW = torch.ones((2, 2), requires_grad=True)
+    topt = torch.optim.SGD([tW], lr=0.1)
+    tl = (tW.T * 2).sum()
+    tl.backward(retain_graph=True)
+    topt.step()
+    tl.backward()
+    np.testing.assert_array_equal(W2.grad.numpy(), tW.grad.numpy())
+
+
+def test_loader_accepts_dict_samples_in_any_key_order():
+    class Samples(cr.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"x": float(i), "y": i} if i % 2 else {"y": i, "x": float(i)}
+
+    b = next(iter(cr.data.DataLoader(Samples(), batch_size=4)))
+    assert b["y"].numpy().tolist() == [0, 1, 2, 3]
+
+
+@requires_torch
+def test_a_changed_tensor_only_refuses_where_its_values_are_read_like_torch():
+    # Linear reads W only for the input's gradient, Mul reads a only for b's: changing W (or a)
+    # when that gradient is not needed leaves backward correct, in PyTorch and here
+    rng = np.random.default_rng(1)
+    W0, X = rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
+    W = cr.tensor(W0, requires_grad=True)
+    loss = (F.linear(cr.tensor(X), W) ** 2).sum()
+    with cr.no_grad():
+        W[...] = W0 - 1
+    loss.backward()
+    tW = torch.tensor(W0, requires_grad=True)
+    tloss = (torch.nn.functional.linear(torch.tensor(X), tW) ** 2).sum()
+    with torch.no_grad():
+        tW -= 1
+    tloss.backward()
+    np.testing.assert_allclose(W.grad.numpy(), tW.grad.numpy(), rtol=1e-12)

@@ -22,6 +22,11 @@ import weakref
 
 import numpy as np
 
+try:
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy < 2
+    from numpy import byte_bounds
+
 from . import _mode
 from .errors import ArgumentError, ArgumentTypeError, BackwardError, GraphError, GraphFreedError, ShapeError
 from .tensor import Tensor
@@ -64,8 +69,9 @@ def _memory(a: np.ndarray) -> np.ndarray:
 def mark_modified(tensors) -> None:
     """Record that ``tensors`` had their values changed in place, for the staleness check.
 
-    Changes are recorded against the memory, not the Tensor object, so a write through another
-    tensor sharing it (``t.detach()``) counts for ``t`` too.
+    Changes are recorded against the memory (the owning array and the byte range written), not the
+    Tensor object, so a write through another tensor sharing it (``t.detach()``, a view) counts for
+    every tensor overlapping it, and only for those.
     """
     _mode.clock += 1
     now = _mode.clock
@@ -73,11 +79,20 @@ def mark_modified(tensors) -> None:
     for t in tensors:
         m = _memory(t.data)
         entry = get(id(m))
-        if entry is not None:  # an entry leaves with its array (the weakref's callback), so the id is m's
-            entry[1] = now
-        else:
+        if entry is None:  # an entry leaves with its array (the weakref's callback), so the id is m's
             key = id(m)
-            _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), now]
+            entry = _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), {}]
+        entry[1][byte_bounds(t.data)] = now
+
+
+def _changed_since(a: np.ndarray, clock: int) -> bool:
+    """Whether memory overlapping array ``a`` was marked modified after ``clock``."""
+    m = _memory(a)
+    entry = _modified.get(id(m))
+    if entry is None or entry[0]() is not m:
+        return False
+    lo, hi = byte_bounds(a)
+    return any(c > clock and start < hi and lo < end for (start, end), c in entry[1].items())
 
 
 def _check_fresh(n, create_graph: bool) -> None:
@@ -89,18 +104,16 @@ def _check_fresh(n, create_graph: bool) -> None:
     for i, t in enumerate(n.inputs):
         if reads is not True and i not in reads:
             continue
-        if isinstance(t, Tensor) and t._node is None:
-            m = _memory(t.data)
-            entry = _modified.get(id(m))
-            if entry is not None and entry[0]() is m and entry[1] > n._clock:
-                name = f"'{t.name}' " if t.name else ""
-                raise GraphError(
-                    f"backward: input {i} {name}(shape {t.shape}) of node {type(n).__name__} was changed in place "
-                    "(by an optimizer step, load_state_dict, nn.init or an assignment t[...] = v) after the "
-                    "forward pass used it, so its gradients would be computed with the new values. Call "
-                    "backward() before optimizer.step() (or before changing the values), or run the forward "
-                    "pass again"
-                )
+        # leaves, and views of them (W.T): whatever tensor's memory was written after n was recorded
+        if isinstance(t, Tensor) and _changed_since(t.data, n._clock):
+            name = f"'{t.name}' " if t.name else ""
+            raise GraphError(
+                f"backward: input {i} {name}(shape {t.shape}) of node {type(n).__name__} was changed in place "
+                "(by an optimizer step, load_state_dict, nn.init or an assignment t[...] = v) after the "
+                "forward pass used it, so its gradients would be computed with the new values. Call "
+                "backward() before optimizer.step() (or before changing the values), or run the forward "
+                "pass again"
+            )
 
 
 def _apply_hooks(hooks, g, create_graph: bool):

@@ -139,7 +139,7 @@ def _collate(samples):
     if isinstance(first, dict):
         keys = list(first)
         for s in samples:
-            if not isinstance(s, dict) or list(s) != keys:
+            if not isinstance(s, dict) or s.keys() != first.keys():
                 raise ShapeError(f"DataLoader: every sample must be a dict with the keys {keys}, got {s!r:.80}")
         return {k: _stack([s[k] for s in samples], repr(k)) for k in keys}
     if isinstance(first, (tuple, list)):

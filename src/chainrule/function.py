@@ -58,9 +58,9 @@ class Function:
     #: local derivative is a value per element and explanations print it.
     elementwise: bool = False
     #: False when ``backward`` uses only its inputs' shapes and dtypes and what ``forward`` saved,
-    #: never their values, and no output is a view of an input: then a leaf input changed in place
-    #: after the forward pass (an optimizer step) does not make the gradients wrong, and backward
-    #: does not refuse the graph. (A view would carry the new values on to the nodes that read it.)
+    #: never their values: then an input changed in place after the forward pass (an optimizer
+    #: step) does not make this node's gradients wrong, and backward does not refuse the graph. (If
+    #: the output is a view of the input, the nodes that read it see the change in its memory.)
     #: A tuple of input indices says which inputs' values backward reads (Linear: (0, 1), not the bias).
     reads_inputs: bool | tuple = True
 

@@ -73,6 +73,12 @@ class Mul(Function):
 
     __slots__ = ()
     elementwise = True
+
+    @property
+    def reads_inputs(self):  # d/da = b and d/db = a: each input is read only for the other's gradient
+        na, nb = self.needs_input_grad
+        return (0,) * nb + (1,) * na
+
     formula = "y = a * b"
     derivative = "dy/da = b; dy/db = a"
 
@@ -98,6 +104,12 @@ class Div(Function):
 
     __slots__ = ()
     elementwise = True
+
+    @property
+    def reads_inputs(self):  # d/da = 1/b reads b; d/db = -a/b^2 reads both
+        na, nb = self.needs_input_grad
+        return (0,) * nb + (1,) * (na or nb)
+
     formula = "y = a / b"
     derivative = "dy/da = 1 / b; dy/db = -a / b^2"
 

@@ -30,6 +30,12 @@ class Matmul(Function):
     """y = a @ b with NumPy's rules for 1-D and batched operands."""
 
     __slots__ = ()
+
+    @property
+    def reads_inputs(self):  # da = g @ b^T reads b; db = a^T @ g reads a
+        na, nb = self.needs_input_grad
+        return (0,) * nb + (1,) * na
+
     formula = "y = a @ b"
     derivative = "dy/da = g @ b^T; dy/db = a^T @ g"
 
@@ -107,7 +113,11 @@ class Linear(Function):
     formula = "y = x @ W^T + b"
     derivative = "dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch)"
     broadcast_inputs = (2,)  # the bias is added to every row
-    reads_inputs = (0, 1)  # backward reads x and W, never the bias
+
+    @property
+    def reads_inputs(self):  # dx = g @ W reads W; dW = g^T @ x reads x; never the bias
+        needs = self.needs_input_grad
+        return (0,) * needs[1] + (1,) * needs[0]
 
     def forward(self, x, w, b=None):
         try:

@@ -14,6 +14,7 @@ _wrap = Tensor._wrap
 
 class Reshape(Function):
     __slots__ = ("shape",)
+    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
     formula = "y = x with a new shape"
     derivative = "dy/dx = 1 (gradient reshaped back)"
 
@@ -38,6 +39,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     __slots__ = ("axes",)
+    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
     formula = "y = x with its axes permuted"
     derivative = "dy/dx = 1 (gradient permuted back)"
 
@@ -62,6 +64,7 @@ class Transpose(Function):
 
 class BroadcastTo(Function):
     __slots__ = ("shape",)
+    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
     formula = "y = x repeated along broadcast axes"
     derivative = "dy/dx = 1 (gradient summed over the repeated axes)"
 
@@ -104,6 +107,7 @@ class GetItem(Function):
     """y = x[index]; repeated indices accumulate their gradients."""
 
     __slots__ = ("index", "basic")
+    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
     formula = "y = x[index]"
     derivative = "dy/dx = 1 at the selected positions (summed where selected twice), 0 elsewhere"
 
@@ -223,6 +227,7 @@ class Split(Function):
     """Several outputs: x cut into pieces along an axis."""
 
     __slots__ = ("sections", "axis")
+    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
     formula = "y_1, y_2, ... = pieces of x along an axis"
     derivative = "dy_k/dx = 1 on y_k's slice"
 
