@@ -77,12 +77,14 @@ def mark_modified(tensors) -> None:
     now = _mode.clock
     get = _modified.get
     for t in tensors:
-        m = _memory(t.data)
+        a = t.data
+        m = _memory(a)
         entry = get(id(m))
         if entry is None:  # an entry leaves with its array (the weakref's callback), so the id is m's
             key = id(m)
             entry = _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), {}]
-        entry[1][byte_bounds(t.data)] = now
+        # None: the whole array (a parameter updated by a step, the usual case, with no bounds to compute)
+        entry[1][None if a is m else byte_bounds(a)] = now
 
 
 def _changed_since(a: np.ndarray, clock: int) -> bool:
@@ -91,8 +93,17 @@ def _changed_since(a: np.ndarray, clock: int) -> bool:
     entry = _modified.get(id(m))
     if entry is None or entry[0]() is not m:
         return False
-    lo, hi = byte_bounds(a)
-    return any(c > clock and start < hi and lo < end for (start, end), c in entry[1].items())
+    bounds = None
+    for region, c in entry[1].items():
+        if c <= clock:
+            continue
+        if region is None or a is m:  # the whole array was written, or a reads the whole array
+            return True
+        if bounds is None:
+            bounds = byte_bounds(a)
+        if region[0] < bounds[1] and bounds[0] < region[1]:
+            return True
+    return False
 
 
 def _check_fresh(n, create_graph: bool) -> None:
