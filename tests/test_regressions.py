@@ -1344,3 +1344,73 @@ def test_a_changed_tensor_only_refuses_where_its_values_are_read_like_torch():
         tW -= 1
     tloss.backward()
     np.testing.assert_allclose(W.grad.numpy(), tW.grad.numpy(), rtol=1e-12)
+
+
+# -- the stale check, second look
+
+
+@requires_torch
+@pytest.mark.parametrize("op", ["exp", "tanh", "softmax"])
+def test_changing_an_output_a_node_kept_is_refused_like_torch(op):
+    f = {"exp": lambda t: t.exp(), "tanh": lambda t: t.tanh(), "softmax": lambda t: cr.softmax(t, 0)}[op]
+    tf = {"exp": torch.exp, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, 0)}[op]
+    w = cr.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    y = f(w)
+    loss = (y * cr.tensor([1.0, 2.0, 3.0])).sum()
+    y.detach()[0] = 0.0
+    with pytest.raises(cr.errors.GraphError, match="output"):
+        loss.backward()
+    tw = torch.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    ty = tf(tw)
+    tloss = (ty * torch.tensor([1.0, 2.0, 3.0])).sum()
+    ty.detach()[0] = 0.0
+    with pytest.raises(RuntimeError, match="inplace"):
+        tloss.backward()
+
+
+def test_index_and_mask_arrays_are_kept_as_they_were_in_the_forward_pass():
+    W = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    idx = cr.tensor(np.array([0, 1]))
+    y = W[idx]
+    idx[0] = 2  # the caller's index changes; the recorded node keeps its own copy
+    y.sum().backward()
+    np.testing.assert_array_equal(W.grad.numpy(), [[1, 1], [1, 1], [0, 0]])
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    mask = np.array([True, False])
+    cr.where(mask, w, 0.0).sum().backward()
+    mask[0] = False
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 0.0])
+
+
+def test_many_slice_writes_keep_the_change_record_small():
+    from chainrule import autograd
+
+    buf = cr.tensor(np.zeros((500, 2), np.float32))
+    for i in range(500):
+        buf[i] = 1.0
+        cr.as_tensor(buf.data[i : i + 1])[...] = 2.0  # a tensor over one row: one region each
+    entry = autograd._modified[id(autograd._memory(buf.data))]
+    assert len(entry[1]) <= 65
+
+
+@requires_torch
+def test_batchnorm_bias_change_and_load_state_dict_through_a_view_like_torch():
+    bn = cr.nn.BatchNorm1d(3)
+    x = cr.tensor(np.random.default_rng(0).normal(size=(4, 3)), dtype=np.float32, requires_grad=True)
+    loss = (bn(x) ** 2).sum()
+    with cr.no_grad():
+        bn.bias[...] = 1.0  # batch norm's backward never reads the bias (PyTorch keeps no copy of it either)
+    loss.backward()
+    W = cr.nn.Parameter(np.ones((2, 2), np.float32))
+    m = cr.nn.Module()
+    m.W = W
+    xx = cr.tensor(np.ones((1, 2), np.float32), requires_grad=True)
+    y = (xx @ W.T).sum()
+    m.load_state_dict({"W": np.full((2, 2), 5.0, np.float32)})  # written into W: the view W.T shows it
+    with pytest.raises(cr.errors.GraphError):
+        y.backward()
+
+
+def test_linear_with_a_bias_of_the_wrong_shape_is_a_shape_error():
+    with pytest.raises(cr.errors.ShapeError, match="bias of shape"):
+        F.linear(cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((4, 3))), cr.tensor(np.ones(5)))

@@ -83,8 +83,15 @@ def mark_modified(tensors) -> None:
         if entry is None:  # an entry leaves with its array (the weakref's callback), so the id is m's
             key = id(m)
             entry = _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), {}]
-        # None: the whole array (a parameter updated by a step, the usual case, with no bounds to compute)
-        entry[1][None if a is m else byte_bounds(a)] = now
+        regions = entry[1]
+        if a is m:  # the whole array (a parameter's step, the usual case): it covers every older region
+            regions.clear()
+            regions[None] = now
+        else:
+            regions[byte_bounds(a)] = now
+            if len(regions) > 64:  # many separate slices written: keep one whole-array record instead
+                regions.clear()
+                regions[None] = now
 
 
 def _changed_since(a: np.ndarray, clock: int) -> bool:
@@ -109,9 +116,19 @@ def _changed_since(a: np.ndarray, clock: int) -> bool:
 def _check_fresh(n, create_graph: bool) -> None:
     """Raise if a leaf input of node ``n`` whose value its backward reads was changed in place after
     ``n`` was recorded."""
+    for attr in n.saved_outputs:  # arrays forward kept (an output, written through y.detach())
+        kept = getattr(n, attr, None)
+        if isinstance(kept, np.ndarray) and _changed_since(kept, n._clock):
+            raise GraphError(
+                f"backward: the output of node {type(n).__name__} (shape {kept.shape}), which its backward "
+                "reads, was changed in place after the forward pass; copy it before changing it "
+                "(y.detach().copy()), or run the forward pass again"
+            )
     reads = n.reads_inputs
     if create_graph and not isinstance(reads, tuple):  # backward_graph may read what backward need not
         reads = True
+    elif reads is False:
+        return
     for i, t in enumerate(n.inputs):
         if reads is not True and i not in reads:
             continue
@@ -348,7 +365,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_
                 if not retain_graph and (run is None or n in run):
                     n._free()
                 continue
-            if n._clock != clock and (create_graph or n.reads_inputs) and (run is None or n in run):
+            if n._clock != clock and (run is None or n in run):
                 # some leaf was changed in place since this node was recorded, and backward reads it
                 _check_fresh(n, create_graph)
             # (a multi-output node's outputs that received no gradient are None here: hooks,

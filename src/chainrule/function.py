@@ -63,6 +63,9 @@ class Function:
     #: the output is a view of the input, the nodes that read it see the change in its memory.)
     #: A tuple of input indices says which inputs' values backward reads (Linear: (0, 1), not the bias).
     reads_inputs: bool | tuple = True
+    #: Names of attributes holding arrays ``forward`` kept (often its output) whose values
+    #: ``backward`` reads: a change to them after the forward pass also makes backward refuse.
+    saved_outputs: tuple = ()
 
     # ----------------------------------------------------------------- user API
     def forward(self, *args):

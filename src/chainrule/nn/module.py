@@ -324,7 +324,10 @@ class Module:
             if k in state:
                 v = state[k]
                 v = v.data if isinstance(v, Tensor) else np.asarray(v)
-                t.data = np.array(v, dtype=t.data.dtype, copy=True)
+                if t.data.flags.writeable:  # in place: views of it (W.T in a recorded graph) see the change
+                    np.copyto(t.data, v, casting="unsafe")
+                else:
+                    t.data = np.array(v, dtype=t.data.dtype, copy=True)
                 changed.append(t)
         mark_modified(changed)  # graphs recorded before this see new values: backward through them refuses
         return IncompatibleKeys(missing, unexpected)

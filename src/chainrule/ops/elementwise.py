@@ -253,6 +253,7 @@ class Exp(Function):
     """y = exp(x)."""
 
     __slots__ = ("y",)
+    saved_outputs = ("y",)  # backward reads the output it kept
     elementwise = True
     reads_inputs = False
     formula = "y = exp(x)"
@@ -295,6 +296,7 @@ class Sqrt(Function):
     """y = sqrt(x)."""
 
     __slots__ = ("y",)
+    saved_outputs = ("y",)  # backward reads the output it kept
     elementwise = True
     reads_inputs = False
     formula = "y = sqrt(x)"
@@ -366,6 +368,7 @@ class Cos(Function):
 
 class Tanh(Function):
     __slots__ = ("y",)
+    saved_outputs = ("y",)  # backward reads the output it kept
     elementwise = True
     reads_inputs = False
     formula = "y = tanh(x)"
@@ -403,6 +406,7 @@ class Sigmoid(Function):
     """The logistic sigmoid."""
 
     __slots__ = ("y",)
+    saved_outputs = ("y",)  # backward reads the output it kept
     elementwise = True
     reads_inputs = False
     formula = "y = 1 / (1 + exp(-x))"
@@ -730,7 +734,8 @@ def minimum(a, b):
 
 def where(cond, a, b):
     """Elementwise choice: ``a`` where ``cond`` is true, else ``b``."""
-    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    # a copy: the node keeps the condition for backward, and the caller may change theirs
+    cond = np.array(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     a, b = pair(a, b)
     return Where(cond)(a, b)
 

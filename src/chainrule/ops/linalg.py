@@ -130,10 +130,16 @@ class Linear(Function):
         if w.ndim != 2:
             raise ShapeError(f"linear: the weight must be 2-D (out_features, in_features), got shape {w.shape}")
         if b is not None:
-            if b.dtype == y.dtype:
-                y += b
-            else:
-                y = y + b
+            try:
+                if b.dtype == y.dtype:
+                    y += b
+                else:
+                    y = y + b
+            except ValueError:
+                raise ShapeError(
+                    f"linear: bias of shape {b.shape} does not fit the output's {y.shape[-1]} features; "
+                    f"it must have shape ({y.shape[-1]},)"
+                ) from None
         return y
 
     def backward(self, g):

@@ -55,6 +55,7 @@ class BatchNorm(Function):
     """
 
     __slots__ = ("eps", "axes", "xhat", "inv_std")
+    reads_inputs = (0, 1)  # x and gamma (what forward derived from x is kept); never the bias
     formula = "y = gamma * (x - mean) / sqrt(var + eps) + beta"
     derivative = (
         "dL/dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)); dL/dgamma = sum(g * xhat); dL/dbeta = sum(g)"

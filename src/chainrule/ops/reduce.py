@@ -175,6 +175,7 @@ def _lse(x, axes):
 
 class LogSumExp(_Reduce):
     __slots__ = ("y",)
+    saved_outputs = ("y",)  # backward reads the output it kept
     formula = "y = ln(sum_i exp(x_i))"
     derivative = "dy/dx_i = exp(x_i - y) = softmax(x)_i"
 
@@ -194,6 +195,7 @@ class LogSumExp(_Reduce):
 
 class Softmax(Function):
     __slots__ = ("axis", "y")
+    saved_outputs = ("y",)  # backward reads the output it kept
     reads_inputs = False
     formula = "y_i = exp(x_i) / sum_j exp(x_j)"
     derivative = "dy_i/dx_j = y_i (delta_ij - y_j)"
@@ -222,6 +224,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     __slots__ = ("axis", "y")
+    saved_outputs = ("y",)  # backward reads the output it kept
     reads_inputs = False
     formula = "y_i = x_i - ln(sum_j exp(x_j))"
     derivative = "dy_i/dx_j = delta_ij - softmax(x)_j"

@@ -94,10 +94,14 @@ def _is_basic(index) -> bool:
 
 
 def _norm_index(index):
-    if isinstance(index, Tensor):
-        return index.data
+    # index arrays are copied: the node keeps them for backward, and the caller may change theirs
+    if isinstance(index, (Tensor, np.ndarray)):
+        return np.array(index.data if isinstance(index, Tensor) else index)
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(
+            np.array(i.data if isinstance(i, Tensor) else i) if isinstance(i, (Tensor, np.ndarray)) else i
+            for i in index
+        )
     if isinstance(index, list):
         return np.asarray(index)
     return index
