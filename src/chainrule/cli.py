@@ -347,6 +347,13 @@ def _checkpoint_group(out) -> dict | None:
         return None  # fit reports an unreadable checkpoint itself
 
 
+def _training_loss(config: dict):
+    """The loss a saved run was trained with (label smoothing included), for scoring it the same way."""
+    from . import nn
+
+    return nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))
+
+
 def load_run(directory: str):
     """(config, model) of a directory written by ``chainrule train``."""
     from . import io
@@ -370,13 +377,11 @@ def load_run(directory: str):
 
 
 def cmd_evaluate(args) -> int:
-    from . import nn
     from .train import evaluate
 
     config, model = load_run(args.dir)
     data = load_dataset(config["dataset"], config["seed"], args.data_root)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))  # the loss it was trained with
-    res = evaluate(model, loss_fn, (data.X_test, data.y_test))
+    res = evaluate(model, _training_loss(config), (data.X_test, data.y_test))
     print(
         f"{config['dataset']}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
         f"{len(data.X_test)} samples)"
@@ -392,13 +397,12 @@ def cmd_explain(args) -> int:
         data = load_dataset(config["dataset"], config["seed"], args.data_root)
         if not 0 <= args.sample < len(data.X_test):
             raise ArgumentError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
-        from . import nn
 
         trace = ex.explain_model(
             model,
             data.X_test[args.sample : args.sample + 1],
             data.y_test[args.sample : args.sample + 1],
-            loss_fn=nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0)),
+            loss_fn=_training_loss(config),
         )
     else:
         if args.example is None:

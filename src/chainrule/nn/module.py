@@ -274,14 +274,15 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> OrderedDict:
         """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
-        out = OrderedDict()
-        # module by module, its parameters then its buffers; a shared tensor under each of its names
+        return OrderedDict((name, t.data) for name, t in self._state_tensors())
+
+    def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
+        """Module by module, its parameters then its buffers; a shared tensor under each of its names."""
         for mname, m in self._all_named_modules():
             for items in (m._parameters.items(), m._buffers.items()):
                 for k, t in items:
                     if t is not None:
-                        out[f"{mname}.{k}" if mname else k] = t.data
-        return out
+                        yield (f"{mname}.{k}" if mname else k), t
 
     def load_state_dict(self, state, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into the parameters and buffers, after checking names, shapes and dtypes.
@@ -290,12 +291,7 @@ class Module:
         SerializationError listing all of them; nothing is changed then. Returns the
         ``(missing_keys, unexpected_keys)`` (both empty after a strict load), as PyTorch does.
         """
-        own = OrderedDict()
-        for mname, m in self._all_named_modules():
-            for items in (m._parameters.items(), m._buffers.items()):
-                for k, t in items:
-                    if t is not None:
-                        own[f"{mname}.{k}" if mname else k] = t
+        own = OrderedDict(self._state_tensors())
         state = dict(state)
         present = {id(own[k]) for k in own if k in state}
         # a tensor shared under several names (tied weights) is there if any of its names is

@@ -13,6 +13,13 @@ _wrap = Tensor._wrap
 _F32 = np.dtype(np.float32)
 
 
+def reads_for_the_other(node) -> tuple:
+    """``reads_inputs`` of a product (a * b, a @ b, x @ W^T): d/da reads b and d/db reads a, so each
+    of the first two inputs is read only when the other one needs a gradient."""
+    needs = node.needs_input_grad
+    return (0,) * needs[1] + (1,) * needs[0]
+
+
 def as_t(x, dtype=None) -> Tensor:
     """``x`` as a Tensor: tensors pass through, anything else becomes a constant."""
     if isinstance(x, Tensor):

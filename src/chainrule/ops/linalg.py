@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from ._base import as_t, pair
+from ._base import as_t, pair, reads_for_the_other
 
 _wrap = Tensor._wrap
 
@@ -31,10 +31,7 @@ class Matmul(Function):
 
     __slots__ = ()
 
-    @property
-    def reads_inputs(self):  # da = g @ b^T reads b; db = a^T @ g reads a
-        na, nb = self.needs_input_grad
-        return (0,) * nb + (1,) * na
+    reads_inputs = property(reads_for_the_other)  # da = g @ b^T, db = a^T @ g
 
     formula = "y = a @ b"
     derivative = "dy/da = g @ b^T; dy/db = a^T @ g"
@@ -114,10 +111,7 @@ class Linear(Function):
     derivative = "dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch)"
     broadcast_inputs = (2,)  # the bias is added to every row
 
-    @property
-    def reads_inputs(self):  # dx = g @ W reads W; dW = g^T @ x reads x; never the bias
-        needs = self.needs_input_grad
-        return (0,) * needs[1] + (1,) * needs[0]
+    reads_inputs = property(reads_for_the_other)  # dx = g @ W, dW = g^T @ x; never the bias
 
     def forward(self, x, w, b=None):
         try:
