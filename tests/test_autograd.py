@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.nn.functional as F
 from chainrule.errors import GraphError, GraphFreedError
 
 from conftest import requires_torch, torch
@@ -308,6 +309,58 @@ def test_second_derivatives_match_torch(name):
     np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@requires_torch
+def test_cross_entropy_4d_second_derivatives_match_torch():
+    """cross_entropy on (N, C, d1, d2) logits: second derivatives keep the axis order."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5))
+    t = rng.integers(0, 3, size=(2, 4, 5))
+    v = rng.normal(size=x.shape)
+    a = cr.tensor(x, requires_grad=True)
+    (g,) = cr.grad(F.cross_entropy(a, cr.tensor(t)), a, create_graph=True)
+    (h,) = cr.grad((g * cr.tensor(v)).sum(), a)
+    ta = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.nn.functional.cross_entropy(ta, torch.tensor(t)), ta, create_graph=True)
+    (th,) = torch.autograd.grad((tg * torch.tensor(v)).sum(), ta)
+    np.testing.assert_allclose(g.numpy(), tg.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-8, atol=1e-12)
+
+
+@requires_torch
+def test_batchnorm_second_derivatives_match_torch():
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=3)
+    v = rng.normal(size=(6, 3))
+    a, ga, be = (cr.tensor(z, requires_grad=True) for z in (x, gamma, beta))
+    from chainrule.ops.nnops import BatchNorm
+
+    y = BatchNorm(1e-5)(a, ga, be)
+    gx, gg = cr.grad((y * cr.tensor(v)).sum() ** 2, [a, ga], create_graph=True)
+    hx, hg = cr.grad((gx * gx).sum() + (gg * gg).sum(), [a, ga])
+    ta, tg, tb = (torch.tensor(z, requires_grad=True) for z in (x, gamma, beta))
+    ty = torch.nn.functional.batch_norm(ta, None, None, tg, tb, training=True, eps=1e-5)
+    tgx, tgg = torch.autograd.grad((ty * torch.tensor(v)).sum() ** 2, [ta, tg], create_graph=True)
+    thx, thg = torch.autograd.grad((tgx * tgx).sum() + (tgg * tgg).sum(), [ta, tg])
+    np.testing.assert_allclose(gx.numpy(), tgx.detach().numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(hx.numpy(), thx.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(hg.numpy(), thg.numpy(), rtol=1e-7, atol=1e-9)
+
+
+@requires_torch
+def test_binary_cross_entropy_second_derivatives_match_torch():
+    rng = np.random.default_rng(1)
+    p, t = rng.uniform(0.05, 0.95, size=(4, 3)), rng.uniform(size=(4, 3))
+    a, b = cr.tensor(p, requires_grad=True), cr.tensor(t, requires_grad=True)
+    ga, gb = cr.grad(F.binary_cross_entropy(a, b), [a, b], create_graph=True)
+    ha, hb = cr.grad((ga * ga).sum() + (gb * ga).sum(), [a, b])
+    ta, tb = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    tga, tgb = torch.autograd.grad(torch.nn.functional.binary_cross_entropy(ta, tb), [ta, tb], create_graph=True)
+    tha, thb = torch.autograd.grad((tga * tga).sum() + (tgb * tga).sum(), [ta, tb])
+    np.testing.assert_allclose(ga.numpy(), tga.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ha.numpy(), tha.numpy(), rtol=1e-8)
+    np.testing.assert_allclose(hb.numpy(), thb.numpy(), rtol=1e-8)
+
+
 def test_create_graph_through_user_function_without_backward_graph_says_so():
     class Twice(cr.Function):
         def forward(self, x):
@@ -397,3 +450,141 @@ def test_backward_through_a_graph_whose_parameters_changed_since_is_refused():
     opt.step()
     L4.backward()
     assert other.weight.grad is not None
+
+
+# ---------------------------------------------------------------------- cr.grad on part of a graph
+def test_grad_wrt_an_intermediate_leaves_the_graph_below_intact():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, dtype="float64")
+    y = x.exp()
+    z = (y * y).sum()
+    (gy,) = cr.grad(z, y)
+    np.testing.assert_allclose(gy.numpy(), 2 * np.exp([1.0, 2.0]))
+    y.backward(gy)  # the exp node was neither run nor freed by grad()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([1.0, 2.0]) * np.exp([1.0, 2.0]))
+
+
+def test_grad_wrt_an_intermediate_and_a_leaf_together():
+    x = cr.tensor([0.5, -1.0], requires_grad=True, dtype="float64")
+    y = x.sin()
+    z = (y * x).sum()
+    gy, gx = cr.grad(z, [y, x])
+    np.testing.assert_allclose(gy.numpy(), [0.5, -1.0])
+    np.testing.assert_allclose(gx.numpy(), np.sin([0.5, -1.0]) + np.array([0.5, -1.0]) * np.cos([0.5, -1.0]))
+
+
+def test_grad_wrt_an_intermediate_above_a_freed_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    y.sum().backward()  # frees the Exp node
+    (gy,) = cr.grad((y * y).sum(), y)  # d(sum y^2)/dy = 2y needs nothing below y
+    np.testing.assert_allclose(gy.numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
+    # x lies below the freed node: its gradient cannot be computed and that is said
+    with pytest.raises(cr.errors.GraphFreedError):
+        cr.grad((y * y).sum(), [y, x])
+
+
+def test_grad_refuses_several_requests_in_a_partly_freed_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = x * x
+    c = b * 3.0
+    c.sum().backward()  # frees both nodes; b also feeds c, whose edges are gone
+    with pytest.raises(cr.errors.GraphFreedError):
+        cr.grad((c * c).sum() + b.sum(), [b, c])
+    # one requested node: nothing below it is needed, d/dc (c^2 + c) = 2c + 1
+    (gc,) = cr.grad((c * c).sum() + c.sum(), c)
+    np.testing.assert_allclose(gc.numpy(), 2 * 3 * np.array([1.0, 4.0]) + 1)
+
+
+def test_grad_runs_hooks_of_requested_leaves_only():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0, 4.0], requires_grad=True)
+    seen_a, seen_b = [], []
+    a.register_hook(lambda g: seen_a.append(g.numpy().copy()))
+    b.register_hook(lambda g: seen_b.append(1))
+    (ga,) = cr.grad((a * b).sum(), a)
+    assert seen_b == []
+    assert len(seen_a) == 1
+    np.testing.assert_array_equal(seen_a[0], [3.0, 4.0])
+    np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
+    assert a.grad is None and b.grad is None
+
+
+def test_unused_output_of_multi_output_node_gets_no_gradient():
+    x = cr.tensor(np.arange(4.0), requires_grad=True)
+    y1, y2 = cr.split(x, 2)
+    y2.retain_grad()
+    seen = []
+    y2.register_hook(lambda g: seen.append(g))
+    (y1 * 2).sum().backward()
+    assert y2.grad is None and seen == []  # PyTorch leaves an unused output's .grad None too
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 0.0, 0.0])
+    z1, z2 = cr.split(cr.tensor(np.arange(4.0), requires_grad=True), 2)
+    (g,) = cr.grad(z1.sum(), z2, allow_unused=True)
+    assert g is None
+
+
+# ---------------------------------------------------------------------- the gradient arrays handed out
+def test_gradients_of_different_leaves_do_not_share_memory():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = cr.tensor([[3.0, 4.0]], requires_grad=True)
+    ((x + y.reshape(2)) * 2).sum().backward()  # * 2: the gradient reaching Add is a fresh, writable array
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    x.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(y.grad.numpy(), [[2.0, 2.0]])
+    a, b = cr.grad(x + y.reshape(2), [x, y], grad_outputs=np.ones(2, np.float32))
+    assert not np.shares_memory(a.numpy(), b.numpy())
+
+
+def test_a_retained_gradient_does_not_share_memory_with_the_leaf_gradient():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    h = a + 0.0  # Add hands the incoming gradient on unchanged
+    h.retain_grad()
+    (h * 3).sum().backward()
+    assert not np.shares_memory(h.grad.numpy(), a.grad.numpy())
+    h.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 3.0])
+
+
+def test_create_graph_leaf_gradients_do_not_share_memory():
+    c = cr.tensor([1.0, 2.0], requires_grad=True)
+    d = cr.tensor([3.0, 4.0], requires_grad=True)
+    ((c + d) * 2).sum().backward(create_graph=True)
+    assert c.grad is not d.grad
+    assert not np.shares_memory(c.grad.numpy(), d.grad.numpy())
+    np.testing.assert_array_equal(c.grad.numpy(), [2.0, 2.0])
+
+
+def test_create_graph_retained_gradients_are_separate_tensors():
+    p = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    q = cr.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    a, b = p * 2.0, q * 3.0
+    a.retain_grad()
+    b.retain_grad()
+    seed = cr.tensor(np.ones(3, np.float32))
+    (a + b).backward(grad=seed, create_graph=True)
+    assert a.grad is not b.grad and a.grad is not seed
+    a.grad.numpy()[0] = 100.0
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(seed.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_summed_0d_gradients_stay_arrays():
+    a = cr.tensor(2.0, requires_grad=True)
+    (a * a).backward()  # a feeds Mul twice: the two contributions are summed
+    assert type(a.grad.numpy()) is np.ndarray and a.grad.item() == 4.0
+    (a * a).backward()  # accumulated into an existing .grad
+    assert type(a.grad.numpy()) is np.ndarray and a.grad.item() == 8.0
+    b = cr.tensor(3.0, requires_grad=True)
+    h = b * 1.0
+    (ga, gb) = cr.grad(h * h + h, [h, b])
+    assert type(ga.numpy()) is np.ndarray and ga.item() == 7.0
+    assert type(gb.numpy()) is np.ndarray and gb.item() == 7.0
+
+
+def test_leaf_gradient_is_c_contiguous_after_a_transpose():
+    """A transposed view as .grad would slow every optimizer pass."""
+    W = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    x = cr.tensor(np.ones((4, 3)))
+    (x @ W.T).sum().backward()
+    assert W.grad.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(W.grad.numpy(), np.full((2, 3), 4.0))
