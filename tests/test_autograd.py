@@ -588,3 +588,10 @@ def test_leaf_gradient_is_c_contiguous_after_a_transpose():
     (x @ W.T).sum().backward()
     assert W.grad.numpy().flags.c_contiguous
     np.testing.assert_array_equal(W.grad.numpy(), np.full((2, 3), 4.0))
+
+
+def test_grad_of_a_0d_tensor_is_a_0d_array():
+    a = cr.tensor(0.0, requires_grad=True)
+    b = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (ga,) = cr.grad((a * b).sum(), a)
+    assert type(ga.numpy()) is np.ndarray and ga.shape == ()

@@ -17,16 +17,6 @@ from conftest import requires_torch, torch
 
 
 # -- cross_entropy's gradient w.r.t. probability targets is -log softmax, even where softmax underflows
-@requires_torch
-def test_cross_entropy_target_gradient_where_softmax_underflows():
-    x = np.array([[0.0, -800.0, 5.0]])
-    t = np.array([[0.2, 0.3, 0.5]])
-    a, b = cr.tensor(x, requires_grad=True), cr.tensor(t, requires_grad=True)
-    F.cross_entropy(a, b).backward()
-    ta, tb = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
-    torch.nn.functional.cross_entropy(ta, tb).backward()
-    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
-    assert b.grad.numpy()[0, 1] > 800  # -log p = 805.0..., not -log(tiny)
 
 
 # -- optimizer state of a 0-d parameter survives state_dict/load_state_dict
@@ -192,50 +182,9 @@ def test_non_finite_loss_keeps_weights_and_removes_diagnostic_hooks():
 
 
 # -- reductions at the edges: empty axes, no degrees of freedom, NaN maxima
-@requires_torch
-@pytest.mark.filterwarnings("ignore:var")  # PyTorch's own warning about degrees of freedom
-def test_reductions_without_elements_give_nan_like_torch():
-    cases = [
-        (np.zeros(0), lambda t: t.mean(), lambda t: t.mean()),
-        (np.zeros((2, 0)), lambda t: t.mean(1).sum(), lambda t: t.mean(1).sum()),
-        (np.array([2.0]), lambda t: t.var(ddof=1), lambda t: t.var()),
-        (np.ones((3, 1)), lambda t: t.var(axis=1, ddof=1).sum(), lambda t: t.var(1).sum()),
-    ]
-    for x, f, tf in cases:
-        a, ta = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        y, ty = f(a), tf(ta)
-        with np.errstate(all="raise"):
-            y.backward()
-        ty.backward()
-        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
-        np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
-
-
-@requires_torch
-def test_max_routes_gradient_to_nan_and_reduces_empty_non_reduced_axes():
-    x = np.array([1.0, np.nan, 3.0])
-    a, ta = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    with np.errstate(all="raise"):
-        cr.max(a).backward()
-    ta.max().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
-    assert cr.max(cr.tensor(np.zeros((0, 3))), axis=1).shape == (0,)
-    with pytest.raises(ValueError, match="axis 0 of length 0"):
-        cr.min(cr.tensor(np.zeros((0, 3))), axis=0)
 
 
 # -- gradients delivered to different leaves never share memory; 0-d gradients are arrays
-
-
-def test_gradient_of_scalar_is_an_array_and_pow_zero_has_zero_gradient():
-    a = cr.tensor(0.0, requires_grad=True)
-    b = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    (ga,) = cr.grad((a * b).sum(), a)
-    assert type(ga.numpy()) is np.ndarray and ga.shape == ()
-    (g0,) = cr.grad(a**0, a)
-    assert g0.item() == 0.0  # d/dx x^0 = 0, also at x = 0 (PyTorch agrees)
-    (g0,) = cr.grad((a**0) * 3, a, create_graph=True)
-    assert g0.item() == 0.0
 
 
 # -- assigning an array to a registered buffer keeps it a Tensor
@@ -744,32 +693,6 @@ def test_bool_tensor_with_numbers_matches_torch():
         assert ours.dtype.kind == {torch.int64: "i", torch.float32: "f"}[theirs.dtype]
 
 
-@requires_torch
-@pytest.mark.parametrize("smoothing", [0.0, 0.2])
-def test_cross_entropy_with_unnormalised_probability_targets_matches_torch(smoothing):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(5, 4))
-    q = rng.random((5, 4)) * 2  # rows do not sum to 1
-    a = cr.tensor(x, requires_grad=True)
-    ta = torch.tensor(x, requires_grad=True)
-    F.cross_entropy(a, cr.tensor(q), label_smoothing=smoothing).backward()
-    torch.nn.functional.cross_entropy(ta, torch.tensor(q), label_smoothing=smoothing).backward()
-    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
-    (g,) = cr.grad(F.cross_entropy(a, cr.tensor(q), label_smoothing=smoothing), a, create_graph=True)
-    np.testing.assert_allclose(g.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
-
-
-@requires_torch
-def test_power_with_zero_exponent_has_zero_gradient_like_torch():
-    x = cr.tensor([0.0, 2.0], requires_grad=True)
-    (x ** cr.tensor([0.0, 0.0])).sum().backward()
-    tx = torch.tensor([0.0, 2.0], requires_grad=True)
-    (tx ** torch.tensor([0.0, 0.0])).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
-    (g,) = cr.grad((x ** cr.tensor([0.0, 0.0])).sum(), x, create_graph=True)
-    np.testing.assert_array_equal(g.numpy(), [0.0, 0.0])
-
-
 @pytest.mark.parametrize(
     "make",
     [
@@ -786,30 +709,6 @@ def test_errors_raised_on_purpose_are_chainrule_errors(make):
         make()
 
 
-@requires_torch
-def test_softmax_and_logsumexp_over_an_empty_axis_match_torch():
-    x = np.zeros((0, 3))
-    assert cr.softmax(cr.tensor(x), 0).shape == torch.softmax(torch.tensor(x), 0).shape
-    np.testing.assert_array_equal(cr.tensor(x).logsumexp(axis=0).numpy(), torch.tensor(x).logsumexp(0).numpy())
-
-
-@requires_torch
-def test_log_softmax_of_an_all_minus_inf_row_is_silent_and_matches_torch():
-    import warnings
-
-    x = np.array([[-np.inf, -np.inf], [0.0, 1.0]])
-    a = cr.tensor(x, requires_grad=True)
-    ta = torch.tensor(x, requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        y = cr.log_softmax(a, 1)
-        y.sum().backward()
-    ty = torch.log_softmax(ta, 1)
-    ty.sum().backward()
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)  # NaN where NaN, too
-    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
-
-
 def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
     from chainrule.cli import main
 
@@ -819,18 +718,6 @@ def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
         == 0
     )
     assert "no run in" in capsys.readouterr().err
-
-
-@requires_torch
-def test_power_mixed_second_derivative_at_zero_exponent():
-    # d/db of d(a^b)/da = a^(b-1) (1 + b ln a): 1/a at b = 0; the Hessian stays symmetric
-    a = cr.tensor([2.0, 3.0], requires_grad=True)
-    b = cr.tensor([0.0, 0.0], requires_grad=True)
-    ga, gb = cr.grad((a**b).sum(), [a, b], create_graph=True)
-    (dga_db,) = cr.grad(ga.sum(), b)
-    (dgb_da,) = cr.grad(gb.sum(), a)
-    np.testing.assert_allclose(dga_db.numpy(), [0.5, 1 / 3], rtol=1e-6)
-    np.testing.assert_allclose(dgb_da.numpy(), dga_db.numpy(), rtol=1e-6)
 
 
 def test_fit_reports_a_non_finite_one_element_loss():
@@ -853,15 +740,6 @@ def test_bool_tensor_with_small_numpy_integers_does_not_overflow():
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert ours.dtype == np.int64
     np.testing.assert_array_equal((cr.tensor(b) ** 2).numpy(), (torch.tensor(b) ** 2).numpy())
-
-
-@requires_torch
-def test_log_softmax_of_a_row_holding_plus_inf_is_nan_like_torch():
-    x = np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0]])
-    ours = cr.log_softmax(cr.tensor(x), 1).numpy()
-    theirs = torch.log_softmax(torch.tensor(x), 1).numpy()
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
-    assert np.isnan(ours[0]).all()
 
 
 def test_integer_to_negative_integer_power_says_what_to_do():

@@ -71,3 +71,15 @@ def test_large_inputs_finite_correct_and_silent(case, dtype):
 def test_sigmoid_extremes_exact():
     y = cr.sigmoid(cr.tensor([-1e4, 1e4]))
     assert y.numpy().tolist() == [0.0, 1.0]
+
+
+@requires_torch
+def test_cross_entropy_target_gradient_is_minus_log_softmax_where_softmax_underflows():
+    x = np.array([[0.0, -800.0, 5.0]])
+    t = np.array([[0.2, 0.3, 0.5]])
+    a, b = cr.tensor(x, requires_grad=True), cr.tensor(t, requires_grad=True)
+    F.cross_entropy(a, b).backward()
+    ta, tb = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
+    torch.nn.functional.cross_entropy(ta, tb).backward()
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+    assert b.grad.numpy()[0, 1] > 800  # -log p = 805.0..., not -log(tiny)
