@@ -7,6 +7,8 @@ import pytest
 
 import chainrule as cr
 
+from conftest import requires_torch, torch
+
 
 def test_default_dtypes():
     assert cr.tensor(1.5).dtype == np.float32
@@ -110,3 +112,87 @@ def test_factories():
     assert cr.zeros(2, 2).numpy().sum() == 0 and cr.ones(3).numpy().sum() == 3
     assert cr.zeros(2, requires_grad=True).requires_grad
     assert cr.arange(4).tolist() == [0, 1, 2, 3]
+
+
+def test_arange_honours_step():
+    np.testing.assert_array_equal(cr.arange(10, step=3).numpy(), np.arange(0, 10, 3))
+    np.testing.assert_array_equal(cr.arange(2, 10, 3).numpy(), [2, 5, 8])
+
+
+def test_ragged_list_gets_a_clear_error():
+    with pytest.raises(TypeError, match="ragged"):
+        cr.tensor([[1.0, 2.0], [3.0]])
+
+
+def test_ragged_list_with_a_dtype_gets_a_clear_error():
+    with pytest.raises(TypeError, match="ragged"):
+        cr.tensor([[1, 2], [3]], dtype="float32")
+
+
+# ---------------------------------------------------------------------- result dtypes, as in PyTorch
+@requires_torch
+@pytest.mark.parametrize("name", ["exp", "sigmoid", "tanh", "sin", "softplus", "softmax", "mean"])
+def test_float_ops_on_integer_tensors_give_float32_like_torch(name):
+    x = np.array([1, -2, 3])
+    ours = getattr(cr, name)(cr.tensor(x))
+    special = {"softplus": torch.nn.functional.softplus, "softmax": lambda t: torch.softmax(t, -1)}
+    fn = special[name] if name in special else getattr(torch, name)
+    ref = fn(torch.tensor(x, dtype=torch.float32))
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6)
+
+
+@requires_torch
+def test_integer_tensor_with_float_scalar_is_float32_like_torch():
+    x = np.array([1, -2, 3])
+    for ours, ref in [
+        (cr.tensor(x) * 1.5, torch.tensor(x) * 1.5),
+        (cr.tensor(x) / 2, torch.tensor(x) / 2),
+        (2 / cr.tensor(x), 2 / torch.tensor(x)),
+        (cr.tensor(x) + 1, torch.tensor(x) + 1),
+    ]:
+        assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
+        np.testing.assert_allclose(ours.numpy(), ref.numpy())
+
+
+@requires_torch
+def test_fractional_power_of_integer_tensor_is_float32_like_torch():
+    x = np.array([4, 9], dtype=np.int64)
+    ours = cr.tensor(x) ** 0.5
+    theirs = torch.tensor(x) ** 0.5
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert (cr.tensor(x) ** 2).dtype == np.int64
+
+
+@requires_torch
+def test_integer_tensor_to_an_integer_array_power_stays_integer():
+    x = np.array([2, 3], dtype=np.int64)
+    ours = cr.tensor(x) ** np.array(2)
+    theirs = torch.tensor(x) ** torch.tensor(2)
+    assert ours.dtype == np.int64 and theirs.dtype == torch.int64
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@requires_torch
+def test_bool_tensor_with_numbers_matches_torch():
+    b = np.array([True, False])
+    for f in (lambda t: t + 2, lambda t: t * 3, lambda t: 2**t, lambda t: t + 2.5):
+        ours, theirs = f(cr.tensor(b)), f(torch.tensor(b))
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert ours.dtype.kind == {torch.int64: "i", torch.float32: "f"}[theirs.dtype]
+
+
+@requires_torch
+def test_bool_tensor_plus_a_small_numpy_integer_does_not_overflow():
+    b = np.array([True, False])
+    ours = cr.tensor(b) + np.int8(127)
+    theirs = torch.tensor(b) + 127
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert ours.dtype == np.int64
+
+
+@requires_torch
+def test_bool_tensor_squared_matches_torch():
+    b = np.array([True, False])
+    np.testing.assert_array_equal((cr.tensor(b) ** 2).numpy(), (torch.tensor(b) ** 2).numpy())
