@@ -15,6 +15,22 @@ def test_one_hierarchy():
         assert issubclass(getattr(errors, name), errors.ChainruleError)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cr.tensor(np.zeros((0, 3))).max(axis=0),
+        lambda: F.cross_entropy(cr.tensor(np.zeros((2, 3))), np.array([0, 5])),
+        lambda: F.cross_entropy(cr.tensor(np.zeros((2, 3))), np.array([0, 1]), label_smoothing=2.0),
+        lambda: F.mse_loss(cr.tensor([1.0]), cr.tensor([1.0]), reduction="avg"),
+        lambda: cr.tensor([1.0, 2.0])[5],
+        lambda: cr.train.History([{"epoch": 1}])["nope"],
+    ],
+)
+def test_errors_raised_on_purpose_are_chainrule_errors(make):
+    with pytest.raises(cr.errors.ChainruleError):
+        make()
+
+
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "maximum"])
 def test_broadcast_mismatch_names_op_and_shapes(op):
     a = cr.tensor(np.ones((2, 3)))
@@ -37,6 +53,11 @@ def test_matmul_mismatch():
 def test_linear_mismatch():
     with pytest.raises(errors.ShapeError, match=r"linear: input of shape \(4, 3\).*weight of shape \(5, 2\)"):
         F.linear(cr.tensor(np.ones((4, 3))), cr.tensor(np.ones((5, 2))))
+
+
+def test_linear_with_a_bias_of_the_wrong_shape_is_a_shape_error():
+    with pytest.raises(cr.errors.ShapeError, match="bias of shape"):
+        F.linear(cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((4, 3))), cr.tensor(np.ones(5)))
 
 
 def test_reshape_and_loss_shapes():
@@ -161,3 +182,25 @@ def test_ambiguous_truth_value():
 def test_axis_out_of_range():
     with pytest.raises(errors.ShapeError, match="sum: axis 2 is out of range for a tensor with 2 dimensions"):
         cr.tensor(np.ones((2, 2))).sum(axis=2)
+
+
+def test_transpose_refuses_out_of_range_axes():
+    a = cr.tensor(np.zeros((2, 3)))
+    with pytest.raises(errors.ShapeError, match="transpose"):
+        cr.transpose(a, (0, 5))
+    with pytest.raises(errors.ShapeError, match="transpose"):
+        cr.transpose(cr.tensor(1.0), (0,))
+    assert cr.transpose(cr.tensor(1.0), ()).shape == ()
+    assert cr.transpose(a, (-1, 0)).shape == (3, 2)
+
+
+def test_flatten_refuses_an_out_of_range_axis():
+    a = cr.tensor(np.zeros((2, 3, 4)))
+    assert cr.flatten(a, 1).shape == (2, 12)
+    with pytest.raises(errors.ShapeError, match="flatten"):
+        cr.flatten(a, 3)
+
+
+def test_integer_to_negative_integer_power_says_what_to_do():
+    with pytest.raises(cr.errors.ArgumentError, match="float"):
+        2 ** cr.tensor(np.array([3, -2]))
