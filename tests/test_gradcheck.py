@@ -98,3 +98,27 @@ def test_only_inputs_that_require_grad_are_checked():
             return g * self.y, g * 1000.0
 
     assert cr.gradcheck(lambda a, b: HalfWrong()(a, b), a, b)
+
+
+def test_gradcheck_treats_plain_arrays_as_constants():
+    """With some tensor requiring grad, plain ndarray arguments are not checked."""
+
+    class WrongForB(cr.Function):  # right for a, deliberately no gradient for b
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, g):
+            a, b = self.inputs
+            return g * b.data, None
+
+    a = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = np.array([3.0, 4.0])
+    assert cr.gradcheck(lambda x, y: WrongForB()(x, y), a, b)
+
+
+def test_numerical_grad_differentiates_every_float_input():
+    w = np.array([1.0, -2.0])
+    x = cr.tensor([3.0, 4.0], requires_grad=True)
+    gx, gw = cr.numerical_grad(lambda a, b: (a * b).sum(), x, w)  # w: an ndarray, as documented
+    np.testing.assert_allclose(gx, w, rtol=1e-6)
+    np.testing.assert_allclose(gw, [3.0, 4.0], rtol=1e-6)
