@@ -228,3 +228,98 @@ def test_module_double_and_setattr_rules():
                 self.w = nn.Parameter(np.ones(1))
 
         Bad()
+
+
+@requires_torch
+def test_dropout_of_one_matches_torch():
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    y = cr.nn.Dropout(1.0)(x)
+    y.sum().backward()
+    tx = torch.ones((2, 3), dtype=torch.float64, requires_grad=True)
+    ty = torch.nn.Dropout(1.0)(tx)
+    ty.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_batchnorm_momentum_none_is_refused():
+    with pytest.raises(ValueError, match="momentum"):
+        cr.nn.BatchNorm1d(3, momentum=None)
+
+
+# ---------------------------------------------------------------------- assigning buffers and parameters
+def test_assigning_an_array_to_a_buffer_keeps_it_a_tensor():
+    bn = cr.nn.BatchNorm1d(3)
+    bn.running_mean = np.arange(3.0, dtype=np.float32)
+    assert isinstance(bn.running_mean, cr.Tensor)
+    np.testing.assert_array_equal(bn.state_dict()["running_mean"], [0.0, 1.0, 2.0])
+    bn.eval()
+    out = bn(cr.tensor(np.zeros((2, 3), np.float32)))
+    np.testing.assert_allclose(out.numpy(), np.tile(-np.arange(3.0) / np.sqrt(1 + 1e-5), (2, 1)), rtol=1e-6)
+
+
+def test_buffer_assignment_copies_into_the_buffer_dtype():
+    bn = cr.nn.BatchNorm1d(3)
+    v = np.ones(3, np.float64)
+    v.flags.writeable = False
+    bn.running_mean = v
+    assert bn.running_mean.dtype == np.float32
+    assert bn.running_mean.numpy().flags.writeable
+    assert not np.shares_memory(bn.running_mean.numpy(), v)
+    bn(cr.tensor(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)))  # updates in place
+    np.testing.assert_array_equal(v, np.ones(3))
+
+
+def test_register_buffer_copies_the_array():
+    m = cr.nn.Module()
+    own = np.zeros(2, np.float32)
+    m.register_buffer("count", own)
+    assert not np.shares_memory(m.count.numpy(), own)
+
+
+def test_int_list_assigned_to_an_int_buffer_stays_exact():
+    m = cr.nn.Module()
+    m.register_buffer("count", cr.tensor(np.zeros(3, np.int64)))
+    m.count = [1, 2, 3]
+    assert m.count.dtype == np.int64
+    np.testing.assert_array_equal(m.count.numpy(), [1, 2, 3])
+
+
+def test_buffer_assignment_refuses_a_lossy_cast():
+    m = cr.nn.Module()
+    m.register_buffer("count", cr.tensor(np.zeros(3, np.int64)))
+    m.count = [1, 2, 3]
+    with pytest.raises(TypeError, match="count"):
+        m.count = [1.5, 2.5, 3.7]
+    np.testing.assert_array_equal(m.count.numpy(), [1, 2, 3])
+
+
+def test_parameters_cannot_be_replaced_by_plain_tensors():
+    lin = cr.nn.Linear(2, 2)
+    with pytest.raises(cr.errors.ArgumentTypeError, match="weight"):
+        lin.weight = cr.ones(2, 2)
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+
+
+# ---------------------------------------------------------------------- state_dict, as in PyTorch
+@requires_torch
+def test_state_dict_of_tied_weights_lists_every_name_like_torch():
+    a, b = cr.nn.Linear(2, 2), cr.nn.Linear(2, 2)
+    b.weight = a.weight
+    m = cr.nn.Sequential(a, b)
+    ta, tb = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    tb.weight = ta.weight
+    tm = torch.nn.Sequential(ta, tb)
+    assert list(m.state_dict()) == list(tm.state_dict())
+    untied = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Linear(2, 2))
+    untied.load_state_dict(m.state_dict())  # every name is there
+
+
+@requires_torch
+def test_non_strict_loading_reports_missing_and_unexpected_keys_like_torch():
+    untied = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Linear(2, 2))
+    r = untied.load_state_dict({"0.weight": np.zeros((2, 2), np.float32), "extra": np.zeros(1)}, strict=False)
+    tr = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)).load_state_dict(
+        {"0.weight": torch.zeros(2, 2), "extra": torch.zeros(1)}, strict=False
+    )
+    assert r.missing_keys == tr.missing_keys and r.unexpected_keys == tr.unexpected_keys
