@@ -88,6 +88,32 @@ def test_state_dict_round_trip_continues_identically():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: cr.optim.Adagrad(ps, lr=0.1),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+        lambda ps: cr.optim.Adam(ps, lr=0.1),
+    ],
+)
+def test_state_dict_round_trip_of_a_0d_parameter_continues_identically(make):
+    def run(steps, reload_at=None):
+        w = cr.nn.Parameter(cr.tensor(np.array(1.5)))
+        opt = make([w])
+        for k in range(steps):
+            if k == reload_at:
+                sd = opt.state_dict()
+                opt = make([w])
+                opt.load_state_dict(sd)
+            opt.zero_grad()
+            (w * w * w).backward()
+            opt.step()
+        return float(w.item())
+
+    assert run(6, reload_at=3) == run(6)
+
+
 def test_load_state_dict_checks_fit():
     p = cr.tensor(np.ones(3), requires_grad=True)
     opt = cr.optim.SGD([p], lr=0.1, momentum=0.9)
