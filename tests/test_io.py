@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import re
+import stat
 import zipfile
 
 import numpy as np
@@ -120,3 +123,95 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 def test_unsaveable_objects_are_refused(tmp_path):
     with pytest.raises(SerializationError, match="without pickling"):
         cr.save({"f": lambda x: x}, tmp_path / "x.npz")
+
+
+# ------------------------------------------------------------------------------ keys a user picks
+def test_any_keys_a_user_picks_round_trip_without_colliding(tmp_path):
+    """No key can collide with another member or with the file's header."""
+    obj = {
+        "file": np.arange(3.0),
+        "allow_pickle": np.ones(2),
+        "__chainrule__": np.zeros(1),
+        "value": np.full(2, 7.0),
+        "x.npy": np.array([1, 2]),
+        "x": np.array([3]),
+        "nested": {"a": {"b": np.eye(2)}, "a/b": np.ones(3)},
+        5: "int key",
+        "list": [np.ones(1), 2.5],
+        "a0": np.full(1, 10.0),
+        "a1": np.full(1, 11.0),
+        "a2": np.full(1, 12.0),
+        "bad name!": np.full(1, 13.0),
+    }
+    path = tmp_path / "c.npz"
+    cr.save(obj, path)
+    back = cr.load(path)
+    assert set(back) == set(obj)
+    for k in ("file", "allow_pickle", "__chainrule__", "value", "x.npy", "x", "a0", "a1", "a2", "bad name!"):
+        np.testing.assert_array_equal(back[k], obj[k])
+    np.testing.assert_array_equal(back["nested"]["a"]["b"], np.eye(2))
+    np.testing.assert_array_equal(back["nested"]["a/b"], np.ones(3))
+    assert back[5] == "int key"
+
+
+def test_a_bare_array_round_trips(tmp_path):
+    path = tmp_path / "c.npz"
+    cr.save(np.arange(4), path)  # a bare array at the root
+    np.testing.assert_array_equal(cr.load(path), np.arange(4))
+
+
+@pytest.mark.parametrize("bad", [{1: 1.0, "1": 2.0}, {True: 1.0}, {(1, 2): 1.0}])
+def test_save_refuses_ambiguous_keys(tmp_path, bad):
+    with pytest.raises(cr.errors.SerializationError, match="save:"):
+        cr.save(bad, tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+# ------------------------------------------------------------------------------ foreign files
+@pytest.mark.parametrize("kind", ["npy", "text", "empty", "list-header", "string-version", "no-tree", "short"])
+def test_foreign_files_raise_a_serialization_error_naming_the_file(tmp_path, kind):
+    path = tmp_path / "model.npz"
+    if kind == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.arange(3))
+    elif kind == "text":
+        path.write_text("hello world")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "short":
+        path.write_bytes(b"PK\x03")
+    else:
+        header = {
+            "list-header": [1, 2],
+            "string-version": {"format": "chainrule-npz", "version": "2", "tree": 1},
+            "no-tree": {"format": "chainrule-npz", "version": 1},
+        }[kind]
+        with open(path, "wb") as f:
+            np.savez(f, __chainrule__=np.array(json.dumps(header)))
+    said = {"npy": r"single NumPy array \(\.npy\)", "text": "not a .npz", "empty": "empty", "short": "truncated"}
+    with pytest.raises(cr.errors.SerializationError, match="model.npz") as e:
+        cr.io.load(path)
+    assert "pickled" not in str(e.value)
+    if kind in said:
+        assert re.search(said[kind], str(e.value))
+
+
+# ------------------------------------------------------------------------------ file permissions
+def test_a_new_file_gets_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cr.io.save({"a": np.zeros(2)}, tmp_path / "m.npz")
+        assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_replacing_a_file_keeps_its_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cr.io.save({"a": np.zeros(2)}, tmp_path / "m.npz")
+        os.chmod(tmp_path / "m.npz", 0o600)
+        cr.io.save({"a": np.ones(2)}, tmp_path / "m.npz")  # replacing a file keeps its mode
+        assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o600
+    finally:
+        os.umask(old)
