@@ -84,3 +84,75 @@ def test_full_batch_stochastic_and_minibatch_descent_all_fit_a_line(batch_size):
             cr.nn.functional.mse_loss(cr.nn.functional.linear(xb, w, b), yb).backward()
             opt.step()
     assert w.item() == pytest.approx(3.0, abs=0.05) and b.item() == pytest.approx(-1.0, abs=0.05)
+
+
+# ---------------------------------------------------------------------- shuffling without an explicit seed
+def test_manual_seed_makes_unseeded_shuffling_repeatable():
+    X = np.arange(20.0).reshape(10, 2)
+
+    def first_batch():
+        cr.manual_seed(3)
+        return next(iter(cr.data.DataLoader((X, np.arange(10)), batch_size=4, shuffle=True)))[1].numpy()
+
+    np.testing.assert_array_equal(first_batch(), first_batch())
+
+
+def test_building_a_shuffling_loader_does_not_draw_from_the_default_generator():
+    cr.manual_seed(5)
+    expected = cr.creation.default_generator().integers(2**63)
+    cr.manual_seed(5)
+    cr.data.DataLoader(cr.data.TensorDataset(np.arange(10.0)), batch_size=2, shuffle=True)
+    assert cr.creation.default_generator().integers(2**63) == expected
+
+
+def test_an_unseeded_loader_draws_its_seed_at_the_first_iteration():
+    """So manual_seed between building a loader and iterating it still makes the order repeatable."""
+    cr.manual_seed(5)
+    loader = cr.data.DataLoader(cr.data.TensorDataset(np.arange(10.0)), batch_size=2, shuffle=True)
+    cr.manual_seed(7)
+    first = [b[0].numpy().tolist() for b in loader]
+    cr.manual_seed(7)
+    again = cr.data.DataLoader(cr.data.TensorDataset(np.arange(10.0)), batch_size=2, shuffle=True)
+    assert [b[0].numpy().tolist() for b in again] == first
+
+
+# ---------------------------------------------------------------------- collating samples
+def test_loader_collates_dict_list_pair_and_scalar_samples():
+    class Samples(cr.data.Dataset):
+        def __init__(self, kind):
+            self.kind = kind
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            x = np.full(2, float(i), np.float32)
+            return {"dict": {"x": x, "y": i}, "list": [x, i], "pair": [float(i), i], "scalar": float(i)}[self.kind]
+
+    b = next(iter(cr.data.DataLoader(Samples("dict"), batch_size=4)))
+    assert set(b) == {"x", "y"} and b["x"].shape == (4, 2) and b["y"].numpy().tolist() == [0, 1, 2, 3]
+    xb, yb = next(iter(cr.data.DataLoader(Samples("list"), batch_size=4)))
+    assert xb.shape == (4, 2) and yb.shape == (4,)
+    xb, yb = next(iter(cr.data.DataLoader(Samples("pair"), batch_size=4)))
+    assert xb.dtype == np.float32 and yb.dtype == np.int64 and xb.shape == (4,)
+    sb = next(iter(cr.data.DataLoader(Samples("scalar"), batch_size=4)))
+    assert isinstance(sb, cr.Tensor) and sb.shape == (4,)
+
+
+def test_loader_accepts_dict_samples_in_any_key_order():
+    class Samples(cr.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"x": float(i), "y": i} if i % 2 else {"y": i, "x": float(i)}
+
+    b = next(iter(cr.data.DataLoader(Samples(), batch_size=4)))
+    assert b["y"].numpy().tolist() == [0, 1, 2, 3]
+
+
+def test_changing_a_batch_never_changes_the_data_set():
+    X = np.ones((6, 2), np.float32)
+    for (xb,) in cr.data.DataLoader(cr.data.TensorDataset(X), batch_size=3):
+        xb.numpy()[...] = 0.0
+    assert (X == 1.0).all()
