@@ -166,6 +166,85 @@ def test_a_new_op_documents_itself():
     assert "dL/dx = dL/dL * dL/dx = 1 * 12 = 12" in text
 
 
+def test_explain_gives_each_output_of_a_multi_output_node_its_gradient():
+    """Per-output gradients through split equal backward's."""
+    x = cr.tensor(np.arange(1.0, 6.0), requires_grad=True, name="x", dtype="float64")
+    a, b = cr.split(x, [2], axis=0)
+    a.name, b.name = "a", "b"
+    L = (a * a).sum() + (b * 3).sum()
+    tr = cr.explain(L)
+    L.backward()
+    np.testing.assert_array_equal(tr.grad(x), x.grad.numpy())
+    np.testing.assert_array_equal(tr.grad(a), 2 * np.arange(1.0, 3.0))
+    np.testing.assert_array_equal(tr.grad(b), np.full(3, 3.0))
+    text = tr.to_text()
+    assert "Split: 2 outputs" in text and "dL/da" in text and "dL/db" in text
+
+
+def test_explain_leaves_retained_gradients_untouched():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * 3
+    y.retain_grad()
+    L = y.sum()
+    cr.explain(L)
+    assert y.grad is None and x.grad is None
+    L.backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+
+
+def test_explain_says_when_hooks_were_not_run():
+    x = cr.tensor([0.5, 1.0], requires_grad=True, name="x")
+    h = x.tanh()
+    h.name = "h"
+    h.register_hook(lambda g: g * 3)
+    text = cr.explain((h * h).sum()).to_text()
+    assert "hooks are registered on h" in text
+    plain = cr.explain((x.tanh() ** 2).sum()).to_text()
+    assert "hooks" not in plain
+
+
+def test_chain_of_a_matrix_through_matmul():
+    W = cr.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    c = cr.explain((cr.tensor(np.ones((3, 2))) @ W).sum()).chain("W")
+    np.testing.assert_array_equal(c["total"], np.full((2, 2), 3.0))  # independent: d sum(X W)/dW = X^T 1
+    assert "shape (2, 2)" in c["text"]
+
+
+def test_chain_of_a_scalar_through_stack_counts_every_path():
+    a = cr.tensor(2.0, requires_grad=True, name="a", dtype=np.float64)
+    c = cr.explain(a * 3 + cr.stack([a, a * a]).sum()).chain("a")
+    assert c["total"] == 3 + 1 + 2 * 2.0  # every path counted, not just the elementwise one
+    assert "= 8" in c["text"]
+
+
+def test_chain_says_when_paths_are_left_out():
+    x = cr.tensor(1.01, requires_grad=True, name="x", dtype=np.float64)
+    h = x
+    for i in range(5):
+        h = h * h
+        h.name = f"h{i}"
+    c = cr.explain(h).chain("x", max_paths=16)
+    assert len(c["terms"]) == 16 and "not written out" in c["text"]
+    assert c["total"] == pytest.approx(32 * 1.01**31, rel=1e-12)
+
+
+def test_text_trace_lines_fit_the_width():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal(6) * 1e-7, requires_grad=True, name="x", dtype=np.float64)
+    y = cr.tensor(rng.standard_normal(6) * 1e5, requires_grad=True, name="y", dtype=np.float64)
+    text = cr.explain(((x * y).exp() * x - y).sum(), title="A long title " * 12).to_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_markdown_trace_escapes_names_and_titles():
+    h = cr.tensor([1.0], requires_grad=True, name="h|<i>&`x")
+    md = cr.explain((h * 3).sum(), title="T <b>|&").to_markdown()
+    assert "# T &lt;b&gt;\\|&amp;" in md
+    outside = re.sub(r"``.*?``|`[^`]*`", "", md)  # what is left outside code spans
+    assert "<" not in outside and "`" not in outside  # no raw HTML, no code span closed early
+    assert "`` dL/dh\\|<i>&`x ``" in md  # a name holding a backtick sits in a longer fence
+
+
 # ------------------------------------------------------------------------------ graph pictures
 def test_draw_graph_dot_carries_values_and_local_derivatives(tmp_path):
     from chainrule.explain.examples import shopping
@@ -233,6 +312,43 @@ def test_check_backward_for_one_function():
         cr.check_backward(WrongSquare, cr.tensor([0.5, -1.0]))
 
 
+def test_gradcheck_graph_reruns_dropout_with_its_recorded_mask():
+    g = np.random.default_rng(0)
+    m = cr.nn.Sequential(
+        cr.nn.Linear(4, 8, generator=g), cr.nn.ReLU(), cr.nn.Dropout(0.5, generator=g), cr.nn.Linear(8, 3, generator=g)
+    )
+    x = cr.tensor(g.normal(size=(5, 4)).astype(np.float32))
+    L = cr.nn.functional.cross_entropy(m(x), np.array([0, 1, 2, 0, 1]))
+    assert cr.gradcheck_graph(L)
+
+
+def test_gradcheck_graph_does_not_blame_relu_at_an_exact_zero():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))
+    y = rng.integers(0, 2, 5)
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    assert cr.gradcheck_graph(F.cross_entropy(m(cr.tensor(X)), y))
+
+
+def test_gradcheck_graph_catches_a_relu_that_is_wrong_everywhere():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))
+    y = rng.integers(0, 2, 5)
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+
+    class WrongReLU(cr.Function):  # wrong everywhere, not only at the kink: still caught
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0)
+
+        def backward(self, g):
+            return g * (self.x > 0) * 2
+
+    h = WrongReLU()(m[1](m[0](cr.tensor(X))))
+    with pytest.raises(cr.errors.GradcheckError, match="WrongReLU"):
+        cr.gradcheck_graph(F.cross_entropy(m[3](h), y))
+
+
 # ------------------------------------------------------------------------------ optimizer step explained
 OPTS = [
     lambda ps: cr.optim.SGD(ps, lr=0.1),
@@ -271,6 +387,34 @@ def test_explain_step_adam_shows_moments_and_bias_correction():
     assert f"m      = beta1 * m + (1 - beta1) * g = 0.9 * 0 + 0.1 * 3 = {g9(m)}" in text
     assert f"m_hat  = m / (1 - beta1^t) = {g9(m)} / (1 - 0.9^1) = {g9(m / 0.1)}" in text
     assert f"v_hat  = v / (1 - beta2^t) = {g9(v)} / (1 - 0.999^1) = {g9(v / (1 - 0.999))}" in text
+
+
+def test_explain_step_on_a_0d_parameter_predicts_the_real_step():
+    w = cr.nn.Parameter(cr.tensor(np.array(1.5)))
+    opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).backward()
+    ex = cr.explain.explain_step(opt, w)
+    opt.step()
+    assert ex.new_value == pytest.approx(float(w.item()))
+
+
+def test_explain_step_refuses_an_index_out_of_range():
+    v = cr.nn.Parameter(cr.tensor(np.zeros((2, 3))))
+    (v * v).sum().backward()
+    with pytest.raises(IndexError, match="out of range"):
+        cr.explain.explain_step(cr.optim.SGD([v], lr=0.1), v, 6)
+
+
+def test_explain_step_with_maximize_predicts_the_real_step():
+    p = cr.nn.Parameter(np.array([0.5, -1.0]), name="w")
+    opt = cr.optim.SGD([p], lr=0.1, maximize=True, weight_decay=0.01)
+    (p**2).sum().backward()
+    e = explain_step(opt, p, 0)
+    before = p.numpy()[0]
+    opt.step()
+    assert e.new_value == pytest.approx(p.numpy()[0], rel=1e-12)
+    update = [v for name, _, v in e.lines if name == "update"][0]
+    assert update == pytest.approx(before - p.numpy()[0], rel=1e-12)
 
 
 # ------------------------------------------------------------------------------ training diagnostics
