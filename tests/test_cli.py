@@ -230,3 +230,113 @@ def test_adamw_weight_decay_as_given(tmp_path):
         ["train", "--dataset", "xor", "--optimizer", "adamw", "--epochs", "1", "--out", str(tmp_path / "r2"), "--quiet"]
     )
     assert json.loads((tmp_path / "r2" / "config.json").read_text())["weight_decay"] == 0.01
+
+
+def test_negative_seed_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "xor", "--seed", "-1"])
+    assert e.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
+def test_batch_norm_trains_when_the_last_batch_has_one_sample(tmp_path):
+    n = len(cr.datasets.xor().X_train)
+    bs = next(b for b in range(2, n) if n % b == 1)
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "xor",
+                "--hidden",
+                "4",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+                "--batch-norm",
+                "--batch-size",
+                str(bs),
+            ]
+        )
+        == 0
+    )
+
+
+def test_batch_norm_with_batch_size_one_is_refused_with_advice(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--batch-norm", "--batch-size", "1", "--out", str(out)]) == 1
+    assert "--batch-size 2" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ evaluate
+def test_evaluate_with_a_foreign_config_fails_in_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["evaluate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_scores_with_the_loss_the_run_trained_with(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "xor",
+                "--hidden",
+                "8",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+                "--label-smoothing",
+                "0.3",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
+    trained = capsys.readouterr().out
+    assert main(["evaluate", str(out)]) == 0
+    evaluated = capsys.readouterr().out
+    loss = [float(t.split("test loss ")[1].split(",")[0].split(")")[0]) for t in (trained, evaluated)]
+    assert loss[0] == loss[1]
+
+
+# ------------------------------------------------------------------------------ resume
+def test_resume_refuses_a_changed_optimizer_and_lr_and_rewrites_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "--dataset", "xor", "--hidden", "4", "--out", str(out), "--quiet", "--batch-size", "4"]
+    assert main(base + ["--epochs", "2"]) == 0
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert main(base + ["--epochs", "4", "--resume", "--optimizer", "sgd", "--lr", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "optimizer" in err and "lr" in err
+    assert (out / "config.json").read_text() == config  # nothing rewritten
+
+
+def test_resume_compares_with_the_optimizer_settings_the_checkpoint_holds(tmp_path):
+    out = tmp_path / "run"
+    base = ["train", "--dataset", "xor", "--hidden", "4", "--optimizer", "adamw", "--out", str(out), "--quiet"]
+    assert main(base + ["--epochs", "2"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["weight_decay"] = 0.0  # what an older version wrote for adamw, while training with 0.01
+    (out / "config.json").write_text(json.dumps(cfg))
+    assert main(base + ["--epochs", "3", "--resume"]) == 0
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())["epochs"]] == [1, 2, 3]
+    assert main(base + ["--epochs", "4", "--resume", "--weight-decay", "0.5"]) == 1
+
+
+def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
+    out = tmp_path / "fresh"
+    assert (
+        main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet", "--resume"])
+        == 0
+    )
+    assert "no run in" in capsys.readouterr().err

@@ -148,99 +148,6 @@ def test_non_finite_loss_keeps_weights_and_removes_diagnostic_hooks():
 # -- review of training, files and the command line
 
 
-def test_evaluate_with_a_foreign_config_is_one_line(tmp_path, capsys):
-    from chainrule.cli import main
-
-    (tmp_path / "config.json").write_text("{}")
-    assert main(["evaluate", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert "config.json" in err and len(err.strip().splitlines()) == 1
-
-
-def test_resume_refuses_changed_training_settings(tmp_path, capsys):
-    from chainrule.cli import main
-
-    out = tmp_path / "run"
-    base = ["train", "--dataset", "xor", "--hidden", "4", "--out", str(out), "--quiet", "--batch-size", "4"]
-    assert main(base + ["--epochs", "2"]) == 0
-    config = (out / "config.json").read_text()
-    capsys.readouterr()
-    assert main(base + ["--epochs", "4", "--resume", "--optimizer", "sgd", "--lr", "0.5"]) == 1
-    err = capsys.readouterr().err
-    assert "optimizer" in err and "lr" in err
-    assert (out / "config.json").read_text() == config  # nothing rewritten
-
-
-def test_evaluate_scores_with_the_training_loss(tmp_path, capsys):
-    from chainrule.cli import main
-
-    out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "xor",
-                "--hidden",
-                "8",
-                "--epochs",
-                "3",
-                "--out",
-                str(out),
-                "--quiet",
-                "--label-smoothing",
-                "0.3",
-                "--batch-size",
-                "8",
-            ]
-        )
-        == 0
-    )
-    trained = capsys.readouterr().out
-    assert main(["evaluate", str(out)]) == 0
-    evaluated = capsys.readouterr().out
-    loss = [float(t.split("test loss ")[1].split(",")[0].split(")")[0]) for t in (trained, evaluated)]
-    assert loss[0] == loss[1]
-
-
-def test_batch_norm_run_whose_last_batch_has_one_sample(tmp_path, capsys):
-    from chainrule.cli import main
-
-    n = len(cr.datasets.xor().X_train)
-    bs = next(b for b in range(2, n) if n % b == 1)
-    out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "xor",
-                "--hidden",
-                "4",
-                "--epochs",
-                "1",
-                "--out",
-                str(out),
-                "--quiet",
-                "--batch-norm",
-                "--batch-size",
-                str(bs),
-            ]
-        )
-        == 0
-    )
-    assert main(["train", "--dataset", "xor", "--batch-norm", "--batch-size", "1", "--out", str(out)]) == 1
-    assert "--batch-size 2" in capsys.readouterr().err
-
-
-def test_negative_seed_is_an_argument_error(capsys):
-    from chainrule.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--dataset", "xor", "--seed", "-1"])
-    assert e.value.code == 2 and "--seed" in capsys.readouterr().err
-
-
 def test_fit_and_evaluate_losses_do_not_depend_on_reduction_or_batch_size():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 3)).astype(np.float32)
@@ -322,22 +229,6 @@ def test_losses_of_one_element_in_any_shape():
         )
 
 
-def test_resume_compares_with_the_optimizer_settings_the_checkpoint_holds(tmp_path):
-    import json
-
-    from chainrule.cli import main
-
-    out = tmp_path / "run"
-    base = ["train", "--dataset", "xor", "--hidden", "4", "--optimizer", "adamw", "--out", str(out), "--quiet"]
-    assert main(base + ["--epochs", "2"]) == 0
-    cfg = json.loads((out / "config.json").read_text())
-    cfg["weight_decay"] = 0.0  # what an older version wrote for adamw, while training with 0.01
-    (out / "config.json").write_text(json.dumps(cfg))
-    assert main(base + ["--epochs", "3", "--resume"]) == 0
-    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())["epochs"]] == [1, 2, 3]
-    assert main(base + ["--epochs", "4", "--resume", "--weight-decay", "0.5"]) == 1
-
-
 def test_history_read_back_keeps_nan_and_prints_diagnostics():
     h = cr.train.History([{"epoch": 1, "loss": 0.5, "dead_relu/1": float("nan"), "grad_norm/1": 2.0}])
     back = cr.train.History.from_json(h.to_json())
@@ -346,17 +237,6 @@ def test_history_read_back_keeps_nan_and_prints_diagnostics():
 
 
 # -- a new user's walk through the README, and edge cases against PyTorch
-
-
-def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
-    from chainrule.cli import main
-
-    out = tmp_path / "fresh"
-    assert (
-        main(["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out), "--quiet", "--resume"])
-        == 0
-    )
-    assert "no run in" in capsys.readouterr().err
 
 
 def test_fit_reports_a_non_finite_one_element_loss():
