@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.nn.functional as F
 from chainrule.train import EarlyStopping, History, accuracy, evaluate, fit, predict
 
 
@@ -190,3 +191,209 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(capsys):
     assert "epoch 1/1" in capsys.readouterr().err
     fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1, batch_size=50)
     assert capsys.readouterr().err == ""  # stderr is not a terminal here: quiet
+
+
+def relu_net(seed=0):
+    g = np.random.default_rng(seed)
+    return cr.nn.Sequential(cr.nn.Linear(2, 16, generator=g), cr.nn.ReLU(), cr.nn.Linear(16, 3, generator=g))
+
+
+def test_resume_after_early_stopping_trains_no_more(tmp_path):
+    X, y = spiral_data()
+    m = relu_net()
+    es = EarlyStopping(monitor="val_loss", patience=1)
+    h = fit(
+        m,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m.parameters(), lr=5.0),
+        (X, y),
+        epochs=40,
+        val=(X, y),
+        callbacks=[es],
+        batch_size=150,
+        seed=0,
+        checkpoint_dir=tmp_path,
+    )
+    assert len(h) < 40
+    weights = [p.numpy().copy() for p in m.parameters()]
+    m2 = relu_net(1)
+    h2 = fit(
+        m2,
+        cr.nn.CrossEntropyLoss(),
+        cr.optim.SGD(m2.parameters(), lr=5.0),
+        (X, y),
+        epochs=40,
+        val=(X, y),
+        callbacks=[EarlyStopping(monitor="val_loss", patience=1)],
+        batch_size=150,
+        seed=0,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
+    assert len(h2) == len(h)
+    for a, b in zip(weights, m2.parameters()):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+# ------------------------------------------------------------------------------ non-finite losses
+def fit_to_nan_targets(m):
+    """Train with diagnostics on targets that make the very first loss NaN; fit must raise."""
+    X, _ = spiral_data()
+    Y = np.full((len(X), 3), np.nan, np.float32)
+    with pytest.raises(cr.errors.ChainruleError, match="lower the learning rate"):
+        fit(
+            m,
+            cr.nn.MSELoss(),
+            cr.optim.SGD(m.parameters(), lr=0.1),
+            (X, Y),
+            epochs=2,
+            metrics=(),
+            batch_size=150,
+            diagnostics=True,
+        )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_loss_leaves_the_weights_of_the_step_that_produced_it():
+    m = relu_net()
+    before = [p.numpy().copy() for p in m.parameters()]
+    fit_to_nan_targets(m)
+    for a, p in zip(before, m.parameters()):
+        np.testing.assert_array_equal(a, p.numpy())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_loss_leaves_no_diagnostic_hooks_behind():
+    m = relu_net()
+    fit_to_nan_targets(m)
+    assert all(not mod._forward_hooks for mod in m.modules())
+
+
+def test_fit_reports_a_non_finite_one_element_loss():
+    X = np.ones((4, 2), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    m = cr.nn.Linear(2, 1)
+
+    def bad(out, t):
+        return ((out - t) ** 2).mean().reshape(1) * float("nan")
+
+    with pytest.raises(cr.errors.ChainruleError, match="became nan"):
+        cr.train.fit(m, bad, cr.optim.SGD(m.parameters(), lr=0.1), (X, y), epochs=1)
+
+
+# ------------------------------------------------------------------------------ the loss recorded and evaluated
+def two_class_problem(n):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 3)).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    return rng, X, y
+
+
+def test_evaluate_loss_is_a_per_sample_mean_for_any_reduction_and_batch_size():
+    _, X, y = two_class_problem(50)
+    model = cr.nn.Linear(3, 2)
+    ref = float(F.cross_entropy(model(cr.tensor(X)), y).item())  # mean over all 50 samples
+    for reduction in ("mean", "sum"):
+        for bs in (7, 50):
+            res = cr.train.evaluate(model, cr.nn.CrossEntropyLoss(reduction=reduction), (X, y), batch_size=bs)
+            assert res["loss"] == pytest.approx(ref, rel=1e-5)
+
+
+def test_fit_refuses_a_loss_with_reduction_none():
+    _, X, y = two_class_problem(50)
+    model = cr.nn.Linear(3, 2)
+    with pytest.raises(cr.errors.ChainruleError, match="reduction"):
+        cr.train.fit(
+            model, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1
+        )
+
+
+def test_fit_records_a_per_sample_mean_loss_with_reduction_sum():
+    # the first epoch's loss, taken before the steps move the weights, lies near ref for a tiny learning rate
+    _, X, y = two_class_problem(50)
+    model = cr.nn.Linear(3, 2)
+    ref = float(F.cross_entropy(model(cr.tensor(X)), y).item())  # mean over all 50 samples
+    h = cr.train.fit(
+        model,
+        cr.nn.CrossEntropyLoss(reduction="sum"),
+        cr.optim.SGD(model.parameters(), lr=1e-9),
+        (X, y),
+        epochs=1,
+        batch_size=10,
+    )
+    assert h.epochs[0]["loss"] == pytest.approx(ref, rel=1e-4)
+
+
+def test_evaluate_with_reduction_none_averages_per_sample_losses_when_the_last_batch_has_one_sample():
+    _, X, y = two_class_problem(10)
+    m = cr.nn.Linear(3, 2)
+    per_sample = F.cross_entropy(m(cr.tensor(X)), y, reduction="none").numpy()
+    res = cr.train.evaluate(m, cr.nn.CrossEntropyLoss(reduction="none"), (X, y), batch_size=3)  # last batch: 1
+    assert res["loss"] == pytest.approx(per_sample.mean(), rel=1e-6)
+
+
+def test_evaluate_accepts_a_loss_of_shape_1():
+    rng, X, _ = two_class_problem(10)
+    m1 = cr.nn.Linear(3, 1)
+    Y = rng.standard_normal((10, 1)).astype(np.float32)
+    res = cr.train.evaluate(m1, lambda o, t: ((o - t) ** 2).mean(axis=0), (X, Y))  # a loss of shape (1,)
+    assert res["loss"] == pytest.approx(float(((m1(cr.tensor(X)).numpy() - Y) ** 2).mean()), rel=1e-6)
+
+
+def test_fit_refuses_reduction_none_on_a_single_sample():
+    _, X, y = two_class_problem(10)
+    m = cr.nn.Linear(3, 2)
+    with pytest.raises(cr.errors.ChainruleError, match="reduction"):
+        cr.train.fit(
+            m, cr.nn.CrossEntropyLoss(reduction="none"), cr.optim.SGD(m.parameters(), lr=0.1), (X[:1], y[:1]), epochs=1
+        )
+
+
+# ------------------------------------------------------------------------------ empty data
+def test_fit_refuses_empty_data():
+    model = cr.nn.Linear(3, 2)
+    X, y = np.zeros((0, 3), np.float32), np.zeros(0, np.int64)
+    with pytest.raises(cr.errors.ChainruleError, match="no batches"):
+        cr.train.fit(model, cr.nn.CrossEntropyLoss(), cr.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1)
+
+
+def test_evaluate_refuses_empty_data():
+    model = cr.nn.Linear(3, 2)
+    X, y = np.zeros((0, 3), np.float32), np.zeros(0, np.int64)
+    with pytest.raises(ValueError, match="no samples"):
+        cr.train.evaluate(model, cr.nn.CrossEntropyLoss(), (X, y))
+
+
+def test_predict_on_empty_data_keeps_the_shape():
+    model = cr.nn.Linear(3, 2)
+    X = np.zeros((0, 3), np.float32)
+    assert cr.train.predict(model, X).shape == (0, 2)
+
+
+# ------------------------------------------------------------------------------ History
+def test_history_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        h = cr.train.History([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}])
+        h.plot(tmp_path / "h.png")
+        assert matplotlib.get_backend().lower() == "svg"
+        assert (tmp_path / "h.png").stat().st_size > 0
+    finally:
+        plt.switch_backend(before)
+
+
+def test_history_json_writes_non_finite_values_as_null():
+    h = cr.train.History([{"epoch": 1, "loss": float("nan"), "val_loss": np.float32("inf")}])
+    text = h.to_json()
+    assert json.loads(text)["epochs"][0] == {"epoch": 1, "loss": None, "val_loss": None}
+
+
+def test_history_read_back_from_json_keeps_nan_and_diagnostics():
+    h = cr.train.History([{"epoch": 1, "loss": 0.5, "dead_relu/1": float("nan"), "grad_norm/1": 2.0}])
+    back = cr.train.History.from_json(h.to_json())
+    assert np.isnan(back.epochs[0]["dead_relu/1"])
+    assert back.diagnostics() == h.diagnostics()
