@@ -175,17 +175,9 @@ def test_explain_a_saved_model(tmp_path, capsys):
 
 
 def test_dropout_layers_draw_different_masks():
-    from chainrule.cli import build_mlp
+    from chainrule.runs import RunConfig, build_mlp
 
-    cfg = {
-        "n_features": 4,
-        "n_classes": 2,
-        "hidden": [64, 64],
-        "activation": "relu",
-        "dropout": 0.5,
-        "batch_norm": False,
-        "seed": 0,
-    }
+    cfg = RunConfig(dataset="xor", n_features=4, n_classes=2, hidden=[64, 64], dropout=0.5, seed=0)
     model = build_mlp(cfg)
     drops = [m for m in model if isinstance(m, cr.nn.Dropout)]
     a = drops[0](cr.ones(8, 64)).numpy()
@@ -340,3 +332,84 @@ def test_resume_without_a_saved_run_says_it_starts_anew(tmp_path, capsys):
         == 0
     )
     assert "no run in" in capsys.readouterr().err
+
+
+# -- the run configuration, and the command's boundaries
+def test_run_config_reads_and_writes_config_json_and_says_what_differs(tmp_path):
+    import dataclasses
+
+    from chainrule.runs import RunConfig
+
+    # a config.json as the command has always written it (every setting, in this order)
+    written = {
+        "dataset": "digits",
+        "n_features": 64,
+        "n_classes": 10,
+        "hidden": [256, 256],
+        "activation": "tanh",
+        "dropout": 0.3,
+        "batch_norm": False,
+        "seed": 4,
+        "optimizer": "momentum",
+        "lr": 0.05,
+        "momentum": 0.8,
+        "weight_decay": 0.0,
+        "batch_size": 64,
+        "epochs": 20,
+        "scheduler": "cosine",
+        "label_smoothing": 0.1,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(written, indent=1))
+    cfg = RunConfig.from_json(tmp_path / "config.json")
+    assert cfg.to_dict() == written and list(json.loads(cfg.to_json())) == list(written)
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+    # settings a file lacks take their defaults (weight decay: the optimizer's usual one)
+    least = RunConfig.from_dict({k: written[k] for k in RunConfig.REQUIRED} | {"optimizer": "adamw"})
+    assert (least.label_smoothing, least.batch_norm, least.dropout, least.weight_decay) == (0.0, False, 0.0, 0.01)
+    changed = dataclasses.replace(cfg, lr=0.1, hidden=[256], epochs=30)
+    assert cfg.diff(changed) == {"hidden": ([256, 256], [256]), "lr": (0.05, 0.1), "epochs": (20, 30)}
+    assert list(cfg.diff(changed, ignore=("epochs",))) == ["hidden", "lr"]
+    # momentum is a setting only of the optimizers that use it
+    assert cfg.diff(dataclasses.replace(cfg, momentum=0.5)) == {"momentum": (0.8, 0.5)}
+    adam = dataclasses.replace(cfg, optimizer="adam")
+    assert adam.diff(dataclasses.replace(adam, momentum=0.5)) == {}
+    for bad, said in (
+        ({"dataset": "xor"}, "missing n_features, n_classes, hidden, activation, seed"),
+        (written | {"activation": "swish"}, "activation must be one of relu"),
+        (written | {"hidden": "256"}, "hidden must be a list"),
+        ([1, 2], "expected a JSON object"),
+    ):
+        with pytest.raises(cr.errors.SerializationError, match=said):
+            RunConfig.from_dict(bad, "run/config.json")
+
+
+def test_resume_compares_the_lr_a_schedule_started_from(tmp_path, capsys):
+    # a cosine schedule moves the optimizer's lr; the run's lr is the one it started from (initial_lr)
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "xor", "--hidden", "4", "--scheduler", "cosine", "--out", str(out), "--quiet"]
+    assert main(args + ["--epochs", "3", "--lr", "0.01"]) == 0
+    assert cr.load(out / "checkpoint.npz")["optimizer"]["param_groups"][0]["lr"] != 0.01
+    assert main(args + ["--epochs", "3", "--lr", "0.01", "--resume"]) == 0
+    assert main(args + ["--epochs", "3", "--lr", "0.02", "--resume"]) == 1
+    assert "different lr (0.01 there, 0.02 now)" in capsys.readouterr().err
+    assert main(args + ["--epochs", "5", "--lr", "0.01", "--resume"]) == 1
+    assert "would bend that schedule. Use --epochs 3" in capsys.readouterr().err
+
+
+def test_cli_and_the_modules_it_uses_read_no_private_names():
+    # the command parses and prints; runs, training, optimizers and step explanations use each other's public
+    # names only (no `from .x import _y`, no `module._name` or `Class._name` of another module)
+    import pathlib
+    import re
+
+    src = pathlib.Path(cr.__file__).parent
+    files = ["cli.py", "runs.py", "train.py", "io.py", "explain/step.py", "explain/model.py"]
+    files += [str(p.relative_to(src)) for p in (src / "optim").glob("*.py")]
+    private_import = re.compile(r"^\s*from \.+[\w.]* import [^\n]*\b_[a-z]\w*", re.M)
+    private_attr = re.compile(r"(?<![\w.])(?!self\b|cls\b)[A-Za-z]\w*\._[a-z]\w*")
+    for f in files:
+        text = (src / f).read_text()
+        assert not private_import.search(text), f
+        assert not private_attr.findall(text), (f, private_attr.findall(text))
+    cli = (src / "cli.py").read_text()
+    assert "param_groups" not in cli and "load_checkpoint" not in cli and "state_dict" not in cli

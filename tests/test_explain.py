@@ -357,8 +357,11 @@ OPTS = [
     lambda ps: cr.optim.Adam(ps, lr=0.05),
     lambda ps: cr.optim.Adam(ps, lr=0.05, amsgrad=True, weight_decay=0.1),
     lambda ps: cr.optim.AdamW(ps, lr=0.05),
+    lambda ps: cr.optim.AdamW(ps, lr=0.05, weight_decay=0.1, amsgrad=True),
     lambda ps: cr.optim.Adagrad(ps, lr=0.1),
+    lambda ps: cr.optim.Adagrad(ps, lr=0.1, lr_decay=0.1, weight_decay=0.01, initial_accumulator_value=0.5),
     lambda ps: cr.optim.RMSprop(ps, lr=0.01),
+    lambda ps: cr.optim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5, weight_decay=0.01),
 ]
 
 
@@ -374,6 +377,11 @@ def test_explain_step_predicts_the_real_step(make):
         opt.step()
         assert e.new_value == pytest.approx(p.numpy()[1, 0], rel=1e-12, abs=1e-15)
         assert e.lines[0][2] == before[1, 0] and e.lines[1][2] == pytest.approx(3 * before[1, 0] ** 2)
+        # the update line is the step (AdamW's decoupled decay is its own line, before the update)
+        update = [v for name, _, v in e.lines if name == "update"][0]
+        decayed = [v for _, expr, v in e.lines if expr.startswith("w * (1 - lr * weight_decay)")]
+        start = decayed[0] if decayed else before[1, 0]
+        assert update == pytest.approx(start - p.numpy()[1, 0], rel=1e-9)
         text = e.to_text()
         assert g9(e.new_value) in text
 
@@ -415,6 +423,54 @@ def test_explain_step_with_maximize_predicts_the_real_step():
     assert e.new_value == pytest.approx(p.numpy()[0], rel=1e-12)
     update = [v for name, _, v in e.lines if name == "update"][0]
     assert update == pytest.approx(before - p.numpy()[0], rel=1e-12)
+
+
+def test_explain_step_rmsprop_centered_with_momentum_by_hand():
+    # PyTorch's RMSprop written out for one element and two steps, by hand
+    p = cr.nn.Parameter(np.array([2.0]), name="w")
+    opt = cr.optim.RMSprop([p], lr=0.01, alpha=0.9, centered=True, momentum=0.5)
+    s = g_avg = b = 0.0
+    w = 2.0
+    for _ in range(2):
+        opt.zero_grad()
+        (p**2).sum().backward()
+        e = explain_step(opt, p, 0)
+        g = 2 * w
+        s = 0.9 * s + 0.1 * g * g
+        g_avg = 0.9 * g_avg + 0.1 * g
+        b = 0.5 * b + g / (math.sqrt(s - g_avg**2) + 1e-8)
+        w = w - 0.01 * b
+        values = {name: v for name, _, v in e.lines}
+        assert values["s"] == pytest.approx(s, rel=1e-12) and values["g_avg"] == pytest.approx(g_avg, rel=1e-12)
+        assert values["b"] == pytest.approx(b, rel=1e-12) and e.new_value == pytest.approx(w, rel=1e-12)
+        opt.step()
+        assert p.numpy()[0] == pytest.approx(w, rel=1e-12)
+    assert f"s~     = s - g_avg^2 = {g9(s)} - ({g9(g_avg)})^2" in e.to_text()
+
+
+def test_explain_step_runs_the_optimizers_reference_rule():
+    # an optimizer is explained by its reference rule, whatever its fast kernel; one without a rule is refused
+    def halve(param, grad, state, *, lr):
+        return param - lr * grad / 2, {"calls": state.get("calls", 0) + 1}
+
+    class Halving(cr.optim.SGD):
+        reference_rule = staticmethod(halve)
+
+        def __init__(self, params, lr):
+            cr.optim.Optimizer.__init__(self, params, dict(lr=lr))
+
+    p = cr.nn.Parameter(np.array([1.0, 4.0]), name="w")
+    (p**2).sum().backward()
+    e = explain_step(Halving([p], lr=0.1), p, 1)
+    assert e.new_value == pytest.approx(4.0 - 0.1 * 8.0 / 2)
+    assert ("calls", "", 1) in e.lines and e.lines[-2] == ("update", "w_before - w_after", pytest.approx(0.4))
+
+    class NoRule(cr.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, dict(lr=0.1))
+
+    with pytest.raises(cr.errors.ChainruleError, match="NoRule has no reference rule"):
+        explain_step(NoRule([p]), p, 0)
 
 
 # ------------------------------------------------------------------------------ training diagnostics

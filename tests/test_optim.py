@@ -12,8 +12,6 @@ import chainrule.nn.functional as F
 
 from conftest import requires_torch, torch
 
-pytestmark = requires_torch
-
 CONFIGS = [
     ("SGD", dict(lr=0.1)),
     ("SGD", dict(lr=0.05, momentum=0.9)),
@@ -39,6 +37,7 @@ def _data():
     return X, y, [W1, b1, W2, b2]
 
 
+@requires_torch
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)])
 def test_trajectory_matches_torch(name, kw):
     X, y, init = _data()
@@ -132,6 +131,7 @@ SCHEDULERS = [
 ]
 
 
+@requires_torch
 @pytest.mark.parametrize("name,kw", SCHEDULERS)
 def test_schedulers_match_torch(name, kw):
     p = cr.tensor(np.ones(2), requires_grad=True)
@@ -147,6 +147,7 @@ def test_schedulers_match_torch(name, kw):
         assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-9)
 
 
+@requires_torch
 def test_reduce_lr_on_plateau_matches_torch():
     p = cr.tensor(np.ones(2), requires_grad=True)
     tp = torch.tensor(np.ones(2), requires_grad=True)
@@ -159,6 +160,7 @@ def test_reduce_lr_on_plateau_matches_torch():
         assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"])
 
 
+@requires_torch
 def test_clip_grad_norm_matches_torch():
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
@@ -192,6 +194,7 @@ SLICED = [
 ]
 
 
+@requires_torch
 @pytest.mark.parametrize("name,kw", SLICED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SLICED)])
 def test_large_parameters_updated_slice_by_slice_match_torch(name, kw):
     # A parameter larger than a slice (with a short last slice), a small one, and a gradient with an
@@ -233,6 +236,7 @@ def _sched_pair(lr=0.1):
     return cr.optim.SGD([p], lr=lr), torch.optim.SGD([tp], lr=lr)
 
 
+@requires_torch
 def test_schedulers_compose_and_follow_manual_changes_like_torch():
     # two schedulers on one optimizer, an lr set by hand, a plateau cut, and cosine past T_max:
     # each schedule carries on from the current lr, as PyTorch's do
@@ -273,3 +277,90 @@ def test_scheduler_arguments_are_checked():
         cr.optim.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="initial_lr"):
         cr.optim.ExponentialLR(cr.optim.SGD([cr.tensor([1.0], requires_grad=True)], lr=0.1), 0.9, last_epoch=3)
+
+
+# -- the reference rules (PyTorch's formulas, written plainly) and the fast kernels give one trajectory
+REFERENCE_GRID = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, weight_decay=0.05)),
+    ("SGD", dict(lr=0.1, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=1e-3)),
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=1e-2, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, maximize=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-6)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=1e-2)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=1e-3, eps=1e-6)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(lr=0.01, weight_decay=1e-2)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, betas=(0.5, 0.9), weight_decay=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.0)),
+]
+
+
+@pytest.mark.parametrize("name,kw", REFERENCE_GRID, ids=[f"{n}-{i}" for i, (n, _) in enumerate(REFERENCE_GRID)])
+def test_fast_kernel_and_reference_rule_give_the_same_trajectory(name, kw):
+    # Both run 20 steps on the same random gradients: the optimizer's step() (its fast in-place kernel) on a
+    # small parameter and on one large enough to be updated slice by slice, and its reference rule on plain
+    # arrays. The parameters and the state under PyTorch's names agree to rounding.
+    from chainrule.optim import reference
+    from chainrule.optim.optimizer import _CHUNK
+
+    rng = np.random.default_rng(7)
+    init = [rng.standard_normal((3, 4)), rng.standard_normal(_CHUNK + 3)]
+    ps = [cr.tensor(a, requires_grad=True) for a in init]
+    opt = getattr(cr.optim, name)(ps, **kw)
+    rule = getattr(reference, name.lower())
+    assert opt.reference_rule is rule
+    ref = [(a.copy(), {}) for a in init]
+    for _ in range(20):
+        grads = [rng.standard_normal(a.shape) for a in init]
+        for p, g in zip(ps, grads):
+            p.grad = cr.tensor(g)
+        opt.step()
+        ref = [rule(w, g, st, **kw) for (w, st), g in zip(ref, grads)]
+    for p, (w, st) in zip(ps, ref):
+        assert p.dtype == np.float64
+        np.testing.assert_allclose(p.numpy(), w, rtol=1e-12, atol=1e-14)
+        ours = opt.public_state(p)
+        assert set(ours) == set(st)
+        for k, v in st.items():
+            np.testing.assert_allclose(ours[k], v, rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+def test_reference_rule_changes_nothing_and_reference_step_reads_the_group():
+    from chainrule.optim import reference
+
+    w, g = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    state = {"exp_avg": np.array([0.1, 0.2]), "exp_avg_sq": np.array([0.01, 0.02]), "step": 3}
+    kept = {k: np.copy(v) for k, v in state.items()}
+    w1, st1 = reference.adam(w, g, state, lr=0.1, weight_decay=0.1)
+    np.testing.assert_array_equal(w, [1.0, -2.0])
+    for k, v in kept.items():
+        np.testing.assert_array_equal(state[k], v)
+    # Adam written out by hand for one step from that state
+    gd = g + 0.1 * w
+    m, v = 0.9 * kept["exp_avg"] + 0.1 * gd, 0.999 * kept["exp_avg_sq"] + 0.001 * gd**2
+    expected = w - 0.1 * (m / (1 - 0.9**4)) / (np.sqrt(v / (1 - 0.999**4)) + 1e-8)
+    np.testing.assert_allclose(w1, expected, rtol=1e-15)
+    assert st1["step"] == 4
+    p = cr.tensor(w, requires_grad=True)
+    opt = cr.optim.Adam([p], lr=0.1, weight_decay=0.1)
+    w2, _ = opt.reference_step(w, g, state, opt.param_groups[0])
+    np.testing.assert_array_equal(w2, w1)
+
+    class Plain(cr.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, dict(lr=0.1))
+
+    with pytest.raises(cr.errors.ChainruleError, match="no reference rule"):
+        Plain([p]).reference_step(w, g, {}, {"lr": 0.1})

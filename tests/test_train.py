@@ -15,7 +15,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
-from chainrule.train import EarlyStopping, History, accuracy, evaluate, fit, predict
+from chainrule.train import EarlyStopping, History, Trainer, accuracy, evaluate, fit, predict
 
 
 def spiral_data(seed=0, n=150):
@@ -397,3 +397,123 @@ def test_history_read_back_from_json_keeps_nan_and_diagnostics():
     back = cr.train.History.from_json(h.to_json())
     assert np.isnan(back.epochs[0]["dead_relu/1"])
     assert back.diagnostics() == h.diagnostics()
+
+
+# -- the Trainer's named steps, and what losses and schedulers declare to it
+def test_trainer_steps_by_hand_are_fit():
+    # fit is a Trainer run: driving its named steps by hand gives the same weights and history
+    X, y = spiral_data()
+    runs = []
+    for by_hand in (False, True):
+        m = make(2)
+        opt = cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        args = (m, cr.nn.CrossEntropyLoss(), opt, (X, y))
+        if by_hand:
+            t = Trainer(*args, val=(X, y), batch_size=16, seed=5)
+            t.epochs = 3
+            rows = [t.end_epoch(t.run_epoch(epoch)) for epoch in (1, 2, 3)]
+            assert rows == t.history.epochs
+            h = t.history
+        else:
+            h = fit(*args, epochs=3, val=(X, y), batch_size=16, seed=5)
+        runs.append(([p.numpy().copy() for p in m.parameters()], h))
+    (w_fit, h_fit), (w_hand, h_hand) = runs
+    for a, b in zip(w_fit, w_hand):
+        np.testing.assert_array_equal(a, b)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert h_fit[key] == h_hand[key]
+
+
+def test_trainer_save_checkpoint_and_restore(tmp_path):
+    # a run restored from its checkpoint continues exactly as the run that wrote it
+    X, y = spiral_data()
+
+    def trainer(seed_model):
+        m = make(seed_model)
+        opt = cr.optim.Adam(m.parameters(), lr=0.01)
+        sched = cr.optim.StepLR(opt, 1, 0.5)
+        return Trainer(m, cr.nn.CrossEntropyLoss(), opt, (X, y), scheduler=sched, batch_size=32, seed=1)
+
+    a = trainer(0)
+    a.epochs = 4
+    a.end_epoch(a.run_epoch(1))
+    a.save_checkpoint(tmp_path / "c.npz")
+    a.end_epoch(a.run_epoch(2))
+    b = trainer(9)  # other initial weights: restore replaces them (and the random streams, dropout's too)
+    b.epochs = 4
+    assert b.restore(tmp_path / "c.npz") == 1 and not b.stop
+    b.end_epoch(b.run_epoch(2))
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    assert a.history.epochs[1]["loss"] == b.history.epochs[1]["loss"] and b.history["lr"] == [0.01, 0.005]
+    with pytest.raises(cr.errors.ArgumentError, match="no checkpoint file"):
+        b.save_checkpoint()
+
+
+def test_accuracy_threshold_is_the_losses_declaration():
+    # one output: accuracy counts output > the loss's decision_threshold as the positive class
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32).reshape(-1, 1)
+    m = cr.nn.Linear(2, 1, generator=np.random.default_rng(0))
+    m.bias.data[...] = 0.3  # outputs between 0 and 0.5 exist: the two thresholds disagree on them
+    out = predict(m, X).reshape(-1)
+    assert 0 < np.sum((out > 0) != (out > 0.5)) < len(out)
+    by_hand = {t: float(np.mean((out > t) == (y.reshape(-1) > 0.5))) for t in (0.0, 0.5)}
+    assert by_hand[0.0] != by_hand[0.5]
+    assert cr.nn.BCEWithLogitsLoss.decision_threshold == 0.0 and cr.nn.BCELoss.decision_threshold == 0.5
+    assert evaluate(m, cr.nn.BCEWithLogitsLoss(), (X, y))["accuracy"] == by_hand[0.0]
+    assert evaluate(m, cr.nn.MSELoss(), (X, y))["accuracy"] == by_hand[0.5]
+
+    def mse(o, t):  # a plain function: 0.5 unless it says otherwise
+        return ((o - t) ** 2).mean()
+
+    assert evaluate(m, mse, (X, y))["accuracy"] == by_hand[0.5]
+    mse.decision_threshold = 0.0
+    assert evaluate(m, mse, (X, y))["accuracy"] == by_hand[0.0]
+    h = fit(m, mse, cr.optim.SGD(m.parameters(), lr=0.0), (X, y), epochs=1, batch_size=64)  # lr 0: the same outputs
+    assert h["accuracy"] == [pytest.approx(by_hand[0.0])]
+
+
+class Recorder:
+    """A scheduler that declares it needs a metric, and records what it is given."""
+
+    needs_metric = True
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+        self.seen = []
+
+    def step(self, value):
+        self.seen.append(value)
+
+    def state_dict(self):
+        return {}
+
+
+def test_scheduler_gets_the_metric_it_monitors():
+    X, y = spiral_data()
+    m = make()
+    for monitor, val in (("val_accuracy", (X, y)), ("loss", None), ("val_loss", None)):
+        rec = Recorder(monitor)
+        h = fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), 2, val=val, scheduler=rec)
+        # without validation data a val_ quantity is the training one
+        assert rec.seen == h[monitor if val is not None else monitor.removeprefix("val_")]
+    with pytest.raises(cr.errors.ChainruleError, match="monitors 'f1'"):
+        fit(m, cr.nn.CrossEntropyLoss(), cr.optim.SGD(m.parameters(), lr=0.1), (X, y), 1, scheduler=Recorder("f1"))
+    plateau = cr.optim.ReduceLROnPlateau(cr.optim.SGD(m.parameters(), lr=0.1))
+    assert plateau.needs_metric and plateau.monitor == "val_loss" and not cr.optim.StepLR.needs_metric
+
+
+def test_reduce_lr_on_plateau_follows_its_monitor():
+    # monitoring an accuracy that cannot improve (lr 0 leaves the model as it is), in 'max' mode: the lr is cut
+    # after `patience` epochs, as ReduceLROnPlateau.step would do given that accuracy by hand
+    X, y = spiral_data()
+    m = make()
+    opt = cr.optim.SGD(m.parameters(), lr=1e-30)
+    sched = cr.optim.ReduceLROnPlateau(opt, mode="max", patience=1, factor=0.5, monitor="val_accuracy")
+    h = fit(m, cr.nn.CrossEntropyLoss(), opt, (X, y), 4, val=(X, y), scheduler=sched)
+    twin = cr.optim.ReduceLROnPlateau(cr.optim.SGD(make().parameters(), lr=1e-30), mode="max", patience=1, factor=0.5)
+    for acc in h["val_accuracy"]:
+        twin.step(acc)
+    assert opt.param_groups[0]["lr"] == twin.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-30)

@@ -1,5 +1,8 @@
 """The ``chainrule`` command: train and evaluate MLPs on real data sets, explain gradients.
 
+Argument parsing and printing only: runs (their configuration, models, data, loading) are
+``chainrule.runs``; training is ``chainrule.train``.
+
 chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
 chainrule evaluate runs/digits
 chainrule explain seed003
@@ -9,19 +12,14 @@ chainrule graph shopping -o graph.svg
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-import numpy as np
-
 from .errors import ArgumentError
+from .runs import ACTIVATIONS, DATASETS, OPTIMIZERS, SCHEDULERS
 
-DATASETS = ("xor", "spiral", "digits", "mnist1d", "fashion-mnist")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 EXAMPLES = ("shopping", "neuron", "seed003")  # chainrule.explain.EXAMPLES (a test keeps the two equal)
 GRAPH_FORMATS = ("dot", "gv", "svg", "png", "pdf")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--epochs", type=_positive_int, default=10)
-    t.add_argument("--scheduler", choices=("none", "cosine", "step"), default="none")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default="none")
     t.add_argument("--label-smoothing", type=_fraction, default=0.0)
     t.add_argument("--seed", type=_nonnegative_int, default=0)
     t.add_argument("--out", default=None, help="directory for model.npz, history.json, plots (default runs/DATASET)")
@@ -122,268 +120,107 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# ----------------------------------------------------------------------------- data and models
-def load_dataset(name: str, seed: int = 0, root=None):
-    from . import datasets
-
-    if name == "xor":
-        return datasets.xor()
-    if name == "spiral":
-        return datasets.spiral(seed=seed)
-    if name == "digits":
-        return datasets.digits()
-    if name == "mnist1d":
-        return datasets.mnist1d()
-    if name == "fashion-mnist":
-        return datasets.fashion_mnist(root=root)
-    raise ArgumentError(f"unknown dataset {name!r}")
-
-
-def build_mlp(config: dict):
-    """The MLP described by a config: Standardize, (Linear, [BatchNorm], act, [Dropout])*, Linear."""
-    from . import nn
-
-    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
-    gen = np.random.default_rng(config["seed"])
-    drop_gen = np.random.default_rng(config["seed"] + 1)  # one stream shared by every dropout layer
-    layers = [nn.Standardize(config["n_features"])]
-    width = config["n_features"]
-    for h in config["hidden"]:
-        layers.append(nn.Linear(width, h, generator=gen))
-        if config.get("batch_norm"):
-            layers.append(nn.BatchNorm1d(h))
-        layers.append(acts[config["activation"]]())
-        if config.get("dropout"):
-            layers.append(nn.Dropout(config["dropout"], generator=drop_gen))
-        width = h
-    layers.append(nn.Linear(width, config["n_classes"], generator=gen))
-    return nn.Sequential(*layers)
-
-
-def make_optimizer(args, params):
-    from . import optim
-
-    o = args.optimizer
-    if o == "sgd":
-        return optim.SGD(params, lr=args.lr, weight_decay=args.weight_decay)
-    if o == "momentum":
-        return optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    if o == "nesterov":
-        return optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=True, weight_decay=args.weight_decay)
-    if o == "adagrad":
-        return optim.Adagrad(params, lr=args.lr, weight_decay=args.weight_decay)
-    if o == "rmsprop":
-        return optim.RMSprop(params, lr=args.lr, weight_decay=args.weight_decay)
-    if o == "adam":
-        return optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
-    return optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-
-
 # ----------------------------------------------------------------------------- commands
-def cmd_train(args) -> int:
-    from . import io, nn, optim
-    from .train import Callback, evaluate, fit
+def _run_config(args, data):
+    """The run configuration the train command's arguments describe (``data`` gives the shapes)."""
+    from .runs import RunConfig
 
-    if args.weight_decay is None:
-        args.weight_decay = 1e-2 if args.optimizer == "adamw" else 0.0
-    data = load_dataset(args.dataset, args.seed, args.data_root)
-    out = args.out or os.path.join("runs", args.dataset)
-    config = {
-        "dataset": args.dataset,
-        "n_features": int(data.X_train.shape[1]),
-        "n_classes": int(data.n_classes),
-        "hidden": args.hidden,
-        "activation": args.activation,
-        "dropout": args.dropout,
-        "batch_norm": args.batch_norm,
-        "seed": args.seed,
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "momentum": args.momentum,
-        "weight_decay": args.weight_decay,
-        "batch_size": args.batch_size,
-        "epochs": args.epochs,
-        "scheduler": args.scheduler,
-        "label_smoothing": args.label_smoothing,
-    }
-    if args.batch_norm and args.batch_size < 2:
-        raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
-    _check_resume(args, out, config)
-    os.makedirs(out, exist_ok=True)
-    model = build_mlp(config)
-    model[0].fit(data.X_train)
-    opt = make_optimizer(args, model.parameters())
-    sched = None
-    if args.scheduler == "cosine":
-        sched = optim.CosineAnnealingLR(opt, T_max=args.epochs)
-    elif args.scheduler == "step":
-        sched = optim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    from .data import DataLoader, TensorDataset
-
-    # batch norm cannot normalise a last batch of one sample: drop it (it is a different one each epoch)
-    drop_last = bool(args.batch_norm and len(data.X_train) % args.batch_size == 1)
-    loader = DataLoader(
-        TensorDataset(data.X_train, data.y_train),
-        batch_size=args.batch_size,
-        shuffle=True,
+    return RunConfig(
+        dataset=args.dataset,
+        n_features=int(data.X_train.shape[1]),
+        n_classes=int(data.n_classes),
+        hidden=args.hidden,
+        activation=args.activation,
+        dropout=args.dropout,
+        batch_norm=args.batch_norm,
         seed=args.seed,
-        drop_last=drop_last,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        scheduler=args.scheduler,
+        label_smoothing=args.label_smoothing,
     )
-    n_par = model.num_parameters()
-    if not args.quiet:
-        print(
-            f"chainrule train: {args.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
-            f"{data.X_train.shape[1]} features, {data.n_classes} classes)"
-        )
-        print(
-            f"model: {config['n_features']}-{'-'.join(map(str, args.hidden))}{'-' if args.hidden else ''}"
-            f"{config['n_classes']} MLP, {args.activation}, {n_par:,} parameters; {args.optimizer} lr {args.lr}, "
-            f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
-        )
+
+
+def _table(quiet: bool):
+    """A callback that prints the per-epoch table (nothing when ``quiet``)."""
+    from .train import Callback
 
     class Table(Callback):
         def on_train_begin(self, trainer):
-            if not args.quiet:
+            if not quiet:
                 print(f"{'epoch':>5}  {'loss':>8}  {'acc':>7}  {'test loss':>9}  {'test acc':>8}  {'time':>6}")
 
         def on_epoch_end(self, trainer, r):
-            if not args.quiet:
+            if not quiet:
                 print(
                     f"{r['epoch']:>5}  {r['loss']:>8.4f}  {r['accuracy']:>7.2%}  {r['val_loss']:>9.4f}  "
                     f"{r['val_accuracy']:>8.2%}  {r['time']:>5.2f}s",
                     flush=True,
                 )
 
-    io.atomic_write(os.path.join(out, "config.json"), lambda f: f.write(json.dumps(config, indent=1).encode()))
-    history = fit(
-        model,
-        loss_fn,
-        opt,
-        loader,
-        args.epochs,
-        val=(data.X_test, data.y_test),
-        callbacks=[Table()],
-        scheduler=sched,
-        checkpoint_dir=out,
+    return Table()
+
+
+def _print_header(config, data, n_par: int) -> None:
+    hidden = "-".join(map(str, config.hidden))
+    print(
+        f"chainrule train: {config.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
+        f"{data.X_train.shape[1]} features, {data.n_classes} classes)"
+    )
+    print(
+        f"model: {config.n_features}-{hidden}{'-' if config.hidden else ''}"
+        f"{config.n_classes} MLP, {config.activation}, {n_par:,} parameters; {config.optimizer} lr {config.lr}, "
+        f"batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+    )
+
+
+def cmd_train(args) -> int:
+    from . import runs
+
+    data = runs.load_dataset(args.dataset, args.seed, args.data_root)
+    out = args.out or os.path.join("runs", args.dataset)
+    config = _run_config(args, data)
+    if args.batch_norm and args.batch_size < 2:
+        raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
+    if args.resume and runs.check_resume(config, out) is None:
+        sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")
+    run = runs.TrainingRun(config, data, out)
+    if not args.quiet:
+        _print_header(config, data, run.model.num_parameters())
+    history = run.train(
+        callbacks=[_table(args.quiet)],
         resume=args.resume,
-        seed=args.seed,
         progress=False if args.quiet else None,
         diagnostics=args.plot,
     )
-    io.save(model, os.path.join(out, "model.npz"))
-    history.to_json(os.path.join(out, "history.json"))
-    final = evaluate(model, loss_fn, (data.X_test, data.y_test))
+    final = run.evaluate()
     plot_note = ""
     try:
-        history.plot(os.path.join(out, "training.png"), val_label="test")
-        plot_note = f", {os.path.join(out, 'training.png')}"
+        history.plot(run.path("training.png"), val_label="test")
+        plot_note = f", {run.path('training.png')}"
     except ImportError:
         plot_note = " (no plot: pip install 'chainrule[plot]' for training.png)"
     if args.plot and not args.quiet:
         print("per-layer diagnostics (gradient norm, update/weight ratio, fraction of dead ReLUs):")
         print(history.diagnostics())
     print(f"test accuracy {final['accuracy']:.2%}  (test loss {final['loss']:.4f})")
-    print(f"wrote {os.path.join(out, 'model.npz')}, {os.path.join(out, 'history.json')}{plot_note}")
+    print(f"wrote {run.path('model.npz')}, {run.path('history.json')}{plot_note}")
     return 0
 
 
-_ARCHITECTURE = ("dataset", "n_features", "n_classes", "hidden", "activation", "dropout", "batch_norm")
-# settings a resumed run takes from its checkpoint (the optimizer's state, the loader's position): a
-# different value on the command line would be silently ignored, so it is refused instead
-_TRAINING = ("optimizer", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size", "scheduler", "seed")
-
-
-def _check_resume(args, out, config):
-    """With --resume, refuse settings that cannot continue the saved run (before anything is written)."""
-    from .errors import ChainruleError
-
-    cfg_path = os.path.join(out, "config.json")
-    if not args.resume:
-        return
-    if not os.path.exists(cfg_path):
-        sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")
-        return
-    with open(cfg_path) as f:
-        saved = json.load(f)
-    # The optimizer's hyper-parameters as the checkpoint holds them are what a resume will use: they
-    # are the truth where they exist (config.json of older versions did not always record them right).
-    group = _checkpoint_group(out)
-    if group:
-        saved = dict(saved)
-        saved["lr"] = group.get("initial_lr", group.get("lr", saved.get("lr")))
-        saved["weight_decay"] = group.get("weight_decay", saved.get("weight_decay"))
-        if "momentum" in group:
-            saved["momentum"] = group["momentum"]
-    keys = [k for k in _ARCHITECTURE + _TRAINING if k != "momentum" or config["optimizer"] in ("momentum", "nesterov")]
-    diff = [k for k in keys if k in saved and saved.get(k) != config.get(k)]
-    if diff:
-        raise ChainruleError(
-            f"--resume: the run in {out} has a different "
-            + ", ".join(f"{k} ({saved.get(k)!r} there, {config.get(k)!r} now)" for k in diff)
-            + "; use the same settings "
-            "or another --out"
-        )
-    if config["scheduler"] != "none" and saved.get("epochs") != config["epochs"]:
-        raise ChainruleError(
-            f"--resume: the run in {out} was scheduled ({config['scheduler']}) over {saved.get('epochs')} epochs; "
-            f"resuming with --epochs {config['epochs']} would bend that schedule. Use --epochs {saved.get('epochs')}"
-        )
-
-
-def _checkpoint_group(out) -> dict | None:
-    """The first parameter group of the optimizer saved in ``out``'s checkpoint (None if unreadable)."""
-    from . import io
-    from .errors import ChainruleError
-    from .train import CHECKPOINT_NAME
-
-    path = os.path.join(out, CHECKPOINT_NAME)
-    if not os.path.exists(path):
-        return None
-    try:
-        groups = io.load(path)["optimizer"]["param_groups"]
-        return dict(groups[0])
-    except (ChainruleError, KeyError, IndexError, TypeError):
-        return None  # fit reports an unreadable checkpoint itself
-
-
-def _training_loss(config: dict):
-    """The loss a saved run was trained with (label smoothing included), for scoring it the same way."""
-    from . import nn
-
-    return nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))
-
-
-def load_run(directory: str):
-    """(config, model) of a directory written by ``chainrule train``."""
-    from . import io
-    from .errors import ChainruleError
-
-    cfg_path = os.path.join(directory, "config.json")
-    if not os.path.exists(cfg_path):
-        raise ChainruleError(f"{directory} holds no config.json; is it a directory written by 'chainrule train'?")
-    with open(cfg_path) as f:
-        config = json.load(f)
-    try:
-        model = build_mlp(config)
-        if not isinstance(config["dataset"], str) or config["dataset"] not in DATASETS:
-            raise ArgumentError(f"unknown dataset {config['dataset']!r}")
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        what = f"missing {e}" if isinstance(e, KeyError) else str(e)
-        raise ChainruleError(f"{cfg_path} is not a configuration written by 'chainrule train' ({what})") from None
-    model.load_state_dict(io.load(os.path.join(directory, "model.npz")))
-    model.eval()
-    return config, model
-
-
 def cmd_evaluate(args) -> int:
+    from .runs import load_dataset, load_run, training_loss
     from .train import evaluate
 
     config, model = load_run(args.dir)
-    data = load_dataset(config["dataset"], config["seed"], args.data_root)
-    res = evaluate(model, _training_loss(config), (data.X_test, data.y_test))
+    data = load_dataset(config.dataset, config.seed, args.data_root)
+    res = evaluate(model, training_loss(config), (data.X_test, data.y_test))
     print(
-        f"{config['dataset']}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
+        f"{config.dataset}: test accuracy {res['accuracy']:.2%}  (test loss {res['loss']:.4f}, "
         f"{len(data.X_test)} samples)"
     )
     return 0
@@ -391,10 +228,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_explain(args) -> int:
     from . import explain as ex
+    from .runs import load_dataset, load_run, training_loss
 
     if args.model:
         config, model = load_run(args.model)
-        data = load_dataset(config["dataset"], config["seed"], args.data_root)
+        data = load_dataset(config.dataset, config.seed, args.data_root)
         if not 0 <= args.sample < len(data.X_test):
             raise ArgumentError(f"--sample must be in 0..{len(data.X_test) - 1}, got {args.sample}")
 
@@ -402,7 +240,7 @@ def cmd_explain(args) -> int:
             model,
             data.X_test[args.sample : args.sample + 1],
             data.y_test[args.sample : args.sample + 1],
-            loss_fn=_training_loss(config),
+            loss_fn=training_loss(config),
         )
     else:
         if args.example is None:

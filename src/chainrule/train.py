@@ -1,4 +1,5 @@
-"""The training loop: ``fit`` with metrics, callbacks, schedules, checkpoints and resume.
+"""The training loop: a :class:`Trainer` in named steps, and ``fit`` to run one; metrics, callbacks,
+schedules, checkpoints and resume.
 
 A checkpoint holds everything that decides what happens next (weights,
 optimizer state, scheduler state, the data order and dropout generators, the
@@ -18,15 +19,24 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import _mode, creation, io
+from . import creation, io
 from .data import DataLoader, Dataset, TensorDataset
 from .errors import ArgumentError, ArgumentTypeError, ChainruleError, NotFoundError
-from .nn.layers import BCEWithLogitsLoss
 from .nn.module import Module
-from .optim.lr_scheduler import ReduceLROnPlateau
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
-__all__ = ["fit", "evaluate", "predict", "History", "Callback", "EarlyStopping", "accuracy"]
+__all__ = [
+    "fit",
+    "Trainer",
+    "evaluate",
+    "predict",
+    "History",
+    "Callback",
+    "EarlyStopping",
+    "accuracy",
+    "load_checkpoint",
+    "CHECKPOINT_NAME",
+]
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -48,7 +58,8 @@ def accuracy(output: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> 
 
 def _metric_fns(metrics, loss_fn) -> dict[str, Callable]:
     out = {}
-    threshold = 0.0 if isinstance(loss_fn, BCEWithLogitsLoss) else 0.5
+    # where a single output counts as the positive class: the loss says (0.0 for logits losses)
+    threshold = getattr(loss_fn, "decision_threshold", 0.5)
     for m in metrics or ():
         if m == "accuracy":
             out["accuracy"] = lambda o, t, th=threshold: accuracy(o, t, th)
@@ -147,7 +158,8 @@ def _jsonable(x):
 
 # ----------------------------------------------------------------------------- callbacks
 class Callback:
-    """Hooks called by ``fit``. Set ``trainer.stop = True`` to end training after this epoch."""
+    """Hooks called by a :class:`Trainer` (and so by ``fit``). Set ``trainer.stop = True`` to end training
+    after this epoch."""
 
     def on_train_begin(self, trainer) -> None:
         pass
@@ -274,9 +286,15 @@ def _batch_total(loss_fn, loss, batch: int, where: str) -> float:
     return value if reduction == "sum" else value * batch
 
 
-@_mode.no_grad()
 def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: int = 1024) -> dict:
     """Average loss and metrics of ``model`` on ``data`` (a DataLoader or (X, y)), in eval mode."""
+    from . import no_grad  # the package's public mode switch (bound once the package has loaded)
+
+    with no_grad():
+        return _evaluate(model, loss_fn, data, metrics, batch_size)
+
+
+def _evaluate(model, loss_fn, data, metrics, batch_size) -> dict:
     loader = _as_loader(data, batch_size, False, None, "data")
     fns = _metric_fns(metrics, loss_fn)
     was_training = model.training
@@ -302,32 +320,278 @@ def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: in
     return res
 
 
-@_mode.no_grad()
 def predict(model: Module, X, batch_size: int = 1024) -> np.ndarray:
     """Model outputs for every row of ``X`` (eval mode, no graph), as one array."""
+    from . import no_grad
+
     X = X.data if isinstance(X, Tensor) else np.asarray(X)
     was_training = model.training
     model.eval()
     try:
-        if len(X) == 0:
-            return model(Tensor._wrap(X)).data  # no rows: the outputs' shape still comes from the model
-        return np.concatenate([model(Tensor._wrap(X[i : i + batch_size])).data for i in range(0, len(X), batch_size)])
+        with no_grad():
+            if len(X) == 0:
+                return model(as_tensor(X)).data  # no rows: the outputs' shape still comes from the model
+            return np.concatenate([model(as_tensor(X[i : i + batch_size])).data for i in range(0, len(X), batch_size)])
     finally:
         model.train(was_training)
 
 
-class _Trainer:
-    """State visible to callbacks: model, optimizer, epoch, history, stop flag."""
-
-    def __init__(self, model, optimizer, history):
-        self.model = model
-        self.optimizer = optimizer
-        self.history = history
-        self.epoch = 0
-        self.stop = False
-
-
 CHECKPOINT_NAME = "checkpoint.npz"
+
+
+def load_checkpoint(checkpoint_dir) -> dict | None:
+    """The checkpoint ``fit`` wrote in ``checkpoint_dir``, or None when there is none.
+
+    Its entries: ``epoch`` (epochs done), ``stopped`` (the run had ended early),
+    ``model``, ``optimizer`` and ``scheduler`` (their state_dicts), ``loader``,
+    ``default_generator`` and ``module_generators`` (the random streams),
+    ``callbacks`` (their state_dicts, in order) and ``history``.
+    """
+    path = os.path.join(checkpoint_dir, CHECKPOINT_NAME)
+    return io.load(path) if os.path.exists(path) else None
+
+
+def _check_epochs(epochs) -> None:
+    if epochs < 0:
+        raise ArgumentError(f"fit: epochs must be >= 0, got {epochs}")
+
+
+class Trainer:
+    """A training run in named steps; ``fit(epochs)`` runs them in order.
+
+    For each epoch: :meth:`run_epoch` (one pass over the training batches, each a
+    :meth:`train_step`), :meth:`end_epoch` (validation, lr schedule, history,
+    callbacks) and, with a ``checkpoint_dir``, :meth:`save_checkpoint`; with
+    ``fit(..., resume=True)`` a saved run is first brought back by :meth:`restore`.
+    The arguments are those of :func:`fit`. Callbacks receive the trainer: its
+    ``model``, ``optimizer``, ``history``, ``epoch``, and ``stop`` (set it to True
+    to end training after this epoch).
+
+    What the loop needs to know about the loss and the scheduler, they declare:
+    the loss's ``decision_threshold`` (default 0.5) is where a single output
+    counts as the positive class for accuracy, and a scheduler with
+    ``needs_metric = True`` (ReduceLROnPlateau) is stepped with the value of its
+    ``monitor`` entry of the epoch's row (without ``val``, the training value of
+    a ``val_`` quantity).
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        loss_fn,
+        optimizer,
+        train,
+        val=None,
+        metrics=("accuracy",),
+        callbacks=(),
+        scheduler=None,
+        checkpoint_dir=None,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        verbose: bool = False,
+        log: Callable[[str], None] | None = None,
+        diagnostics: bool = False,
+    ):
+        if seed is not None:
+            creation.manual_seed(seed)
+        self.model, self.loss_fn, self.optimizer, self.scheduler = model, loss_fn, optimizer, scheduler
+        self.train_loader = _as_loader(train, batch_size, True, seed, "train")
+        self.val_loader = _as_loader(val, batch_size or 1024, False, None, "val")
+        self.metrics = metrics
+        self.metric_fns = _metric_fns(metrics, loss_fn)
+        self.callbacks = list(callbacks or ())
+        self.history = History()
+        self.checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.verbose = verbose
+        self.log = log or print
+        self.diagnostics = diagnostics
+        self.epoch = 0
+        self.epochs = 0
+        self.stop = False
+        self._diag = None
+        self._epoch_start = 0.0
+
+    # ------------------------------------------------------------------ the run
+    def fit(self, epochs: int, resume: bool = False) -> History:
+        """Train up to epoch ``epochs`` (continuing a saved run with ``resume``); return the history."""
+        _check_epochs(epochs)
+        self.epochs = epochs
+        if self.diagnostics:
+            from .diagnostics import Diagnostics
+
+            self._diag = Diagnostics(self.model)
+        try:
+            first = self._first_epoch(resume)
+            self._check_batches(first)
+            for cb in self.callbacks:
+                cb.on_train_begin(self)
+            for epoch in range(first, epochs + 1):
+                self.end_epoch(self.run_epoch(epoch))
+                if self.checkpoint_path is not None:
+                    self.save_checkpoint()
+                if self.stop:
+                    break
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        finally:
+            if self._diag is not None:
+                self._diag.close()
+                self._diag = None
+        return self.history
+
+    def _first_epoch(self, resume: bool) -> int:
+        """1, or with ``resume`` the epoch after those the checkpoint holds (none left if it had stopped)."""
+        if not resume:
+            return 1
+        if self.checkpoint_path is None:
+            raise ArgumentError("fit: resume=True needs checkpoint_dir")
+        if not os.path.exists(self.checkpoint_path):
+            return 1
+        done = self.restore()
+        if self.verbose:
+            self.log(
+                f"resumed from {self.checkpoint_path} after epoch {done}"
+                + (" (training had stopped early)" if self.stop else "")
+            )
+        return self.epochs + 1 if self.stop else done + 1  # a run that had stopped early trains no more
+
+    def _check_batches(self, first: int) -> None:
+        loader = self.train_loader
+        if len(loader) == 0 and first <= self.epochs:
+            raise ChainruleError(
+                f"fit: the training data gives no batches ({len(loader.dataset)} samples, batch_size "
+                f"{loader.batch_size}{', drop_last' if loader.drop_last else ''}): nothing to train on"
+            )
+
+    # ------------------------------------------------------------------ one epoch
+    def run_epoch(self, epoch: int) -> dict:
+        """One pass over the training batches; returns the epoch's row so far: epoch, loss, training metrics."""
+        self.epoch = epoch
+        self._epoch_start = time.perf_counter()
+        self.model.train()
+        total, n = 0.0, 0
+        sums = dict.fromkeys(self.metric_fns, 0.0)
+        bar = _progress(len(self.train_loader), f"epoch {epoch}/{self.epochs}", self.progress)
+        if self._diag is not None:
+            self._diag.begin_epoch()
+        for xb, yb in self.train_loader:
+            out, lv = self.train_step(xb, yb)
+            b = len(xb)
+            total += lv
+            n += b
+            for name, fn in self.metric_fns.items():
+                sums[name] += fn(out.data, yb.data) * b
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
+        if bar is not None:
+            bar.close()
+        row = {"epoch": epoch, "loss": total / max(n, 1)}
+        row.update({name: s / max(n, 1) for name, s in sums.items()})
+        return row
+
+    def train_step(self, xb, yb) -> tuple[Tensor, float]:
+        """Forward, backward and one optimizer step on a batch; returns the outputs and the batch's summed loss."""
+        self.optimizer.zero_grad()
+        out = self.model(xb)
+        loss = self.loss_fn(out, yb)
+        lv = _batch_total(self.loss_fn, loss, len(xb), "fit")
+        if not math.isfinite(lv):  # before the step: the weights stay those that gave it
+            raise ChainruleError(
+                f"fit: the loss became {lv} in epoch {self.epoch}; lower the learning rate, or find "
+                "the first NaN with `with cr.detect_anomaly(): ...`"
+            )
+        loss.backward()
+        if self._diag is not None:
+            self._diag.before_step()
+        self.optimizer.step()
+        if self._diag is not None:
+            self._diag.after_step()
+        return out, lv
+
+    def end_epoch(self, row: dict) -> dict:
+        """Complete the epoch's row (validation, lr, time, diagnostics), step the scheduler, record the row
+        in the history, and call the callbacks; returns the row."""
+        if self.val_loader is not None:
+            for k, v in evaluate(self.model, self.loss_fn, self.val_loader, self.metrics).items():
+                row["val_" + k] = v
+        row["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        self.step_scheduler(row)
+        row["time"] = time.perf_counter() - self._epoch_start
+        if self._diag is not None:
+            row.update(self._diag.end_epoch())
+        self.history.append(row)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, row)
+        if self.verbose:
+            self.log(format_row(row, self.metric_fns))
+        return row
+
+    def step_scheduler(self, row: dict) -> None:
+        """One scheduler step; a scheduler that declares ``needs_metric`` gets its ``monitor`` value from ``row``."""
+        if self.scheduler is None:
+            return
+        if not getattr(self.scheduler, "needs_metric", False):
+            self.scheduler.step()
+            return
+        monitor = getattr(self.scheduler, "monitor", "val_loss")
+        if monitor not in row and monitor.startswith("val_") and self.val_loader is None:
+            monitor = monitor[len("val_") :]  # no validation data: the training value stands in
+        if monitor not in row:
+            raise ChainruleError(
+                f"fit: {type(self.scheduler).__name__} monitors {monitor!r}, which the epoch's row does not have "
+                f"({', '.join(row)}); pass val= to fit for a validation quantity, or set its monitor to one of those"
+            )
+        self.scheduler.step(row[monitor])
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path=None) -> None:
+        """Write everything that decides what happens next to ``path`` (default: the checkpoint_dir's), atomically."""
+        state = {
+            "epoch": self.epoch,
+            "stopped": bool(self.stop),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "loader": self.train_loader.state_dict(),
+            "default_generator": creation.default_generator().bit_generator.state,
+            "module_generators": {k: g.bit_generator.state for k, g in _generators(self.model).items()},
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": {"epochs": _finite(self.history.epochs, keep_nan=True)},
+        }
+        io.save(state, self._path(path))
+
+    def restore(self, path=None) -> int:
+        """Bring back the run saved in ``path`` (default: the checkpoint_dir's); returns the epochs it had done.
+
+        Sets ``stop`` when that run had already ended (early stopping).
+        """
+        state = io.load(self._path(path))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(dict(state["scheduler"]))
+        self.train_loader.load_state_dict(_plain(state["loader"]))
+        creation.default_generator().bit_generator.state = _plain(state["default_generator"])
+        gens = _generators(self.model)
+        for k, s in state.get("module_generators", {}).items():
+            if k in gens:
+                gens[k].bit_generator.state = _plain(s)
+        for cb, s in zip(self.callbacks, state.get("callbacks", [])):
+            cb.load_state_dict(dict(s))
+        self.history.epochs[:] = [dict(r) for r in state["history"]["epochs"]]
+        self.epoch = int(state["epoch"])
+        self.stop = bool(state.get("stopped", False))
+        return self.epoch
+
+    def _path(self, path):
+        if path is None:
+            path = self.checkpoint_path
+        if path is None:
+            raise ArgumentError("Trainer: no checkpoint file; give a path, or checkpoint_dir when creating the trainer")
+        return path
 
 
 def fit(
@@ -349,7 +613,7 @@ def fit(
     log: Callable[[str], None] | None = None,
     diagnostics: bool = False,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History` (a :class:`Trainer`, run).
 
     ``train`` and ``val`` are DataLoaders or ``(X, y)`` tuples (then batched by
     ``batch_size``, default 32, shuffled with ``seed``). ``metrics`` are names
@@ -363,157 +627,25 @@ def fit(
     epoch through ``log`` (default print). ``diagnostics`` records per-layer
     gradient norms, update-to-weight ratios and dead ReLU fractions.
     """
-    if epochs < 0:
-        raise ArgumentError(f"fit: epochs must be >= 0, got {epochs}")
-    if seed is not None:
-        creation.manual_seed(seed)
-    train_loader = _as_loader(train, batch_size, True, seed, "train")
-    val_loader = _as_loader(val, batch_size or 1024, False, None, "val")
-    fns = _metric_fns(metrics, loss_fn)
-    callbacks = list(callbacks or ())
-    history = History()
-    trainer = _Trainer(model, optimizer, history)
-    log = log or print
-    if progress is None:
-        progress = sys.stderr.isatty()
-    diag = None
-    if diagnostics:
-        from .diagnostics import Diagnostics
-
-        diag = Diagnostics(model)
-
-    try:
-        return _fit_loop(
-            model,
-            loss_fn,
-            optimizer,
-            epochs,
-            train_loader,
-            val_loader,
-            metrics,
-            fns,
-            callbacks,
-            scheduler,
-            checkpoint_dir,
-            resume,
-            history,
-            trainer,
-            log,
-            progress,
-            verbose,
-            diag,
-        )
-    finally:
-        if diag is not None:
-            diag.close()
-
-
-def _fit_loop(
-    model,
-    loss_fn,
-    optimizer,
-    epochs,
-    train_loader,
-    val_loader,
-    metrics,
-    fns,
-    callbacks,
-    scheduler,
-    checkpoint_dir,
-    resume,
-    history,
-    trainer,
-    log,
-    progress,
-    verbose,
-    diag,
-):
-    start_epoch = 1
-    ckpt_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
-    if resume:
-        if ckpt_path is None:
-            raise ArgumentError("fit: resume=True needs checkpoint_dir")
-        if os.path.exists(ckpt_path):
-            done, stopped = _restore(io.load(ckpt_path), model, optimizer, scheduler, train_loader, callbacks, history)
-            start_epoch = done + 1
-            if stopped:  # the run had already ended (early stopping): nothing left to train
-                trainer.stop = True
-                start_epoch = epochs + 1
-            if verbose:
-                log(
-                    f"resumed from {ckpt_path} after epoch {done}"
-                    + (" (training had stopped early)" if stopped else "")
-                )
-
-    if len(train_loader) == 0 and start_epoch <= epochs:
-        raise ChainruleError(
-            f"fit: the training data gives no batches ({len(train_loader.dataset)} samples, batch_size "
-            f"{train_loader.batch_size}{', drop_last' if train_loader.drop_last else ''}): nothing to train on"
-        )
-    for cb in callbacks:
-        cb.on_train_begin(trainer)
-    for epoch in range(start_epoch, epochs + 1):
-        trainer.epoch = epoch
-        t0 = time.perf_counter()
-        model.train()
-        total, n = 0.0, 0
-        correct_parts = {name: 0.0 for name in fns}
-        bar = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress)
-        if diag is not None:
-            diag.begin_epoch()
-        for xb, yb in train_loader:
-            optimizer.zero_grad()
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            b = len(xb)
-            lv = _batch_total(loss_fn, loss, b, "fit")
-            if not math.isfinite(lv):  # before the step: the weights stay those that gave it
-                raise ChainruleError(
-                    f"fit: the loss became {lv} in epoch {epoch}; lower the learning rate, or find "
-                    "the first NaN with `with cr.detect_anomaly(): ...`"
-                )
-            loss.backward()
-            if diag is not None:
-                diag.before_step()
-            optimizer.step()
-            if diag is not None:
-                diag.after_step()
-            total += lv
-            n += b
-            for name, fn in fns.items():
-                correct_parts[name] += fn(out.data, yb.data) * b
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
-        if bar is not None:
-            bar.close()
-        row = {"epoch": epoch, "loss": total / max(n, 1)}
-        for name in fns:
-            row[name] = correct_parts[name] / max(n, 1)
-        if val_loader is not None:
-            for k, v in evaluate(model, loss_fn, val_loader, metrics).items():
-                row["val_" + k] = v
-        row["lr"] = float(optimizer.param_groups[0]["lr"])
-        if scheduler is not None:
-            if isinstance(scheduler, ReduceLROnPlateau):
-                scheduler.step(row.get("val_loss", row["loss"]))
-            else:
-                scheduler.step()
-        row["time"] = time.perf_counter() - t0
-        if diag is not None:
-            row.update(diag.end_epoch())
-        history.append(row)
-        for cb in callbacks:
-            cb.on_epoch_end(trainer, row)
-        if verbose:
-            log(format_row(row, fns))
-        if ckpt_path is not None:
-            _checkpoint(ckpt_path, epoch, model, optimizer, scheduler, train_loader, callbacks, history, trainer.stop)
-        if trainer.stop:
-            break
-    for cb in callbacks:
-        cb.on_train_end(trainer)
-    return history
+    _check_epochs(epochs)
+    trainer = Trainer(
+        model,
+        loss_fn,
+        optimizer,
+        train,
+        val=val,
+        metrics=metrics,
+        callbacks=callbacks,
+        scheduler=scheduler,
+        checkpoint_dir=checkpoint_dir,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+        verbose=verbose,
+        log=log,
+        diagnostics=diagnostics,
+    )
+    return trainer.fit(epochs, resume=resume)
 
 
 def format_row(row: dict, metric_names=()) -> str:
@@ -525,39 +657,6 @@ def format_row(row: dict, metric_names=()) -> str:
             parts.append(f"{k} {v:.4f}")
     parts.append(f"{row['time']:.2f}s")
     return "  ".join(parts)
-
-
-def _checkpoint(path, epoch, model, optimizer, scheduler, loader, callbacks, history, stopped=False):
-    state = {
-        "epoch": epoch,
-        "stopped": bool(stopped),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "loader": loader.state_dict(),
-        "default_generator": creation.default_generator().bit_generator.state,
-        "module_generators": {k: g.bit_generator.state for k, g in _generators(model).items()},
-        "callbacks": [cb.state_dict() for cb in callbacks],
-        "history": {"epochs": _finite(history.epochs, keep_nan=True)},
-    }
-    io.save(state, path)
-
-
-def _restore(state, model, optimizer, scheduler, loader, callbacks, history) -> tuple[int, bool]:
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(dict(state["scheduler"]))
-    loader.load_state_dict(_plain(state["loader"]))
-    creation.default_generator().bit_generator.state = _plain(state["default_generator"])
-    gens = _generators(model)
-    for k, s in state.get("module_generators", {}).items():
-        if k in gens:
-            gens[k].bit_generator.state = _plain(s)
-    for cb, s in zip(callbacks, state.get("callbacks", [])):
-        cb.load_state_dict(dict(s))
-    history.epochs[:] = [dict(r) for r in state["history"]["epochs"]]
-    return int(state["epoch"]), bool(state.get("stopped", False))
 
 
 def _plain(x):

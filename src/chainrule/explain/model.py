@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import cross_entropy
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .trace import Trace, explain, fmt
 
 __all__ = ["explain_model"]
@@ -35,7 +35,7 @@ def explain_model(model, x, y, loss_fn=None, max_elements: int = 4) -> Trace:
                 )
             )
     try:
-        out = model(Tensor._wrap(x))
+        out = model(as_tensor(x))
         loss = (loss_fn or cross_entropy)(out, np.asarray(y))
         loss.name = "L"
     finally:

@@ -1,14 +1,20 @@
-"""explain_step: what one optimizer step does to one parameter element, with numbers."""
+"""explain_step: what one optimizer step does to one parameter element, with numbers.
+
+The numbers come from the optimizer's reference rule (``chainrule.optim.reference``:
+PyTorch's formulas and state names) run on one element of the parameter, its
+gradient and its public state, so they are the ones the real step produces (a test
+checks that the reference rules and the fast kernels give the same trajectories).
+"""
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 
 from ..errors import ChainruleError, IndexOutOfRangeError
-from ..optim.optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from ..optim import reference
+from ..optim.optimizer import Optimizer
 from .trace import fmt
 
 __all__ = ["explain_step", "StepExplanation"]
@@ -38,45 +44,31 @@ class StepExplanation:
 def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     """Explain the update the next ``optimizer.step()`` will make to ``param[index]``.
 
-    Nothing is changed: the update rule is run on a one-element copy of the
-    parameter, its gradient and its optimizer state, so the numbers are the
-    ones the real step will produce.
+    Nothing is changed: the optimizer's reference rule is run on a one-element
+    copy of the parameter, its gradient and its optimizer state, so the numbers
+    are the ones the real step will produce.
     """
     if param.grad is None:
         raise ChainruleError("explain_step: the parameter has no gradient yet; call backward() first")
     group = next((g for g in optimizer.param_groups if any(p is param for p in g["params"])), None)
     if group is None:
         raise ChainruleError("explain_step: the parameter is not in this optimizer")
-    if param.ndim == 0:
-        index = ()  # the one element of a scalar parameter
-    elif isinstance(index, (int, np.integer)):
-        if not -param.data.size <= index < param.data.size:
-            raise IndexOutOfRangeError(
-                f"explain_step: element {index} is out of range for a parameter of shape {param.shape}"
-            )
-        index = np.unravel_index(int(index) % param.data.size, param.shape)
-    else:
-        index = tuple(index)
-        if len(index) != param.ndim or not all(-n <= i < n for i, n in zip(index, param.shape)):
-            raise IndexOutOfRangeError(
-                f"explain_step: index {index} does not name one element of a parameter of shape {param.shape}"
-            )
+    if optimizer.reference_rule is None:
+        raise ChainruleError(
+            f"explain_step: {type(optimizer).__name__} has no reference rule to explain its step with; give the "
+            "class a reference_rule (param, grad, state, **hyper-parameters) -> (new param, new state)"
+        )
+    index = _element(param, index)
     w0 = float(param.data[index])
     g = float(param.grad.data[index])
-    st = optimizer.state.get(param, {})
-    elem = {
-        k: (np.array([v[index]], dtype=np.float64) if isinstance(v, np.ndarray) and v.shape == param.shape else v)
-        for k, v in st.items()
-        if k not in ("tmp", "tmp2")
-    }
-    before = optimizer._export_state(copy.deepcopy(elem), group) if elem else {}
-    w = np.array([w0], np.float64)
-    optimizer._update(param, w, np.array([g], np.float64), elem, group)
-    after = optimizer._export_state(elem, group)
-    new = float(w[0])
+    before = {k: _one(v, index, param.shape) for k, v in optimizer.public_state(param).items()}
+    w1, after = optimizer.reference_step(np.array([w0]), np.array([g]), before, group)
+    new = float(w1[0])
     name = param.name or "w"
-    lines = [(f"{name}", "", w0), ("g", "the gradient", g)]
-    lines += _rule_lines(optimizer, group, g, w0, before, after, new)
+    explain_rule = _EXPLAINED.get(optimizer.reference_rule, _state_lines)
+    lines = [(name, "", w0), ("g", "the gradient", g)]
+    lines += explain_rule(group, g, w0, before, after, new)
+    lines.append(("new w", f"{fmt(w0)} - {fmt(w0 - new)}", new))
     title = (
         f"{type(optimizer).__name__} step for {name}{list(map(int, np.atleast_1d(index))) if param.ndim else ''}"
         f" (lr {group['lr']:g})"
@@ -84,101 +76,141 @@ def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     return StepExplanation(title, lines, new)
 
 
-def _v(state, key):
+def _element(param, index) -> tuple:
+    """``index`` (flat or one index per axis) as a tuple naming one element of ``param``."""
+    if param.ndim == 0:
+        return ()  # the one element of a scalar parameter
+    if isinstance(index, (int, np.integer)):
+        if not -param.data.size <= index < param.data.size:
+            raise IndexOutOfRangeError(
+                f"explain_step: element {index} is out of range for a parameter of shape {param.shape}"
+            )
+        return np.unravel_index(int(index) % param.data.size, param.shape)
+    index = tuple(index)
+    if len(index) != param.ndim or not all(-n <= i < n for i, n in zip(index, param.shape)):
+        raise IndexOutOfRangeError(
+            f"explain_step: index {index} does not name one element of a parameter of shape {param.shape}"
+        )
+    return index
+
+
+def _one(value, index, shape):
+    """One element of a per-parameter state array (as a float64 array of one element); numbers as they are."""
+    if isinstance(value, np.ndarray) and value.shape == shape:
+        return np.array([value[index]], dtype=np.float64)
+    return value
+
+
+def _v(state, key, default=None):
     v = state.get(key)
     if v is None:
-        return None
+        return default
     return float(np.asarray(v).reshape(-1)[0]) if isinstance(v, np.ndarray) else v
 
 
-def _rule_lines(opt, group, g, w0, before, after, new):
-    lr = group["lr"]
+def _gradient_lines(group, g, w0, coupled_decay=True):
+    """The gradient the rule works with: negated to ascend (maximize), plus an L2 term (weight decay)."""
     lines = []
-    wd = group.get("weight_decay", 0.0)
     gd = g
     if group.get("maximize"):  # ascend: the rule runs on the negated gradient
         gd = -g
         lines.append(("g", f"-grad (maximize) = -({fmt(g)})", gd))
-    if wd and not isinstance(opt, AdamW):
-        lines.append(
-            (
-                "g",
-                f"{'-grad' if group.get('maximize') else 'grad'} + weight_decay * w = {fmt(gd)} + {wd:g} * {fmt(w0)}",
-                gd + wd * w0,
-            )
-        )
+    wd = group.get("weight_decay", 0.0)
+    if wd and coupled_decay:
+        expr = f"{'-grad' if group.get('maximize') else 'grad'} + weight_decay * w = {fmt(gd)} + {wd:g} * {fmt(w0)}"
         gd = gd + wd * w0
-    if isinstance(opt, SGD):
-        mom = group["momentum"]
-        if mom:
-            b0 = _v(before, "momentum_buffer")
-            b1 = _v(after, "momentum_buffer")
-            if b0 is None:
-                lines.append(("v", "g (first step)", b1))
-            else:
-                lines.append(
-                    (
-                        "v",
-                        f"momentum * v + (1 - dampening) * g = {mom:g} * {fmt(b0)} + "
-                        f"{1 - group['dampening']:g} * {fmt(gd)}",
-                        b1,
-                    )
-                )
-            step = gd + mom * b1 if group["nesterov"] else b1
-            if group["nesterov"]:
-                lines.append(("d", f"g + momentum * v = {fmt(gd)} + {mom:g} * {fmt(b1)}", step))
-        else:
-            step = gd
-        lines.append(
-            (
-                "update",
-                f"lr * {'d' if mom and group['nesterov'] else 'v' if mom else 'g'} = {lr:g} * {fmt(step)}",
-                lr * step,
-            )
-        )
-    elif isinstance(opt, Adam):
-        b1, b2 = group["betas"]
-        t = after["step"]
-        if isinstance(opt, AdamW) and wd:
-            lines.append(("w", f"w * (1 - lr * weight_decay) = {fmt(w0)} * (1 - {lr:g} * {wd:g})", w0 * (1 - lr * wd)))
-        m0, v0 = _v(before, "exp_avg") or 0.0, _v(before, "exp_avg_sq") or 0.0
-        m1, v1 = _v(after, "exp_avg"), _v(after, "exp_avg_sq")
-        lines.append(("t", "step count", t))
-        lines.append(("m", f"beta1 * m + (1 - beta1) * g = {b1:g} * {fmt(m0)} + {1 - b1:g} * {fmt(gd)}", m1))
-        lines.append(("v", f"beta2 * v + (1 - beta2) * g^2 = {b2:g} * {fmt(v0)} + {1 - b2:g} * ({fmt(gd)})^2", v1))
-        mh, vh = m1 / (1 - b1**t), (_v(after, "max_exp_avg_sq") if group["amsgrad"] else v1) / (1 - b2**t)
-        lines.append(("m_hat", f"m / (1 - beta1^t) = {fmt(m1)} / (1 - {b1:g}^{t})", mh))
-        lines.append(
-            (
-                "v_hat",
-                f"v / (1 - beta2^t) = {fmt(v1 if not group['amsgrad'] else _v(after, 'max_exp_avg_sq'))}"
-                f" / (1 - {b2:g}^{t})",
-                vh,
-            )
-        )
-        lines.append(
-            (
-                "update",
-                f"lr * m_hat / (sqrt(v_hat) + eps) = {lr:g} * {fmt(mh)} / (sqrt({fmt(vh)}) + {group['eps']:g})",
-                lr * mh / (math.sqrt(vh) + group["eps"]),
-            )
-        )
-    elif isinstance(opt, Adagrad):
-        s0, s1 = _v(before, "sum") or group["initial_accumulator_value"], _v(after, "sum")
-        t = after["step"]
-        clr = lr / (1 + (t - 1) * group["lr_decay"])
-        lines.append(("G", f"G + g^2 = {fmt(s0)} + ({fmt(gd)})^2", s1))
-        lines.append(
-            (
-                "update",
-                f"lr * g / (sqrt(G) + eps) = {clr:g} * {fmt(gd)} / (sqrt({fmt(s1)}) + {group['eps']:g})",
-                clr * gd / (math.sqrt(s1) + group["eps"]),
-            )
-        )
-    elif isinstance(opt, RMSprop):
-        a = group["alpha"]
-        s0, s1 = _v(before, "square_avg") or 0.0, _v(after, "square_avg")
-        lines.append(("s", f"alpha * s + (1 - alpha) * g^2 = {a:g} * {fmt(s0)} + {1 - a:g} * ({fmt(gd)})^2", s1))
-        lines.append(("update", "w_before - w_after", w0 - new))
-    lines.append(("new " + "w", f"{fmt(w0)} - {fmt(w0 - new)}", new))
-    return lines
+        lines.append(("g", expr, gd))
+    return lines, gd
+
+
+def _sgd_lines(group, g, w0, before, after, new):
+    lines, gd = _gradient_lines(group, g, w0)
+    lr, mom = group["lr"], group["momentum"]
+    if not mom:
+        return lines + [("update", f"lr * g = {lr:g} * {fmt(gd)}", lr * gd)]
+    b0, b1 = _v(before, "momentum_buffer"), _v(after, "momentum_buffer")
+    if b0 is None:
+        lines.append(("v", "g (first step)", b1))
+    else:
+        expr = f"momentum * v + (1 - dampening) * g = {mom:g} * {fmt(b0)} + {1 - group['dampening']:g} * {fmt(gd)}"
+        lines.append(("v", expr, b1))
+    if not group["nesterov"]:
+        return lines + [("update", f"lr * v = {lr:g} * {fmt(b1)}", lr * b1)]
+    d = gd + mom * b1
+    lines.append(("d", f"g + momentum * v = {fmt(gd)} + {mom:g} * {fmt(b1)}", d))
+    return lines + [("update", f"lr * d = {lr:g} * {fmt(d)}", lr * d)]
+
+
+def _adam_lines(group, g, w0, before, after, new, decoupled=False):
+    lr, wd, (b1, b2), eps = group["lr"], group["weight_decay"], group["betas"], group["eps"]
+    lines, gd = _gradient_lines(group, g, w0, coupled_decay=not decoupled)
+    if decoupled and wd:
+        lines.append(("w", f"w * (1 - lr * weight_decay) = {fmt(w0)} * (1 - {lr:g} * {wd:g})", w0 * (1 - lr * wd)))
+    t = after["step"]
+    m0, v0 = _v(before, "exp_avg", 0.0), _v(before, "exp_avg_sq", 0.0)
+    m1, v1 = _v(after, "exp_avg"), _v(after, "exp_avg_sq")
+    lines.append(("t", "step count", t))
+    lines.append(("m", f"beta1 * m + (1 - beta1) * g = {b1:g} * {fmt(m0)} + {1 - b1:g} * {fmt(gd)}", m1))
+    lines.append(("v", f"beta2 * v + (1 - beta2) * g^2 = {b2:g} * {fmt(v0)} + {1 - b2:g} * ({fmt(gd)})^2", v1))
+    if group["amsgrad"]:
+        vmax0, v1 = _v(before, "max_exp_avg_sq", 0.0), _v(after, "max_exp_avg_sq")
+        lines.append(("v_max", f"max(v_max, v) = max({fmt(vmax0)}, {fmt(_v(after, 'exp_avg_sq'))})", v1))
+    mh, vh = m1 / (1 - b1**t), v1 / (1 - b2**t)
+    lines.append(("m_hat", f"m / (1 - beta1^t) = {fmt(m1)} / (1 - {b1:g}^{t})", mh))
+    v_name = "v_max" if group["amsgrad"] else "v"
+    lines.append(("v_hat", f"{v_name} / (1 - beta2^t) = {fmt(v1)} / (1 - {b2:g}^{t})", vh))
+    expr = f"lr * m_hat / (sqrt(v_hat) + eps) = {lr:g} * {fmt(mh)} / (sqrt({fmt(vh)}) + {eps:g})"
+    return lines + [("update", expr, lr * mh / (math.sqrt(vh) + eps))]
+
+
+def _adamw_lines(group, g, w0, before, after, new):
+    return _adam_lines(group, g, w0, before, after, new, decoupled=True)
+
+
+def _adagrad_lines(group, g, w0, before, after, new):
+    lines, gd = _gradient_lines(group, g, w0)
+    lr, eps = group["lr"], group["eps"]
+    s0, s1 = _v(before, "sum", group["initial_accumulator_value"]), _v(after, "sum")
+    clr = lr / (1 + (after["step"] - 1) * group["lr_decay"])
+    if group["lr_decay"]:
+        expr = f"lr / (1 + (t - 1) * lr_decay) = {lr:g} / (1 + {after['step'] - 1} * {group['lr_decay']:g})"
+        lines.append(("lr~", expr, clr))
+    lines.append(("G", f"G + g^2 = {fmt(s0)} + ({fmt(gd)})^2", s1))
+    expr = f"lr * g / (sqrt(G) + eps) = {clr:g} * {fmt(gd)} / (sqrt({fmt(s1)}) + {eps:g})"
+    return lines + [("update", expr, clr * gd / (math.sqrt(s1) + eps))]
+
+
+def _rmsprop_lines(group, g, w0, before, after, new):
+    lines, gd = _gradient_lines(group, g, w0)
+    lr, a, eps, mom = group["lr"], group["alpha"], group["eps"], group["momentum"]
+    s0, s1 = _v(before, "square_avg", 0.0), _v(after, "square_avg")
+    lines.append(("s", f"alpha * s + (1 - alpha) * g^2 = {a:g} * {fmt(s0)} + {1 - a:g} * ({fmt(gd)})^2", s1))
+    s_t, s_name = s1, "s"
+    if group["centered"]:
+        ga0, ga1 = _v(before, "grad_avg", 0.0), _v(after, "grad_avg")
+        lines.append(("g_avg", f"alpha * g_avg + (1 - alpha) * g = {a:g} * {fmt(ga0)} + {1 - a:g} * {fmt(gd)}", ga1))
+        s_t, s_name = s1 - ga1 * ga1, "s~"
+        lines.append(("s~", f"s - g_avg^2 = {fmt(s1)} - ({fmt(ga1)})^2", s_t))
+    scaled = f"{fmt(gd)} / (sqrt({fmt(s_t)}) + {eps:g})"
+    if mom > 0:
+        b0, b1 = _v(before, "momentum_buffer", 0.0), _v(after, "momentum_buffer")
+        lines.append(("b", f"momentum * b + g / (sqrt({s_name}) + eps) = {mom:g} * {fmt(b0)} + {scaled}", b1))
+        return lines + [("update", f"lr * b = {lr:g} * {fmt(b1)}", lr * b1)]
+    expr = f"lr * g / (sqrt({s_name}) + eps) = {lr:g} * {scaled}"
+    return lines + [("update", expr, lr * gd / (math.sqrt(s_t) + eps))]
+
+
+def _state_lines(group, g, w0, before, after, new):
+    """An optimizer whose rule has no written-out explanation: its state after the step, and the update."""
+    lines = [(k, f"was {fmt(_v(before, k))}, now" if k in before else "", _v(after, k)) for k in after]
+    return lines + [("update", "w_before - w_after", w0 - new)]
+
+
+# each reference rule's explanation (a rule not listed here gets _state_lines)
+_EXPLAINED = {
+    reference.sgd: _sgd_lines,
+    reference.adam: _adam_lines,
+    reference.adamw: _adamw_lines,
+    reference.adagrad: _adagrad_lines,
+    reference.rmsprop: _rmsprop_lines,
+}

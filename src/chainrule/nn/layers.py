@@ -292,6 +292,12 @@ class Standardize(Module):
 
 # --------------------------------------------------------------------------- losses
 class _Loss(Module):
+    """A loss module. ``decision_threshold`` is what the loss's inputs imply for accuracy: the value of a
+    single output above which the prediction is the positive class (0.5 for probabilities, 0.0 for raw
+    scores); training reads it instead of asking which loss it has."""
+
+    decision_threshold = 0.5
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
@@ -309,6 +315,8 @@ class MSELoss(_Loss):
 
 class CrossEntropyLoss(_Loss):
     """Softmax + negative log-likelihood on raw scores; targets are class indices or probabilities."""
+
+    decision_threshold = 0.0  # raw scores (logits)
 
     def __init__(self, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0):
         super().__init__(reduction)
@@ -334,6 +342,8 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
+    decision_threshold = 0.0  # raw scores (logits): sigmoid(0) = 0.5
+
     def __init__(self, reduction: str = "mean", pos_weight=None):
         super().__init__(reduction)
         self.pos_weight = pos_weight

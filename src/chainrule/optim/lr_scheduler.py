@@ -1,7 +1,10 @@
 """Learning-rate schedules: StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau.
 
 Call ``scheduler.step()`` once per epoch after the optimizer's steps
-(``ReduceLROnPlateau.step(metric)`` takes the monitored value).
+(``ReduceLROnPlateau.step(metric)`` takes the monitored value). A scheduler says
+which it needs: ``needs_metric`` is True for one stepped with a metric, and then
+``monitor`` names the quantity (``"val_loss"`` by default), so a training loop
+need not know the schedulers by name.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class LRScheduler:
     between epochs, carry on from where the lr is. ``closed_form(epoch)`` gives the lr an
     undisturbed schedule has at ``epoch``.
     """
+
+    needs_metric = False  # step() takes no argument
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -138,7 +143,14 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class ReduceLROnPlateau:
-    """Multiply the lr by ``factor`` when the metric has not improved for ``patience`` epochs."""
+    """Multiply the lr by ``factor`` when the metric has not improved for ``patience`` epochs.
+
+    ``step(metric)`` takes the monitored value; ``monitor`` names it for a training loop
+    (``fit`` passes that entry of the epoch's row: ``"val_loss"`` by default, the training
+    loss when there is no validation data).
+    """
+
+    needs_metric = True
 
     def __init__(
         self,
@@ -151,15 +163,19 @@ class ReduceLROnPlateau:
         cooldown: int = 0,
         min_lr: float = 0.0,
         eps: float = 1e-8,
+        monitor: str = "val_loss",
     ):
         if factor >= 1.0:
             raise ArgumentError("ReduceLROnPlateau: factor must be < 1")
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
             raise ArgumentError("ReduceLROnPlateau: mode is 'min' or 'max', threshold_mode 'rel' or 'abs'")
+        if not isinstance(monitor, str):
+            raise ArgumentTypeError(f"ReduceLROnPlateau: monitor names a quantity (like 'val_loss'), got {monitor!r}")
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+        self.monitor = monitor
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0

@@ -1,9 +1,12 @@
 """Optimizer base class and the update rules: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam, AdamW.
 
 Each rule follows PyTorch's definition exactly (same hyper-parameter names and
-defaults), so trajectories agree to rounding. Updates are done in place on the
-parameters' arrays with per-parameter state buffers allocated once, so a step
-allocates (almost) nothing. Plain SGD and the Adam family update a large
+defaults), so trajectories agree to rounding. Every optimizer has two versions
+of its rule: a readable reference rule (``chainrule.optim.reference``, PyTorch's
+formulas and state names, used by ``explain_step``) and the fast kernel below,
+which is what ``step()`` runs; a test checks that both give the same trajectory.
+Updates are done in place on the parameters' arrays with per-parameter state
+buffers allocated once, so a step allocates (almost) nothing. Plain SGD and the Adam family update a large
 parameter slice by slice (``_CHUNK`` elements at a time), so that the
 temporaries of one update stay in the CPU cache instead of streaming the whole
 parameter through memory once per arithmetic operation: the same operations in
@@ -17,8 +20,9 @@ import math
 import numpy as np
 
 from ..autograd import mark_modified
-from ..errors import ArgumentError, ArgumentTypeError, SerializationError, ShapeError
-from ..tensor import Tensor
+from ..errors import ArgumentError, ArgumentTypeError, ChainruleError, SerializationError, ShapeError
+from ..tensor import Tensor, as_tensor
+from . import reference
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
 
@@ -32,7 +36,13 @@ class Optimizer:
 
     ``params`` is an iterable of tensors, or of dicts ``{"params": [...], "lr": ...}``
     giving groups their own hyper-parameters.
+
+    ``reference_rule`` is the readable version of the update (a function of
+    :mod:`chainrule.optim.reference`, or None for an optimizer without one):
+    ``reference_step`` runs it on plain arrays.
     """
+
+    reference_rule = None
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -79,13 +89,13 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad = Tensor._wrap(np.zeros_like(p.data))
+                    p.grad = as_tensor(np.zeros_like(p.data))
 
     def step(self, closure=None):
         """Apply one update to every parameter that has a gradient."""
         loss = None
         if closure is not None:
-            from .._mode import enable_grad
+            from .. import enable_grad  # the package's public mode switch
 
             with enable_grad():
                 loss = closure()
@@ -141,19 +151,52 @@ class Optimizer:
             m = end - start
             kernel(*[None if f is None else f[start:end] for f in flat], *[b[:m] for b in scratch], *consts)
 
-    def _export_state(self, state: dict, group: dict) -> dict:
-        """The state of one parameter in its published form (PyTorch's names and meanings)."""
+    def _public_state(self, state: dict, group: dict) -> dict:
+        """The state of one parameter under PyTorch's names and meanings (copies)."""
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items() if k not in self._SCRATCH}
+
+    def _export_state(self, state: dict, group: dict) -> dict:
+        """The state of one parameter as state_dict() saves it: the public state, plus whatever a
+        subclass needs to resume bit for bit."""
+        return self._public_state(state, group)
 
     def _import_state(self, state: dict, group: dict) -> dict:
         """Inverse of _export_state."""
         return dict(state)
 
+    def group_of(self, p) -> dict:
+        """The parameter group that holds ``p``."""
+        group = next((g for g in self.param_groups if any(q is p for q in g["params"])), None)
+        if group is None:
+            raise ArgumentError(f"{type(self).__name__}: the parameter {p.name or ''} is not in this optimizer")
+        return group
+
     def public_state(self, p) -> dict:
         """The optimizer's state for parameter ``p`` under PyTorch's names (exp_avg, momentum_buffer, ...)."""
-        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        group = self.group_of(p)
         st = self.state.get(p)
-        return self._export_state(st, group) if st else {}
+        return self._public_state(st, group) if st else {}
+
+    def hyperparameters(self, group: int = 0) -> dict:
+        """The settings of parameter group ``group`` (lr, weight_decay, ...), without its parameters.
+
+        As in PyTorch, a learning-rate schedule records the lr it started from as ``initial_lr``.
+        """
+        return {k: v for k, v in self.param_groups[group].items() if k != "params"}
+
+    def reference_step(self, value: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> tuple[np.ndarray, dict]:
+        """One step of the reference rule on plain arrays: ``(new value, new state)``; nothing is changed.
+
+        ``state`` is a parameter's state as :meth:`public_state` gives it (empty before the first
+        step), ``group`` its parameter group (for the hyper-parameters).
+        """
+        rule = self.reference_rule
+        if rule is None:
+            raise ChainruleError(
+                f"{type(self).__name__} has no reference rule; set reference_rule to a function "
+                "(param, grad, state, **hyper-parameters) -> (new param, new state)"
+            )
+        return rule(value, grad, state, **{k: group[k] for k in self.defaults})
 
     # ------------------------------------------------------------------ state
     _SCRATCH = ("tmp", "tmp2")
@@ -247,6 +290,8 @@ class SGD(Optimizer):
     v <- momentum * v + (1 - dampening) * g;  w <- w - lr * (g + momentum * v if nesterov else v)
     """
 
+    reference_rule = staticmethod(reference.sgd)
+
     def __init__(
         self,
         params,
@@ -314,6 +359,8 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad: per-coordinate steps lr / sqrt(sum of squared gradients)."""
 
+    reference_rule = staticmethod(reference.adagrad)
+
     def __init__(
         self,
         params,
@@ -351,6 +398,8 @@ class Adagrad(Optimizer):
 
 class RMSprop(Optimizer):
     """RMSprop: divide by a running root-mean-square of the gradients (optionally centred, with momentum)."""
+
+    reference_rule = staticmethod(reference.rmsprop)
 
     def __init__(
         self,
@@ -406,6 +455,7 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+    reference_rule = staticmethod(reference.adam)
 
     def __init__(
         self,
@@ -442,19 +492,25 @@ class Adam(Optimizer):
             _adam_slice, (w, g, M, V, vmax), state, 2, b1, b2, decay, l2, group["eps"] * k, lr * (1 - b1) * k / bc1
         )
 
-    def _export_state(self, state, group):
-        # PyTorch's exp_avg / exp_avg_sq for reading, plus the exact scaled arrays M / V so that a
-        # checkpoint resumes bit for bit (rescaling in floating point would round).
+    def _public_state(self, state, group):
+        # PyTorch's exp_avg = m = (1 - b1) M, exp_avg_sq = v = (1 - b2) V, max_exp_avg_sq likewise
         b1, b2 = group["betas"]
         out = {"step": state["step"]}
-        for k in ("M", "V", "Vmax"):
-            if k in state:
-                out[k] = state[k].copy()
         if "M" in state:
             out["exp_avg"] = state["M"] * np.asarray(1 - b1, state["M"].dtype)
             out["exp_avg_sq"] = state["V"] * np.asarray(1 - b2, state["V"].dtype)
         if "Vmax" in state:
             out["max_exp_avg_sq"] = state["Vmax"] * np.asarray(1 - b2, state["Vmax"].dtype)
+        return out
+
+    def _export_state(self, state, group):
+        # PyTorch's exp_avg / exp_avg_sq for reading, plus the exact scaled arrays M / V so that a
+        # checkpoint resumes bit for bit (rescaling in floating point would round).
+        out = {"step": state["step"]}
+        for k in ("M", "V", "Vmax"):
+            if k in state:
+                out[k] = state[k].copy()
+        out.update(self._public_state(state, group))
         return out
 
     def _import_state(self, state, group):
@@ -502,6 +558,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): w <- w (1 - lr wd) before the Adam step."""
 
     _decoupled = True
+    reference_rule = staticmethod(reference.adamw)
 
     def __init__(
         self,
@@ -535,5 +592,5 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> floa
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for p in ps:
-            p.grad = Tensor._wrap(p.grad.data * np.asarray(coef, p.grad.data.dtype))
+            p.grad = as_tensor(p.grad.data * np.asarray(coef, p.grad.data.dtype))
     return total

@@ -1,0 +1,373 @@
+"""Training runs as ``chainrule train`` makes them: a run configuration and what is built from it.
+
+A :class:`RunConfig` holds every setting of a run; it is written to ``config.json``
+in the run's directory and read back from there (files of older versions too).
+From it come the data set (:func:`load_dataset`), the MLP (:func:`build_mlp`), the
+optimizer and its schedule (:func:`make_optimizer`, :func:`make_scheduler`) and the
+loss (:func:`training_loss`). :class:`TrainingRun` puts them together and trains;
+:func:`load_run` brings a trained run back; :func:`check_resume` says whether a run
+can be continued with a configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import io
+from .errors import ArgumentError, ChainruleError, SerializationError
+
+__all__ = [
+    "RunConfig",
+    "TrainingRun",
+    "load_dataset",
+    "build_mlp",
+    "make_optimizer",
+    "make_scheduler",
+    "training_loss",
+    "load_run",
+    "saved_config",
+    "check_resume",
+    "DATASETS",
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "CONFIG_NAME",
+]
+
+DATASETS = ("xor", "spiral", "digits", "mnist1d", "fashion-mnist")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULERS = ("none", "cosine", "step")
+CONFIG_NAME = "config.json"
+
+
+def _is_int(v, low: int) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def _is_number(v, ok) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and ok(float(v))
+
+
+# what each setting may be: (check, what is expected)
+_VALID = {
+    "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "n_features": (lambda v: _is_int(v, 1), "a positive integer"),
+    "n_classes": (lambda v: _is_int(v, 1), "a positive integer"),
+    "hidden": (lambda v: isinstance(v, list) and all(_is_int(h, 1) for h in v), "a list of positive layer sizes"),
+    "activation": (lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
+    "dropout": (lambda v: _is_number(v, lambda x: 0 <= x < 1), "a number in [0, 1)"),
+    "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (lambda v: _is_int(v, 0), "an integer >= 0"),
+    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    "lr": (lambda v: _is_number(v, lambda x: x > 0), "a positive number"),
+    "momentum": (lambda v: _is_number(v, lambda x: 0 <= x < 1), "a number in [0, 1)"),
+    "weight_decay": (lambda v: _is_number(v, lambda x: x >= 0), "a number >= 0"),
+    "batch_size": (lambda v: _is_int(v, 1), "a positive integer"),
+    "epochs": (lambda v: _is_int(v, 1), "a positive integer"),
+    "scheduler": (lambda v: v in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
+    "label_smoothing": (lambda v: _is_number(v, lambda x: 0 <= x < 1), "a number in [0, 1)"),
+}
+
+
+@dataclass
+class RunConfig:
+    """Every setting of a training run: the data, the network, the optimizer and the schedule.
+
+    ``weight_decay=None`` means the optimizer's usual value: 0.01 for adamw (decoupled), 0 otherwise.
+    ``momentum`` is used by the ``momentum`` and ``nesterov`` optimizers only.
+    """
+
+    dataset: str
+    n_features: int
+    n_classes: int
+    hidden: list[int] = field(default_factory=lambda: [128])
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    seed: int = 0
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    batch_size: int = 128
+    epochs: int = 10
+    scheduler: str = "none"
+    label_smoothing: float = 0.0
+
+    #: settings that a config.json must hold (the others have defaults)
+    REQUIRED = ("dataset", "n_features", "n_classes", "hidden", "activation", "seed")
+
+    def __post_init__(self):
+        if self.weight_decay is None:
+            self.weight_decay = 1e-2 if self.optimizer == "adamw" else 0.0
+        self.hidden = list(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden
+        for name, (ok, expected) in _VALID.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise ArgumentError(f"RunConfig: {name} must be {expected}, got {value!r}")
+
+    @property
+    def uses_momentum(self) -> bool:
+        return self.optimizer in ("momentum", "nesterov")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path=None) -> str:
+        """The configuration as JSON text; written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            io.atomic_write(path, lambda f: f.write(text.encode()))
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: str = "the configuration") -> RunConfig:
+        """A RunConfig from a dict such as config.json holds; settings it lacks take their defaults."""
+        try:
+            if not isinstance(d, Mapping):
+                raise ArgumentError(f"expected a JSON object, got {type(d).__name__}")
+            missing = [k for k in cls.REQUIRED if k not in d]
+            if missing:
+                raise ArgumentError(f"missing {', '.join(missing)}")
+            names = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in d.items() if k in names})
+        except ArgumentError as e:
+            why = str(e).removeprefix("RunConfig: ")
+            raise SerializationError(f"{source} is not a configuration written by 'chainrule train' ({why})") from None
+
+    @classmethod
+    def from_json(cls, path_or_text) -> RunConfig:
+        """A RunConfig from a config.json file (or its text)."""
+        source, text = "the configuration", path_or_text
+        if os.path.exists(str(path_or_text)):
+            source = str(path_or_text)
+            with open(path_or_text) as f:
+                text = f.read()
+        try:
+            d = json.loads(text)
+        except ValueError as e:
+            raise SerializationError(f"{source} is not a configuration written by 'chainrule train' ({e})") from None
+        return cls.from_dict(d, source)
+
+    # ------------------------------------------------------------------ comparing
+    def diff(self, other: RunConfig, ignore=()) -> dict[str, tuple]:
+        """The settings in which ``other`` differs: ``{name: (value here, value there)}``, in field order.
+
+        ``momentum`` counts only when one of the two optimizers uses it; names in ``ignore`` are skipped.
+        """
+        out = {}
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ignore or a == b:
+                continue
+            if f.name == "momentum" and not (self.uses_momentum or other.uses_momentum):
+                continue
+            out[f.name] = (a, b)
+        return out
+
+
+def _config(config) -> RunConfig:
+    return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+
+
+# ----------------------------------------------------------------------------- what a config builds
+def load_dataset(name: str, seed: int = 0, root=None):
+    """The train/test split of a data set ``chainrule train`` knows (``DATASETS``)."""
+    from . import datasets
+
+    if name == "xor":
+        return datasets.xor()
+    if name == "spiral":
+        return datasets.spiral(seed=seed)
+    if name == "digits":
+        return datasets.digits()
+    if name == "mnist1d":
+        return datasets.mnist1d()
+    if name == "fashion-mnist":
+        return datasets.fashion_mnist(root=root)
+    raise ArgumentError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def build_mlp(config):
+    """The MLP a RunConfig (or a dict of its settings) describes:
+    Standardize, (Linear, [BatchNorm], activation, [Dropout])*, Linear."""
+    from . import nn
+
+    config = _config(config)
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
+    gen = np.random.default_rng(config.seed)
+    drop_gen = np.random.default_rng(config.seed + 1)  # one stream shared by every dropout layer
+    layers = [nn.Standardize(config.n_features)]
+    width = config.n_features
+    for h in config.hidden:
+        layers.append(nn.Linear(width, h, generator=gen))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(acts[config.activation]())
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout, generator=drop_gen))
+        width = h
+    layers.append(nn.Linear(width, config.n_classes, generator=gen))
+    return nn.Sequential(*layers)
+
+
+def make_optimizer(config: RunConfig, params):
+    """The optimizer a RunConfig names, with its lr, weight decay and (for momentum, nesterov) momentum."""
+    from . import optim
+
+    o, lr, wd = config.optimizer, config.lr, config.weight_decay
+    if o in ("momentum", "nesterov"):
+        return optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=o == "nesterov", weight_decay=wd)
+    kind = {"sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam}
+    return kind.get(o, optim.AdamW)(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(config: RunConfig, optimizer):
+    """The learning-rate schedule over ``config.epochs`` (None for 'none')."""
+    from . import optim
+
+    if config.scheduler == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.scheduler == "step":
+        return optim.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+    return None
+
+
+def training_loss(config):
+    """The loss a run is trained with (label smoothing included), for scoring it the same way."""
+    from . import nn
+
+    return nn.CrossEntropyLoss(label_smoothing=_config(config).label_smoothing)
+
+
+# ----------------------------------------------------------------------------- a run, new or saved
+class TrainingRun:
+    """A run of ``chainrule train``: the model, optimizer, schedule, loss and data loader a config
+    describes, trained and saved in the directory ``out`` (config.json, checkpoint.npz, model.npz,
+    history.json, training.png)."""
+
+    def __init__(self, config: RunConfig, data, out: str):
+        from .data import DataLoader, TensorDataset
+
+        self.config, self.data, self.out = config, data, out
+        os.makedirs(out, exist_ok=True)
+        self.model = build_mlp(config)
+        self.model[0].fit(data.X_train)  # the Standardize layer learns the training data's scale
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.scheduler = make_scheduler(config, self.optimizer)
+        self.loss_fn = training_loss(config)
+        # batch norm cannot normalise a last batch of one sample: drop it (it is a different one each epoch)
+        drop_last = bool(config.batch_norm and len(data.X_train) % config.batch_size == 1)
+        self.loader = DataLoader(
+            TensorDataset(data.X_train, data.y_train),
+            batch_size=config.batch_size,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=drop_last,
+        )
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.out, name)
+
+    def train(self, callbacks=(), resume: bool = False, progress: bool | None = None, diagnostics: bool = False):
+        """Write config.json, train (checkpointing every epoch; continuing the saved run with ``resume``),
+        and save model.npz and history.json; returns the History."""
+        from .train import fit
+
+        c = self.config
+        c.to_json(self.path(CONFIG_NAME))
+        history = fit(
+            self.model,
+            self.loss_fn,
+            self.optimizer,
+            self.loader,
+            c.epochs,
+            val=(self.data.X_test, self.data.y_test),
+            callbacks=callbacks,
+            scheduler=self.scheduler,
+            checkpoint_dir=self.out,
+            resume=resume,
+            seed=c.seed,
+            progress=progress,
+            diagnostics=diagnostics,
+        )
+        io.save(self.model, self.path("model.npz"))
+        history.to_json(self.path("history.json"))
+        return history
+
+    def evaluate(self) -> dict:
+        """Loss and accuracy of the model on the test split."""
+        from .train import evaluate
+
+        return evaluate(self.model, self.loss_fn, (self.data.X_test, self.data.y_test))
+
+
+def load_run(directory: str):
+    """``(config, model)`` of a directory written by ``chainrule train``; the model in eval mode."""
+    cfg_path = os.path.join(directory, CONFIG_NAME)
+    if not os.path.exists(cfg_path):
+        raise ChainruleError(f"{directory} holds no {CONFIG_NAME}; is it a directory written by 'chainrule train'?")
+    config = RunConfig.from_json(cfg_path)
+    model = build_mlp(config)
+    model.load_state_dict(io.load(os.path.join(directory, "model.npz")))
+    model.eval()
+    return config, model
+
+
+def saved_config(directory: str) -> RunConfig | None:
+    """The configuration of the run in ``directory`` (None if there is none yet), with the optimizer
+    settings its checkpoint holds where it has one: those are what resuming it will use (the
+    config.json of older versions did not always record them right)."""
+    path = os.path.join(directory, CONFIG_NAME)
+    if not os.path.exists(path):
+        return None
+    saved = RunConfig.from_json(path)
+    return dataclasses.replace(saved, **_checkpoint_settings(directory, saved))
+
+
+def _checkpoint_settings(directory: str, saved: RunConfig) -> dict:
+    """lr, weight_decay and momentum as the checkpoint's optimizer has them ({} without a readable one)."""
+    from .train import load_checkpoint
+
+    try:
+        state = load_checkpoint(directory)
+        if state is None:
+            return {}
+        optimizer = make_optimizer(saved, build_mlp(saved).parameters())
+        optimizer.load_state_dict(state["optimizer"])
+    except (ChainruleError, KeyError, IndexError, TypeError):
+        return {}  # fit reports an unreadable checkpoint itself
+    group = optimizer.hyperparameters()
+    out = {"lr": float(group.get("initial_lr", group["lr"])), "weight_decay": float(group["weight_decay"])}
+    if "momentum" in group:
+        out["momentum"] = float(group["momentum"])
+    return out
+
+
+def check_resume(config: RunConfig, out: str) -> RunConfig | None:
+    """Refuse to resume the run in ``out`` with ``config`` if a setting differs (the checkpoint would
+    silently override it) or a schedule would be bent; returns the saved configuration, None if none."""
+    saved = saved_config(out)
+    if saved is None:
+        return None
+    changed = saved.diff(config, ignore=("epochs",))
+    if changed:
+        raise ChainruleError(
+            f"--resume: the run in {out} has a different "
+            + ", ".join(f"{k} ({there!r} there, {now!r} now)" for k, (there, now) in changed.items())
+            + "; use the same settings or another --out"
+        )
+    if config.scheduler != "none" and saved.epochs != config.epochs:
+        raise ChainruleError(
+            f"--resume: the run in {out} was scheduled ({config.scheduler}) over {saved.epochs} epochs; "
+            f"resuming with --epochs {config.epochs} would bend that schedule. Use --epochs {saved.epochs}"
+        )
+    return saved
