@@ -377,15 +377,15 @@ def bench_xor(rounds, per_round):
     with cr.detect_anomaly():
         on = interleaved({"chainrule": fns["chainrule"]}, max(rounds // 2, 3), per_round * 5)["chainrule"] * 1e6
     res["chainrule_anomaly_on"] = on
-    # anomaly detection when off: one flag test per recorded node and one per backward call
+    # anomaly detection when off: one test of the thread's mode per recorded node and one per backward call
     import timeit
 
-    from chainrule import _mode
-    from chainrule.explain.trace import _collect
+    from chainrule.explain.trace import collect_nodes
+    from chainrule.modes import state
 
     m = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Sigmoid(), cr.nn.Linear(2, 1), cr.nn.Sigmoid())
-    checks = len(_collect(cr.nn.MSELoss()(m(cr.tensor(np.ones((4, 2)))), cr.tensor(np.ones((4, 1)))))) + 1
-    per_check = min(timeit.repeat("_mode.anomaly_enabled", globals={"_mode": _mode}, number=10**6, repeat=5)) / 1e6
+    checks = len(collect_nodes(cr.nn.MSELoss()(m(cr.tensor(np.ones((4, 2)))), cr.tensor(np.ones((4, 1)))))) + 1
+    per_check = min(timeit.repeat("state.mode", globals={"state": state}, number=10**6, repeat=5)) / 1e6
     res["anomaly_off_cost_us"] = checks * per_check * 1e6
     return res
 

@@ -109,18 +109,31 @@ def test_changing_an_output_a_node_kept_is_refused_like_torch(op):
         tloss.backward()
 
 
-def test_stale_graph_refused_before_any_hook_runs():
-    w = cr.tensor([1.0, 2.0], requires_grad=True)
-    h = w * w
-    seen = []
-    h.register_hook(lambda g: seen.append(1))
-    loss = (h * 1.0).sum()
-    w.grad = cr.tensor([1.0, 1.0])
-    cr.optim.SGD([w], lr=0.1).step()
-    with pytest.raises(cr.errors.GraphError):
-        loss.backward()
-    # h's own node (w * w) refuses; its hook, run when h's gradient arrives, must not have run
-    assert seen == []
+@requires_torch
+def test_a_hook_on_a_fresh_gradient_runs_before_the_stale_node_refuses_like_torch():
+    def run(lib, make, step):
+        w = make([1.0, 2.0])
+        h = w * w
+        seen = []
+        h.register_hook(lambda g: seen.append(g.tolist()))
+        loss = (h * 3.0).sum()
+        step(w)
+        with pytest.raises(RuntimeError):  # GraphError is a RuntimeError
+            loss.backward()
+        return seen
+
+    def cr_step(w):
+        w.grad = cr.tensor([1.0, 1.0])
+        cr.optim.SGD([w], lr=0.1).step()
+
+    def torch_step(w):
+        with torch.no_grad():
+            w -= 0.1
+
+    ours = run(cr, lambda v: cr.tensor(v, requires_grad=True), cr_step)
+    theirs = run(torch, lambda v: torch.tensor(v, requires_grad=True), torch_step)
+    # h's gradient (3, 3) is right: its consumer read nothing stale; the hook sees it, then w * w refuses
+    assert ours == theirs == [[3.0, 3.0]]
 
 
 # ------------------------------------------------------------------------------ how a change is made
@@ -257,14 +270,3 @@ def test_where_mask_changed_after_backward_leaves_the_gradient_alone():
     cr.where(mask, w, 0.0).sum().backward()
     mask[0] = False
     np.testing.assert_array_equal(w.grad.numpy(), [1.0, 0.0])
-
-
-def test_many_slice_writes_keep_the_change_record_small():
-    from chainrule import autograd
-
-    buf = cr.tensor(np.zeros((500, 2), np.float32))
-    for i in range(500):
-        buf[i] = 1.0
-        cr.as_tensor(buf.data[i : i + 1])[...] = 2.0  # a tensor over one row: one region each
-    entry = autograd._modified[id(autograd._memory(buf.data))]
-    assert len(entry[1]) <= 65

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import data, datasets, errors, explain, io, nn, optim, train
 from .explain import draw_graph, gradcheck_graph
-from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .modes import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .function import Function

@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from . import _mode
 from .errors import AnomalyError
+from .modes import state
 from .tensor import Tensor
 
 __all__ = ["detect_anomaly", "check_forward", "check_backward_node"]
@@ -24,15 +24,15 @@ _PKG = os.path.dirname(os.path.abspath(__file__))
 
 
 class detect_anomaly:
-    """Context manager (and decorator) that turns anomaly detection on."""
+    """Context manager (and decorator) that turns anomaly detection on, in this thread."""
 
     def __enter__(self):
-        self._prev = _mode.anomaly_enabled
-        _mode.anomaly_enabled = True
+        state.saved.append(state.anomaly_enabled)  # this thread's own stack (see chainrule.modes)
+        state.anomaly_enabled = True
         return self
 
     def __exit__(self, *exc):
-        _mode.anomaly_enabled = self._prev
+        state.anomaly_enabled = state.saved.pop()
         return False
 
     def __call__(self, fn):

@@ -1,188 +1,127 @@
 """The backward walk: the chain rule applied over the recorded graph.
 
-There is exactly one walk, used by ``Tensor.backward`` and :func:`grad`:
+There is exactly one walk, :func:`walk`, used by ``Tensor.backward``, :func:`grad`,
+``cr.explain`` and the gradient checks. It runs in three named steps:
 
-1. Count, for every node reachable from the outputs, how many edges of the
-   graph lead into it (its consumers), with an explicit stack, so that graphs
-   of any depth work and the cost is linear in the number of nodes.
-2. Process nodes whose consumers have all delivered their gradient (Kahn's
-   algorithm), so each node runs its ``backward`` exactly once, on the *sum*
-   of the gradients of everything it fed (seed 000: dC/da = w3 dC/dz' + w4 dC/dz'').
-3. Hand each input its gradient; where an input was broadcast by the forward
-   operation, the gradient is summed back to the input's shape *here*, in one
-   place, never inside the ops.
+1. **plan**: count, for every node reachable from the outputs, how many edges of the graph lead
+   into it (its consumers), with an explicit stack, so graphs of any depth work and the cost is
+   linear in the number of nodes; for :func:`grad`, prune to the nodes that lead to a requested
+   input.
+2. **walk**: one loop over the nodes whose consumers have all delivered their gradient (Kahn's
+   algorithm), so each node runs its vector-Jacobian product exactly once, on the *sum* of the
+   gradients of everything it fed (seed 000: dC/da = w3 dC/dz' + w4 dC/dz''). Where an input was
+   broadcast by the forward operation, its gradient is summed back to the input's shape here, in
+   one place (:func:`unbroadcast`), never inside the ops.
+3. **deliver**: one place (:class:`Delivery`) where gradients reach leaves' ``.grad``, retained
+   tensors, ``grad()``'s results and hooks, with one aliasing rule: every gradient handed out owns
+   its memory.
 
-Gradients are never modified in place: sums make new arrays. That keeps it safe
-for ``backward`` methods to return the incoming gradient itself (Add does).
+The walk sets grad mode for its own thread only (off, or on under ``create_graph``), so other
+threads are never affected. Gradients are never modified in place: sums make new arrays.
 """
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-try:
-    from numpy.lib.array_utils import byte_bounds
-except ImportError:  # NumPy < 2
-    from numpy import byte_bounds
-
-from . import _mode
+from . import namespace
 from .errors import ArgumentError, ArgumentTypeError, BackwardError, GraphError, GraphFreedError, ShapeError
-from .tensor import Tensor
+from .modes import state
+from .tensor import Tensor, bump
+from .tensor import wrap as _wrap
 
-__all__ = ["backward", "grad", "unbroadcast"]
-
-_wrap = Tensor._wrap
-
-# Gradient hooks of leaf tensors: id(leaf) -> (weak reference, [hooks]). Kept here rather than on
-# the Tensor so that tensors stay small; an entry goes when its tensor does.
-_leaf_hooks: dict = {}
-
-
-def leaf_hooks(t: Tensor, create: bool = False):
-    """The hook list of leaf ``t`` (None if it has none, unless ``create``)."""
-    entry = _leaf_hooks.get(id(t))
-    if entry is not None and entry[0]() is t:
-        return entry[1]
-    if not create:
-        return None
-    key = id(t)
-    ref = weakref.ref(t, lambda _r, key=key: _leaf_hooks.pop(key, None))
-    hooks: list = []
-    _leaf_hooks[key] = (ref, hooks)
-    return hooks
-
-
-# Leaves changed in place: id(leaf) -> [weak reference, clock of the last change].
-_modified: dict = {}
-
-
-def _memory(a: np.ndarray) -> np.ndarray:
-    """The array that owns ``a``'s memory (``a`` itself, or the base its view was taken from)."""
-    b = a.base
-    while type(b) is np.ndarray:
-        a, b = b, b.base
-    return a
+__all__ = ["backward", "grad", "walk", "unbroadcast", "mark_modified", "leaf_hooks"]
 
 
 def mark_modified(tensors) -> None:
-    """Record that ``tensors`` had their values changed in place, for the staleness check.
-
-    Changes are recorded against the memory (the owning array and the byte range written), not the
-    Tensor object, so a write through another tensor sharing it (``t.detach()``, a view) counts for
-    every tensor overlapping it, and only for those.
-    """
-    _mode.clock += 1
-    now = _mode.clock
-    get = _modified.get
+    """Count an in-place change of each tensor's values made directly on its array (an optimizer's
+    kernel, load_state_dict, nn.init): graphs that saved them refuse their backward afterwards."""
     for t in tensors:
-        a = t.data
-        m = _memory(a)
-        entry = get(id(m))
-        if entry is None:  # an entry leaves with its array (the weakref's callback), so the id is m's
-            key = id(m)
-            entry = _modified[key] = [weakref.ref(m, lambda _r, key=key: _modified.pop(key, None)), {}]
-        regions = entry[1]
-        if a is m:  # the whole array (a parameter's step, the usual case): it covers every older region
-            regions.clear()
-            regions[None] = now
-        else:
-            regions[byte_bounds(a)] = now
-            if len(regions) > 64:  # many separate slices written: keep one whole-array record instead
-                regions.clear()
-                regions[None] = now
+        bump(t)
 
 
-def _changed_since(a: np.ndarray, clock: int) -> bool:
-    """Whether memory overlapping array ``a`` was marked modified after ``clock``."""
-    m = _memory(a)
-    entry = _modified.get(id(m))
-    if entry is None or entry[0]() is not m:
-        return False
-    bounds = None
-    for region, c in entry[1].items():
-        if c <= clock:
-            continue
-        if region is None or a is m:  # the whole array was written, or a reads the whole array
-            return True
-        if bounds is None:
-            bounds = byte_bounds(a)
-        if region[0] < bounds[1] and bounds[0] < region[1]:
-            return True
-    return False
+def leaf_hooks(t: Tensor) -> list:
+    """The gradient hooks registered on leaf ``t`` (empty if none)."""
+    return list(t._hooks or ())
 
 
-def _check_fresh(n, create_graph: bool) -> None:
-    """Raise if a leaf input of node ``n`` whose value its backward reads was changed in place after
-    ``n`` was recorded."""
-    for attr in n.saved_outputs:  # arrays forward kept (an output, written through y.detach())
-        kept = getattr(n, attr, None)
-        if isinstance(kept, np.ndarray) and _changed_since(kept, n._clock):
+# ============================================================================ entry points
+def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on."""
+    if not t._requires_grad:
+        raise GraphError(
+            "backward: this tensor does not require grad, so there is no graph to walk. Create the "
+            "inputs with requires_grad=True (and do not compute under cr.no_grad())"
+        )
+    if grad is None and not create_graph and t.data.size == 1:  # the usual: a scalar loss
+        seed = _unit_seed(t.data)
+    else:
+        seed = _seed_grad(t, grad, create_graph, "backward")
+    walk([t], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph)
+
+
+_UNITS: dict = {}
+
+
+def _unit_seed(a: np.ndarray) -> np.ndarray:
+    """d(loss)/d(loss) = 1 for a one-element loss: a shared read-only array per shape and dtype (made once;
+    the delivery copies read-only gradients, so nothing ever writes into it)."""
+    key = (a.shape, a.dtype)
+    one = _UNITS.get(key)
+    if one is None:
+        one = _UNITS[key] = np.ones_like(a)
+        one.flags.writeable = False
+    return one
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
+    """Return d(outputs)/d(inputs) without touching any ``.grad``.
+
+    ``outputs`` and ``inputs`` are tensors or sequences of tensors; ``inputs``
+    may be leaves or intermediate tensors. With several outputs the gradients
+    are summed (each weighted by its ``grad_outputs`` entry). ``create_graph``
+    records the computation so the result can be differentiated again.
+    Returns a tuple with one tensor per input.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    _check_grad_inputs(inputs)
+    seeds = _grad_seeds(outputs, grad_outputs, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = walk(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+    for k, r in enumerate(result):
+        if r is None and not allow_unused:
             raise GraphError(
-                f"backward: the output of node {type(n).__name__} (shape {kept.shape}), which its backward "
-                "reads, was changed in place after the forward pass; copy it before changing it "
-                "(y.detach().copy()), or run the forward pass again"
+                f"grad: inputs[{k}] (shape {inputs[k].shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
             )
-    reads = n.reads_inputs
-    if create_graph and not isinstance(reads, tuple):  # backward_graph may read what backward need not
-        reads = True
-    elif reads is False:
-        return
-    for i, t in enumerate(n.inputs):
-        if reads is not True and i not in reads:
-            continue
-        # leaves, and views of them (W.T): whatever tensor's memory was written after n was recorded
-        if isinstance(t, Tensor) and _changed_since(t.data, n._clock):
-            name = f"'{t.name}' " if t.name else ""
-            raise GraphError(
-                f"backward: input {i} {name}(shape {t.shape}) of node {type(n).__name__} was changed in place "
-                "(by an optimizer step, load_state_dict, nn.init or an assignment t[...] = v) after the "
-                "forward pass used it, so its gradients would be computed with the new values. Call "
-                "backward() before optimizer.step() (or before changing the values), or run the forward "
-                "pass again"
-            )
+    return tuple(result)
 
 
-def _apply_hooks(hooks, g, create_graph: bool):
-    """Run gradient hooks in order; a hook's non-None result replaces the gradient."""
-    for hook in list(hooks):
-        res = hook(g if create_graph else _wrap(g))
-        if res is not None:
-            if create_graph:
-                g = res if isinstance(res, Tensor) else _wrap(np.asarray(res))
-            else:
-                new = np.asarray(res.data if isinstance(res, Tensor) else res)
-                if new.shape != g.shape:
-                    raise ShapeError(
-                        f"register_hook: a hook returned a gradient of shape {new.shape} for a tensor whose "
-                        f"gradient has shape {g.shape}"
-                    )
-                g = new.astype(g.dtype, copy=False)
-    return g
+def _check_grad_inputs(inputs) -> None:
+    for k, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"grad: inputs[{k}] is a {type(t).__name__}, not a Tensor")
+        if not t._requires_grad:
+            raise GraphError(f"grad: inputs[{k}] (shape {t.shape}) does not require grad")
 
 
-def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndarray:
-    """Sum ``g`` over the axes along which an array of ``shape`` was broadcast."""
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        raise ShapeError(f"{where}: gradient of shape {g.shape} has fewer axes than the input {shape}")
-    axes = list(range(lead))
-    gshape = g.shape
-    for k, s in enumerate(shape):
-        gs = gshape[lead + k]
-        if s == gs:
-            continue
-        if s != 1:
-            raise ShapeError(f"{where}: gradient of shape {g.shape} does not fit an input of shape {shape}")
-        axes.append(lead + k)
-    if axes:
-        g = g.sum(axis=tuple(axes))
-        if type(g) is not np.ndarray:  # a sum down to 0-d is a NumPy scalar: keep gradients arrays
-            g = np.asarray(g)
-    if g.shape != shape:
-        g = g.reshape(shape)
-    return g
+def _grad_seeds(outputs, grad_outputs, create_graph: bool) -> list:
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)) or np.isscalar(grad_outputs):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ArgumentError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    seeds = []
+    for k, (o, go) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(o, Tensor):
+            raise ArgumentTypeError(f"grad: outputs[{k}] is a {type(o).__name__}, not a Tensor")
+        if not o._requires_grad:
+            raise GraphError(f"grad: outputs[{k}] does not require grad; it does not depend on any input")
+        seeds.append(_seed_grad(o, go, create_graph, "grad"))
+    return seeds
 
 
 def _seed_grad(t: Tensor, grad, create_graph: bool, what: str):
@@ -208,249 +147,149 @@ def _seed_grad(t: Tensor, grad, create_graph: bool, what: str):
     return g
 
 
-def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
-    """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on."""
-    if grad is None and not create_graph and t._requires_grad and t.data.size == 1:  # the usual: a scalar loss
-        _run([t], [np.ones_like(t.data)], retain_graph, False, None)
-        return
-    if not t._requires_grad:
-        raise GraphError(
-            "backward: this tensor does not require grad, so there is no graph to walk. Create the "
-            "inputs with requires_grad=True (and do not compute under cr.no_grad())"
-        )
-    g = _seed_grad(t, grad, create_graph, "backward")
-    _run([t], [g], retain_graph or create_graph, create_graph, None)
+# ============================================================================ the walk
+def walk(
+    roots,
+    seeds,
+    *,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs=None,
+    observer=None,
+    run_hooks: bool = True,
+):
+    """Walk the graph below ``roots`` backward, starting from the gradients ``seeds``.
 
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False, allow_unused: bool = False):
-    """Return d(outputs)/d(inputs) without touching any ``.grad``.
-
-    ``outputs`` and ``inputs`` are tensors or sequences of tensors; ``inputs``
-    may be leaves or intermediate tensors. With several outputs the gradients
-    are summed (each weighted by its ``grad_outputs`` entry). ``create_graph``
-    records the computation so the result can be differentiated again.
-    Returns a tuple with one tensor per input.
+    Without ``inputs``, gradients are accumulated into the ``.grad`` of the leaves; with ``inputs``
+    (leaves or intermediate tensors, as in :func:`grad`) nothing's ``.grad`` changes and their
+    gradients are returned, one per input (None where unused). ``observer(node, grads_out, grads_in)``,
+    when given, sees every node as it is processed, with the gradients arriving at its outputs and
+    the ones it sends to its inputs (fitted to their shapes; None where an input gets none), before
+    any is delivered. ``run_hooks=False`` runs no gradient hooks and leaves retained gradients alone
+    (explain only looks).
     """
-    single_out = isinstance(outputs, Tensor)
-    outputs = [outputs] if single_out else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, (Tensor, np.ndarray)) or np.isscalar(grad_outputs):
-        grad_outputs = [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ArgumentError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
-    if retain_graph is None:
-        retain_graph = create_graph
-    for k, t in enumerate(inputs):
-        if not isinstance(t, Tensor):
-            raise ArgumentTypeError(f"grad: inputs[{k}] is a {type(t).__name__}, not a Tensor")
-        if not t._requires_grad:
-            raise GraphError(f"grad: inputs[{k}] (shape {t.shape}) does not require grad")
-    roots, seeds = [], []
-    for k, (o, go) in enumerate(zip(outputs, grad_outputs)):
-        if not o._requires_grad:
-            raise GraphError(f"grad: outputs[{k}] does not require grad; it does not depend on any input")
-        roots.append(o)
-        seeds.append(_seed_grad(o, go, create_graph, "grad"))
-    result = _run(roots, seeds, retain_graph, create_graph, inputs)
-    if not create_graph:
-        out, seen = [], set()
-        for r in result:
-            if r is not None:
-                base = r if r.base is None else r.base
-                if not r.flags.writeable or id(base) in seen:
-                    r = r.copy()  # every returned gradient owns its memory
-                else:
-                    seen.add(id(base))
-                r = _wrap(r)
-            out.append(r)
-        result = out
-    for k, r in enumerate(result):
-        if r is None and not allow_unused:
-            raise GraphError(
-                f"grad: inputs[{k}] (shape {inputs[k].shape}) was not used to compute the outputs; "
-                "pass allow_unused=True to get None for it"
-            )
-    return tuple(result)
+    capture = _Capture(inputs) if inputs is not None else None
+    deps, run = _plan(roots, capture)
+    ctx = _Walk(deps, run, capture, retain_graph, create_graph, observer, run_hooks)
+    for r, g in zip(roots, seeds):
+        if r._edge is None:
+            ctx.deliver(r, g)
+        else:
+            ctx.add(r._edge, g)
+    prev = state.grad_enabled
+    state.grad_enabled = create_graph  # this thread only: vjps on Tensors are recorded under create_graph
+    try:
+        ctx.loop()
+        ctx.finish()
+    finally:
+        state.grad_enabled = prev
+    return None if capture is None else capture.results()
 
 
-def _run(roots, seeds, retain_graph, create_graph, capture, observer=None, side_effects=True):
-    """The walk. ``capture`` is None (accumulate into leaves) or the list of inputs of grad().
+class _Capture:
+    """What :func:`grad` asked for: requested leaves and intermediate outputs, by position."""
 
-    ``observer(node, output_grads, input_grads)``, when given, sees every node as it is
-    processed (chainrule.explain builds its trace with it; anomaly mode checks values).
-    ``side_effects=False`` runs no gradient hooks and leaves retained gradients alone (explain only looks).
-    """
-    # ---- what to capture for grad()
-    results = None
-    leaf_pos = node_pos = run = None
-    if capture is not None:
-        results = [None] * len(capture)
-        leaf_pos = {}
-        node_pos = {}
-        for k, t in enumerate(capture):
-            if t._node is None:
-                leaf_pos.setdefault(id(t), []).append(k)
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.leaves: dict = {}  # id(leaf) -> positions
+        self.nodes: dict = {}  # (node, output index) -> positions
+        self.values = [None] * len(inputs)
+        for k, t in enumerate(inputs):
+            if t._edge is None:
+                self.leaves.setdefault(id(t), []).append(k)
             else:
-                node_pos.setdefault((t._node, t._index), []).append(k)
+                self.nodes.setdefault(t._edge, []).append(k)
+        self.node_set = {e[0] for e in self.nodes}
 
-    # ---- 1. consumers per node, iteratively
+    def take(self, n, gs) -> None:
+        """Record the gradients arriving at the outputs of ``n`` that were requested."""
+        for i, gi in enumerate(gs):
+            if gi is not None:
+                for k in self.nodes.get((n, i), ()):
+                    self.values[k] = gi
+
+    def results(self) -> list:
+        return self.values
+
+
+# ---------------------------------------------------------------------------- 1. plan
+def _plan(roots, capture):
+    """Consumers per node reachable from ``roots``; for grad(), also the set of nodes that must run."""
     deps: dict = {}
     stack = []
-    freed = None  # grad(): requested nodes whose graph below was freed (nothing below them is needed)
     for r in roots:
-        n = r._node
-        if n is not None and n not in deps:
-            deps[n] = 0
-            stack.append(n)
+        e = r._edge
+        if e is not None and e[0] not in deps:
+            deps[e[0]] = 0
+            stack.append(e[0])
+    freed = _count_consumers(deps, stack, capture)
+    if capture is None:
+        return deps, None
+    if freed and (capture.leaves or len(capture.node_set) > 1):
+        # another requested input may lie below a freed node, whose inputs are no longer known:
+        # only a single requested node may have its graph below freed
+        raise GraphFreedError(_freed_message(freed[0]))
+    return deps, _needed(deps, capture)
+
+
+def _count_consumers(deps, stack, capture) -> list:
+    """Fill ``deps`` with each node's number of consumer edges; return requested nodes found freed."""
+    freed = []
     while stack:
         n = stack.pop()
-        inputs = n.inputs
-        if inputs is None:
-            if node_pos is not None and any((n, i) in node_pos for i in range(n._n_out)):
-                freed = freed or set()
-                freed.add(n)
+        edges = n._edges
+        if edges is None:
+            if capture is not None and n in capture.node_set:
+                freed.append(n)
                 continue
             raise GraphFreedError(_freed_message(n))
-        for inp, need in zip(inputs, n.needs_input_grad):
-            if need:
-                p = inp._node
-                if p is not None:
-                    if p in deps:
-                        deps[p] += 1
-                    else:
-                        deps[p] = 1
-                        stack.append(p)
+        for e in edges:
+            if e is not None:
+                p = e[0]
+                if p in deps:
+                    deps[p] += 1
+                else:
+                    deps[p] = 1
+                    stack.append(p)
+    return freed
 
-    if capture is not None:
-        if freed is not None and (leaf_pos or len({key[0] for key in node_pos}) > 1):
-            # Another requested input may lie below a freed node, whose inputs are no longer known:
-            # only a single requested node may have its graph below freed.
-            raise GraphFreedError(_freed_message(next(iter(freed))))
-        run = _nodes_to_run(roots, deps, leaf_pos, node_pos)
 
-    # ---- seed the roots
-    buf: dict = {}
-    # leaves with hooks: their gradient is summed over the whole walk, hooked once, then delivered
-    pending = {} if _leaf_hooks and side_effects else None
-    for r, g in zip(roots, seeds):
-        n = r._node
-        if n is None:
-            if pending is not None and leaf_hooks(r) and (leaf_pos is None or id(r) in leaf_pos):
-                _add_pending(pending, r, g)
-            else:
-                _deliver_leaf(r, g, create_graph, results, leaf_pos)
-        else:
-            _add_to_buffer(buf, n, r._index, g, create_graph)
+def _needed(deps, capture) -> set:
+    """For grad(): the nodes whose backward must run, those with an input leading to a requested one."""
+    count = dict(deps)
+    order = []
+    ready = [n for n in count if count[n] == 0]
+    while ready:  # outputs before inputs
+        n = ready.pop()
+        order.append(n)
+        for p in _parents(n):
+            count[p] -= 1
+            if count[p] == 0:
+                ready.append(p)
+    run: set = set()
+    needed = set()
+    for n in reversed(order):  # inputs before the nodes that consume them
+        if _leads_to_request(n, capture, needed):
+            run.add(n)
+            needed.add(n)
+        elif n in capture.node_set:
+            needed.add(n)
+    return run
 
-    if _mode.anomaly_enabled:
-        observer = _with_anomaly_check(observer)
 
-    # ---- 2 & 3. process ready nodes
-    ready = [n for n in deps if deps[n] == 0]
-    clock = _mode.clock
-    given: set = set()  # ids of the memory handed to leaves as .grad in this walk
-    given_keep: list = []  # keeps those ids valid during the walk
-    prev_mode = _mode.grad_enabled
-    _mode.grad_enabled = create_graph
-    try:
-        while ready:
-            n = ready.pop()
-            g = buf.pop(n, None)
-            inputs = n.inputs
-            needs = n.needs_input_grad
-            if g is None:  # nothing flows through this node: only release its inputs' counts
-                _release(n, deps, ready)
-                if not retain_graph and (run is None or n in run):
-                    n._free()
-                continue
-            if n._clock != clock and (run is None or n in run):
-                # some leaf was changed in place since this node was recorded, and backward reads it
-                _check_fresh(n, create_graph)
-            # (a multi-output node's outputs that received no gradient are None here: hooks,
-            # retained and requested gradients see only those that did)
-            gs = (g,) if n._n_out == 1 else tuple(g)
-            if n._extra is not None and side_effects:
-                gs = _extras(n, gs, create_graph)
-            if node_pos is not None:
-                for i, gi in enumerate(gs):
-                    if gi is not None:
-                        for k in node_pos.get((n, i), ()):
-                            results[k] = gi
-                if n not in run:
-                    # grad(): nothing below this node leads to a requested input; leave
-                    # its part of the graph untouched (not run, not freed).
-                    _release(n, deps, ready)
-                    continue
-            if n._n_out != 1:
-                gs = _fill_missing(n, gs, create_graph)
-            out = n.backward_graph(*gs) if create_graph else n.backward(*gs)
-            if type(out) is not tuple or len(out) != len(inputs):
-                out = _check_result(n, out, len(inputs))
-            if observer is not None:
-                # The observer (explain, anomaly checks) sees the fitted gradients before any
-                # is delivered, so an anomaly raises before a bad value reaches a .grad.
-                fitted = [None] * len(inputs)
-                for i, need in enumerate(needs):
-                    if need and out[i] is not None:
-                        fitted[i] = _fit(n, i, out[i], inputs[i], create_graph)
-                observer(n, gs, fitted)
-                out = fitted
-            for i, need in enumerate(needs):
-                if not need:
-                    continue
-                inp = inputs[i]
-                p = inp._node
-                gi = out[i]
-                if gi is not None:
-                    data = inp.data
-                    if create_graph or type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
-                        gi = _fit(n, i, gi, inp, create_graph)
-                    if p is None:
-                        if pending is not None and leaf_hooks(inp) and (leaf_pos is None or id(inp) in leaf_pos):
-                            _add_pending(pending, inp, gi)
-                        elif leaf_pos is None and not create_graph:
-                            # accumulate into leaf.grad (new arrays only: gradients may be shared)
-                            old = inp.grad
-                            if old is not None:
-                                inp.grad = _wrap(_plus(old.data, gi))
-                            else:
-                                base = gi if gi.base is None else gi.base
-                                flags = gi.flags
-                                if not flags.writeable or id(base) in given or not flags.c_contiguous:
-                                    # no two leaves share one gradient's memory, and a gradient is laid
-                                    # out like its (C-ordered) parameter, so optimizer passes run at speed
-                                    gi = gi.copy()
-                                else:
-                                    given.add(id(base))
-                                    given_keep.append(base)
-                                inp.grad = _wrap(gi)
-                        else:
-                            _deliver_leaf(inp, gi, create_graph, results, leaf_pos)
-                    elif p._n_out == 1:
-                        old = buf.get(p)
-                        buf[p] = gi if old is None else _plus(old, gi)
-                    else:
-                        _add_to_buffer(buf, p, inp._index, gi, create_graph)
-                if p is not None:
-                    c = deps[p] - 1
-                    deps[p] = c
-                    if c == 0:
-                        ready.append(p)
-            if not retain_graph:
-                n._free()
-        if pending:
-            for leaf, g in pending.values():
-                hooks = leaf_hooks(leaf)
-                if hooks:
-                    g = _apply_hooks(hooks, g, create_graph)
-                if not create_graph:
-                    g = np.array(g, copy=True)  # the leaf's own memory
-                _deliver_leaf(leaf, g, create_graph, results, leaf_pos)
-    finally:
-        _mode.grad_enabled = prev_mode
-    return results
+def _parents(n):
+    return [e[0] for e in (n._edges or ()) if e is not None]
+
+
+def _leads_to_request(n, capture, needed) -> bool:
+    if n._edges is None:
+        return False
+    for t, e, need in zip(n.inputs, n._edges, n.needs_input_grad):
+        if not need:
+            continue
+        if (e is None and id(t) in capture.leaves) or (e is not None and e[0] in needed):
+            return True
+    return False
 
 
 def _freed_message(n) -> str:
@@ -461,58 +300,232 @@ def _freed_message(n) -> str:
     )
 
 
+# ---------------------------------------------------------------------------- 3. deliver
+class Delivery:
+    """The one place gradients leave the walk: leaves' ``.grad``, retained gradients, grad()'s results.
+
+    The aliasing rule: every gradient handed out owns its memory. An array is handed out as it is
+    only when it is writeable, C-contiguous (laid out like its C-ordered parameter, so optimizer
+    passes run at speed) and not already handed out in this walk; otherwise it is copied. Under
+    ``create_graph`` the gradients are Tensors, each leaf's its own (a recorded copy or sum).
+    A leaf with hooks gets the sum of everything this walk sends it, hooked once, then delivered.
+    """
+
+    __slots__ = ("capture", "create_graph", "run_hooks", "given", "pending")
+
+    def deliver(self, leaf: Tensor, g) -> None:
+        """Gradient ``g`` arrives at ``leaf`` (from one use of it)."""
+        capture = self.capture
+        if capture is not None:
+            if id(leaf) in capture.leaves:
+                self._pend(leaf, g)
+        elif leaf._hooks and self.run_hooks:
+            self._pend(leaf, g)
+        elif leaf.grad is None and not self.create_graph:  # the usual: the first gradient of this backward
+            base = g if g.base is None else g.base
+            flags = g.flags
+            if flags.writeable and flags.c_contiguous and id(base) not in self.given:
+                self.given[id(base)] = base
+                leaf.grad = _wrap(g)
+            else:
+                leaf.grad = _wrap(g.copy())
+        else:
+            self._accumulate(leaf, g)
+
+    def _pend(self, leaf, g) -> None:
+        if self.pending is None:
+            self.pending = {}
+        entry = self.pending.get(id(leaf))
+        if entry is None:
+            self.pending[id(leaf)] = [leaf, g]
+        else:
+            entry[1] = _plus(entry[1], g)
+
+    def finish(self) -> None:
+        """Run leaves' hooks once on their summed gradient and deliver; hand grad()'s results out."""
+        for leaf, g in (self.pending or {}).values():
+            if leaf._hooks and self.run_hooks:
+                g = _apply_hooks(leaf._hooks, g, self.create_graph)
+            if self.capture is None:
+                self._accumulate(leaf, g)
+            else:
+                for k in self.capture.leaves[id(leaf)]:
+                    self.capture.values[k] = g
+        if self.capture is not None:
+            vals = self.capture.values
+            for k, v in enumerate(vals):
+                if v is not None:
+                    vals[k] = self.own(v) if self.create_graph else _wrap(self.own(v))
+
+    def own(self, g):
+        """``g``, or a copy of it, such that no two handed-out gradients share memory."""
+        if self.create_graph:
+            return g.clone() if id(g) in self.given else self._mark(g)
+        base = g if g.base is None else g.base
+        if not g.flags.writeable or not g.flags.c_contiguous or id(base) in self.given:
+            return g.copy()
+        self.given[id(base)] = base
+        return g
+
+    def _mark(self, g):
+        self.given[id(g)] = g
+        return g
+
+    def _accumulate(self, t: Tensor, g) -> None:
+        """t.grad += g (a new gradient tensor; never written in place: it may be shared by the caller)."""
+        old = t.grad
+        if self.create_graph:
+            t.grad = self.own(g) if old is None else old + g
+        elif old is None:
+            t.grad = _wrap(self.own(g))
+        else:
+            t.grad = _wrap(_plus(old.data, g))
+
+    def node_extras(self, n, gs) -> tuple:
+        """Gradient hooks, then retained gradients, of a node's outputs; returns the (hooked) gradients."""
+        extra = n._extra
+        hooks = extra.get("hooks")
+        if hooks:
+            gs = list(gs)
+            for idx, fns in hooks.items():
+                if fns and gs[idx] is not None:
+                    gs[idx] = _apply_hooks(fns, gs[idx], self.create_graph)
+            gs = tuple(gs)
+        for idx, ref in (extra.get("retain") or {}).items():
+            t = ref()
+            if t is not None and gs[idx] is not None:
+                self._accumulate(t, gs[idx])
+        return gs
+
+
+# ---------------------------------------------------------------------------- 2. walk
+class _Walk(Delivery):
+    """The state of one walk: pending gradients per node, consumers left, and (its Delivery part)
+    where gradients go."""
+
+    __slots__ = ("deps", "run", "buf", "retain_graph", "xp", "observer")
+
+    def __init__(self, deps, run, capture, retain_graph, create_graph, observer, run_hooks):
+        self.deps = deps
+        self.run = run
+        self.buf: dict = {}
+        self.retain_graph = retain_graph
+        self.xp = namespace.tensor_ns if create_graph else namespace.numpy_ns
+        self.observer = _with_anomaly_check(observer) if state.anomaly_enabled else observer
+        self.capture = capture
+        self.create_graph = create_graph
+        self.run_hooks = run_hooks
+        self.given: dict = {}  # id -> the memory handed out in this walk (kept, so the ids stay valid)
+        self.pending = None  # id(leaf) -> [leaf, summed gradient]: hooked leaves, captured leaves
+
+    def add(self, edge, g) -> None:
+        """Add gradient ``g`` to what output ``edge = (node, index)`` has received so far."""
+        n, i = edge
+        buf = self.buf
+        if n._n_out == 1:
+            old = buf.get(n)
+            buf[n] = g if old is None else _plus(old, g)
+            return
+        slots = buf.get(n)
+        if slots is None:
+            slots = buf[n] = [None] * n._n_out
+        slots[i] = g if slots[i] is None else _plus(slots[i], g)
+
+    def loop(self) -> None:
+        """Process every node once its consumers are done, in one loop."""
+        deps, run, buf, xp = self.deps, self.run, self.buf, self.xp
+        plain = self.capture is None and self.run_hooks
+        ready = [n for n in deps if deps[n] == 0]
+        while ready:
+            n = ready.pop()
+            g = buf.pop(n, None)
+            if g is None or (run is not None and n not in run):
+                self.skip(n, g, ready)
+                continue
+            gs = (g,) if plain and n._n_out == 1 and n._extra is None else self.arriving(n, g)
+            out = n.vjp(xp, *gs)
+            if type(out) is not tuple or len(out) != len(n.inputs):
+                out = _check_result(n, out, len(n.inputs))
+            if self.observer is not None:
+                out = self.observed(n, gs, out)
+            self.send(n, out, ready)
+            if not self.retain_graph:
+                n._free()
+
+    def skip(self, n, g, ready) -> None:
+        """A node nothing flows through, or (grad()) one below which nothing was asked for: its
+        requested outputs are taken and its inputs' nodes released, but it does not run."""
+        if g is not None:
+            self.arriving(n, g)
+        self.release(n, ready)
+        if (self.run is None or n in self.run) and not self.retain_graph:
+            n._free()
+
+    def arriving(self, n, g) -> tuple:
+        """The gradients of node ``n``'s outputs: hooks run and retained, grad()'s requests taken."""
+        # (a multi-output node's outputs that received no gradient are None here: hooks,
+        # retained and requested gradients see only those that did; then they get zeros)
+        gs = (g,) if n._n_out == 1 else tuple(g)
+        if n._extra is not None and self.run_hooks:
+            gs = self.node_extras(n, gs)
+        if self.capture is not None:
+            self.capture.take(n, gs)
+        if n._n_out != 1:
+            gs = _fill_missing(n, gs, self.create_graph)
+        return gs
+
+    def observed(self, n, gs, out) -> list:
+        """Show the observer node ``n`` with its gradients fitted to its inputs, before any is delivered."""
+        fitted = [None] * len(out)
+        for i, need in enumerate(n.needs_input_grad):
+            if need and out[i] is not None:
+                fitted[i] = _fit(n, i, out[i], n.inputs[i].data, self.create_graph)
+        self.observer(n, gs, fitted)
+        return fitted
+
+    def send(self, n, out, ready) -> None:
+        """Hand each input's gradient on, brought to the input's shape and dtype: to its producer's
+        buffer, or to the delivery of leaves; count the node as done for its inputs' producers."""
+        deps, buf, create = self.deps, self.buf, self.create_graph
+        inputs, needs = n.inputs, n.needs_input_grad
+        for i, e in enumerate(n._edges):
+            gi = out[i]
+            if gi is not None and needs[i]:
+                data = inputs[i].data
+                if create or type(gi) is not np.ndarray or gi.shape != data.shape or gi.dtype != data.dtype:
+                    gi = _fit(n, i, gi, data, create)
+                if e is None:
+                    self.deliver(inputs[i], gi)
+                    continue
+                p = e[0]
+                if p._n_out == 1:
+                    old = buf.get(p)
+                    buf[p] = gi if old is None else _plus(old, gi)
+                else:
+                    self.add(e, gi)
+            elif e is None:
+                continue
+            p = e[0]
+            c = deps[p] - 1
+            deps[p] = c
+            if c == 0:
+                ready.append(p)
+
+    def release(self, n, ready) -> None:
+        """Count node ``n`` as done for its inputs' nodes without running it."""
+        deps = self.deps
+        for e in n._edges or ():  # a freed node: step 1 did not count edges below it
+            if e is not None:
+                p = e[0]
+                deps[p] -= 1
+                if deps[p] == 0:
+                    ready.append(p)
+
+
 def _plus(a, b):
     """a + b for gradients; a sum of 0-d arrays stays an array (NumPy would return a scalar)."""
     s = a + b
     return np.asarray(s) if isinstance(s, np.generic) else s
-
-
-def _add_pending(pending, leaf, g):
-    old = pending.get(id(leaf))
-    pending[id(leaf)] = (leaf, g if old is None else _plus(old[1], g))
-
-
-def _release(n, deps, ready) -> None:
-    """Count node ``n`` as done for its inputs' nodes without running it; queue those now ready."""
-    if n.inputs is None:  # freed: step 1 did not count edges below it
-        return
-    for inp, need in zip(n.inputs, n.needs_input_grad):
-        if need:
-            p = inp._node
-            if p is not None:
-                c = deps[p] - 1
-                deps[p] = c
-                if c == 0:
-                    ready.append(p)
-
-
-def _nodes_to_run(roots, deps, leaf_pos, node_pos):
-    """For grad(): the nodes whose backward must run, those with an input that leads to a requested one."""
-    count = dict(deps)
-    order = []
-    ready = [n for n in count if count[n] == 0]
-    while ready:
-        n = ready.pop()
-        order.append(n)
-        for inp, need in zip(n.inputs or (), n.needs_input_grad):
-            if need and inp._node is not None:
-                c = count[inp._node] - 1
-                count[inp._node] = c
-                if c == 0:
-                    ready.append(inp._node)
-    captured = {key[0] for key in node_pos}
-    run: set = set()
-    needed: set = set()
-    for n in reversed(order):  # inputs before the nodes that consume them
-        for inp, need in zip(n.inputs or (), n.needs_input_grad):
-            if need:
-                p = inp._node
-                if (p is None and id(inp) in leaf_pos) or (p is not None and p in needed):
-                    run.add(n)
-                    break
-        if n in run or n in captured:
-            needed.add(n)
-    return run
 
 
 def _with_anomaly_check(observer):
@@ -528,52 +541,19 @@ def _with_anomaly_check(observer):
     return both
 
 
-def _add_to_buffer(buf, n, index, g, create_graph):
-    if n._n_out == 1:
-        old = buf.get(n)
-        buf[n] = g if old is None else _plus(old, g)
-    else:
-        slots = buf.get(n)
-        if slots is None:
-            slots = buf[n] = [None] * n._n_out
-        old = slots[index]
-        slots[index] = g if old is None else _plus(old, g)
-
-
-def _fill_missing(n, slots, create_graph):
+def _fill_missing(n, gs, create_graph):
     """Multi-output nodes: outputs that received no gradient get zeros."""
     meta = n._extra.get("out_meta") if n._extra else None
-    gs = []
-    for i, g in enumerate(slots):
+    out = []
+    for i, g in enumerate(gs):
         if g is None:
             if meta is None:
                 raise GraphError(f"{type(n).__name__}: output {i} received no gradient and its shape is unknown")
             shape, dtype = meta[i]
             z = np.zeros(shape, dtype)
             g = _wrap(z) if create_graph else z
-        gs.append(g)
-    return tuple(gs)
-
-
-def _extras(n, gs, create_graph):
-    """Gradient hooks, then retained gradients, of non-leaf outputs; returns the (possibly hooked) gradients."""
-    hooks = n._extra.get("hooks")
-    if hooks:
-        gs = list(gs)
-        for idx, fns in hooks.items():
-            if fns and gs[idx] is not None:
-                gs[idx] = _apply_hooks(fns, gs[idx], create_graph)
-        gs = tuple(gs)
-    retain = n._extra.get("retain")
-    if retain:
-        for idx, ref in retain.items():
-            t = ref()
-            if t is not None and gs[idx] is not None:
-                g = gs[idx]
-                # its own memory (or, recording, its own tensor): the same gradient goes on to other nodes
-                g = g.clone() if create_graph else _wrap(g.copy())
-                t.grad = g if t.grad is None else t.grad + g
-    return gs
+        out.append(g)
+    return tuple(out)
 
 
 def _check_result(n, out, n_inputs):
@@ -595,33 +575,21 @@ def _check_result(n, out, n_inputs):
     return out
 
 
-def _fit(n, i, gi, inp, create_graph):
+def _fit(n, i, gi, data, create_graph):
     """Bring gradient ``gi`` to input ``i``'s shape and dtype, undoing broadcasting."""
-    data = inp.data
     if create_graph:
         if not isinstance(gi, Tensor):
             gi = _wrap(np.asarray(gi))
         if gi.shape != data.shape:
             _check_broadcast(n, i, gi.shape, data.shape)
-            from . import ops
-
-            gi = ops.sum_to(gi, data.shape)
-        if gi.dtype != data.dtype:
-            gi = gi.astype(data.dtype)
-        return gi
+            gi = namespace.tensor_ns.sum_to(gi, data.shape)
+        return gi if gi.dtype == data.dtype else gi.astype(data.dtype)
     if type(gi) is not np.ndarray:
-        if isinstance(gi, Tensor):
-            raise BackwardError(
-                f"{type(n).__name__}.backward returned a Tensor for input {i}; backward works on "
-                "NumPy arrays and must return arrays"
-            )
-        gi = np.asarray(gi)
+        gi = np.asarray(gi.data if isinstance(gi, Tensor) else gi)  # a user's backward may return Tensors
     if gi.shape != data.shape:
         _check_broadcast(n, i, gi.shape, data.shape)
         gi = unbroadcast(gi, data.shape, type(n).__name__)
-    if gi.dtype != data.dtype:
-        gi = gi.astype(data.dtype)
-    return gi
+    return gi if gi.dtype == data.dtype else gi.astype(data.dtype)
 
 
 def _check_broadcast(n, i, gshape, shape):
@@ -635,19 +603,42 @@ def _check_broadcast(n, i, gshape, shape):
         )
 
 
-def _deliver_leaf(leaf, g, create_graph, results, leaf_pos):
-    if leaf_pos is not None:
-        for k in leaf_pos.get(id(leaf), ()):
-            results[k] = g if results[k] is None else _plus(results[k], g)
-        return
-    if create_graph:
-        # a recorded copy: two leaves fed by one node (a + c) must not share one gradient tensor
-        leaf.grad = g.clone() if leaf.grad is None else leaf.grad + g
-        return
-    if not g.flags.writeable or not g.flags.c_contiguous:
-        g = g.copy()
-    old = leaf.grad
-    if old is None:
-        leaf.grad = _wrap(g)
-    else:
-        leaf.grad = _wrap(_plus(old.data, g))
+def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndarray:
+    """Sum ``g`` over the axes along which an array of ``shape`` was broadcast."""
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise ShapeError(f"{where}: gradient of shape {g.shape} has fewer axes than the input {shape}")
+    axes = list(range(lead))
+    gshape = g.shape
+    for k, s in enumerate(shape):
+        if s == gshape[lead + k]:
+            continue
+        if s != 1:
+            raise ShapeError(f"{where}: gradient of shape {g.shape} does not fit an input of shape {shape}")
+        axes.append(lead + k)
+    if axes:
+        g = g.sum(axis=tuple(axes))
+        if type(g) is not np.ndarray:  # a sum down to 0-d is a NumPy scalar: keep gradients arrays
+            g = np.asarray(g)
+    if g.shape != shape:
+        g = g.reshape(shape)
+    return g
+
+
+def _apply_hooks(hooks, g, create_graph: bool):
+    """Run gradient hooks in order; a hook's non-None result replaces the gradient."""
+    for hook in list(hooks):
+        res = hook(g if create_graph else _wrap(g))
+        if res is None:
+            continue
+        if create_graph:
+            g = res if isinstance(res, Tensor) else _wrap(np.asarray(res))
+            continue
+        new = np.asarray(res.data if isinstance(res, Tensor) else res)
+        if new.shape != g.shape:
+            raise ShapeError(
+                f"register_hook: a hook returned a gradient of shape {new.shape} for a tensor whose "
+                f"gradient has shape {g.shape}"
+            )
+        g = new.astype(g.dtype, copy=False)
+    return g

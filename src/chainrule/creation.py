@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, _check_grad_dtype
+from .tensor import Tensor, from_numpy
 
 __all__ = [
     "zeros",
@@ -40,9 +40,7 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
-    if requires_grad:
-        _check_grad_dtype(arr.dtype)
-    return Tensor._wrap(arr, bool(requires_grad))
+    return from_numpy(arr).requires_grad_(bool(requires_grad))
 
 
 def _shape(shape):
@@ -80,11 +78,11 @@ def arange(start, stop=None, step=1, dtype=None) -> Tensor:
         arr = arr.astype(dtype)
     elif arr.dtype.kind == "f":
         arr = arr.astype(np.float32)
-    return Tensor._wrap(arr)
+    return from_numpy(arr)
 
 
 def linspace(start, stop, num: int, dtype=np.float32) -> Tensor:
-    return Tensor._wrap(np.linspace(start, stop, num, dtype=dtype))
+    return from_numpy(np.linspace(start, stop, num, dtype=dtype))
 
 
 def rand(*shape, dtype=np.float32, requires_grad: bool = False, generator=None) -> Tensor:

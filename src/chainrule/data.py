@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .errors import ArgumentError, ShapeError
-from .tensor import Tensor
+from .tensor import Tensor, from_numpy
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader"]
 
@@ -120,7 +120,7 @@ class DataLoader:
                 # a slice gives views of the data set: copy, so that changing a batch in place never
                 # changes the data (shuffled batches are copies already)
                 batch = ds[idx]
-                yield tuple(Tensor._wrap(np.array(b) if order is None else np.asarray(b)) for b in batch)
+                yield tuple(from_numpy(np.array(b) if order is None else np.asarray(b)) for b in batch)
             else:
                 ids = range(start, end) if order is None else idx
                 yield _collate([ds[int(i)] for i in ids])
@@ -160,4 +160,4 @@ def _stack(values, what: str) -> Tensor:
     out = np.stack(arrays)
     if out.dtype == np.float64 and not isinstance(values[0], (np.ndarray, np.generic, Tensor)):
         out = out.astype(np.float32)  # Python floats: the default float, as in cr.tensor
-    return Tensor._wrap(out)
+    return from_numpy(out)

@@ -16,24 +16,39 @@ Calling an instance runs ``forward`` on the inputs' arrays and, when any input
 requires grad (and grad mode is on), records the instance as the node that
 produced the output. One instance is one node: make a new one for every call.
 
-Every built-in operation is a Function too. Built-in ops additionally define
-``backward_graph``, the same derivative written with Tensor operations, which
-is what ``create_graph=True`` runs so that gradients can be differentiated
-again; and they document themselves with ``formula`` (the forward rule) and
-``derivative`` (the local derivative), which the chain-rule trace prints.
+**Saved values are checked when they are read.** What a node's backward needs
+from the forward pass is saved with ``self.save_for_backward(*arrays)`` (inputs,
+outputs, or other arrays) and read back with ``self.saved_tensors``. Every
+Tensor carries a version counter that in-place writes bump; reading a saved
+input or output whose version changed since it was saved raises GraphError
+naming the node, the tensor and both versions, as PyTorch does. A Function that
+keeps its arrays on ``self`` instead (as the tutorials' layers do) has every
+input and output checked before its backward runs.
+
+**Each derivative is written once.** Built-in operations write their
+vector-Jacobian product one time, as ``vjp(self, xp, *grads)`` against an array
+namespace ``xp``: on the ordinary backward pass ``xp`` works on NumPy arrays;
+with ``create_graph=True`` it works on Tensors, so the same lines record the
+graph that second and third derivatives walk. A user's Function gets the same:
+``backward`` on arrays gives first derivatives; one that saves with
+``save_for_backward`` and computes with operators and chainrule functions on
+``saved_tensors`` (and on its ``grads``) is differentiated again under
+``create_graph``. One that keeps arrays on ``self`` is differentiable once:
+differentiating its gradients again raises an error saying so.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _mode
+from . import namespace
 from .errors import ArgumentTypeError, GraphError, UnsupportedError
-from .tensor import Tensor
+from .modes import GRAD, state
+from .tensor import Tensor, Version, ticks, written
+from .tensor import wrap as _wrap
 
 __all__ = ["Function"]
 
-_wrap = Tensor._wrap
 _new = object.__new__
 _NO_NEEDS = tuple((False,) * k for k in range(8))
 
@@ -46,9 +61,27 @@ class Function:
     ``needs_input_grad``
         a tuple of bools, one per input: whether that input needs a gradient.
         ``backward`` may return None for inputs that do not.
+    ``inputs``
+        the input Tensors, while the node is part of a graph.
+    ``saved_tensors``
+        inside ``backward``: what ``forward`` passed to ``save_for_backward``, checked against
+        in-place changes (NumPy arrays, or Tensors under ``create_graph``).
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "_n_out", "_extra", "_clock")
+    # Per node, set by __call__ (these class attributes are the values before, and after _free):
+    # the inputs, and per input the (node, output index) its gradient goes to (None: a leaf, or no
+    # gradient); how many outputs; what forward saved (False while not recording), the tick it was
+    # saved at and the saved outputs (array, index, version counter); rarely used things (hooks,
+    # retained outputs, anomaly's source line). Nodes keep them in their __dict__: with class defaults
+    # a new node costs no initialisation, which matters on the hot path.
+    inputs = None
+    needs_input_grad: tuple = ()
+    _edges = None
+    _n_out = None
+    _saved = None
+    _tick = 0
+    _outs = None
+    _extra = None
 
     #: The forward rule, for explanations, e.g. ``"y = x1 * x2"``.
     formula: str = ""
@@ -57,15 +90,12 @@ class Function:
     #: True when each output element depends only on the same element of each input; then the
     #: local derivative is a value per element and explanations print it.
     elementwise: bool = False
-    #: False when ``backward`` uses only its inputs' shapes and dtypes and what ``forward`` saved,
-    #: never their values: then an input changed in place after the forward pass (an optimizer
-    #: step) does not make this node's gradients wrong, and backward does not refuse the graph. (If
-    #: the output is a view of the input, the nodes that read it see the change in its memory.)
-    #: A tuple of input indices says which inputs' values backward reads (Linear: (0, 1), not the bias).
-    reads_inputs: bool | tuple = True
-    #: Names of attributes holding arrays ``forward`` kept (often its output) whose values
-    #: ``backward`` reads: a change to them after the forward pass also makes backward refuse.
-    saved_outputs: tuple = ()
+    #: Input indices whose gradient the backward walk sums back over broadcast axes (for explanations;
+    #: elementwise ops broadcast every input).
+    broadcasts: tuple = ()
+    #: True for operations whose output may share memory with their first input (reshape, transpose,
+    #: indexing with slices, broadcast_to, split): such an output shares the input's version counter.
+    view: bool = False
 
     # ----------------------------------------------------------------- user API
     def forward(self, *args):
@@ -76,83 +106,169 @@ class Function:
             f"{type(self).__name__} must define backward(self, *grads) returning one gradient per input"
         )
 
-    def backward_graph(self, *grads):
-        """The backward pass written with Tensor operations (used by ``create_graph=True``)."""
-        raise GraphError(
-            f"{type(self).__name__}: this Function has no differentiable backward, so gradients "
-            "flowing through it cannot be differentiated again (create_graph=True). Define "
-            "backward_graph(self, *grads) using chainrule operations on self.inputs, or drop "
-            "create_graph."
-        )
+    def vjp(self, xp, *grads):
+        """The vector-Jacobian product: one gradient per input, computed with namespace ``xp``.
+
+        Built-in operations override this (their derivative, written once). For a user's Function it
+        runs ``backward``: on arrays, or, under ``create_graph``, on Tensors when the Function saved its
+        values with ``save_for_backward`` (otherwise its gradients are differentiable once).
+        """
+        if self._saved is None:  # arrays kept on self: every input and output is checked first
+            self._check(None)
+            if xp is not namespace.numpy_ns:
+                return _once_differentiable(self, grads)
+        return self.backward(*grads)
+
+    def save_for_backward(self, *arrays) -> None:
+        """Keep ``arrays`` (inputs or outputs of ``forward``, or other arrays) for ``backward``.
+
+        Call it inside ``forward``. Inputs and outputs are checked against in-place changes when
+        ``saved_tensors`` reads them, and are Tensors under ``create_graph`` (so their derivatives
+        are recorded); other arrays are constants.
+        """
+        if self._saved is not False:  # False: not recording, nothing will be read
+            self._saved = arrays
+            self._tick = next(ticks)
+            self._outs = None
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The values saved by ``save_for_backward``, checked (Tensors under ``create_graph``)."""
+        if not self._saved:
+            raise GraphError(
+                f"{type(self).__name__}: saved_tensors read, but forward saved nothing with save_for_backward "
+                "(or the graph was freed by an earlier backward)"
+            )
+        return self.saved(namespace.tensor_ns if state.grad_enabled else namespace.numpy_ns)
+
+    def saved(self, xp) -> tuple:
+        """What forward saved, as ``xp``'s arrays, after checking that none was changed in place."""
+        saved = self._saved
+        if written[0] > self._tick:  # some tensor was written since this node saved: was it one of these?
+            self._check(saved)
+        if xp is namespace.numpy_ns:
+            return saved
+        return tuple([self._as_tensor(a) for a in saved])
+
+    def _as_tensor(self, a):
+        """Under create_graph: a saved input as its Tensor, a saved output as a handle on this node (its
+        gradient flows back through it), anything else as the constant it is."""
+        if a is None:
+            return None
+        for t in self.inputs:
+            if isinstance(t, Tensor) and t.data is a:
+                return t
+        for data, k, _vc in self._outs or ():
+            if data is a:
+                return _wrap(data, True, (self, k))
+        return a
+
+    def _check(self, saved) -> None:
+        """Raise if one of ``saved`` (None: every input and output) was written since it was saved."""
+        tick = self._tick
+        for i, t in enumerate(self.inputs):
+            vc = getattr(t, "_vc", None)
+            if vc is not None and vc.stamp > tick and (saved is None or any(a is t.data for a in saved)):
+                _stale(self, f"input {i}" + (f" '{t.name}'" if t.name else "") + f" (shape {t.shape})", vc, tick)
+        for data, k, vc in self._outs or ():
+            if vc.stamp > tick:
+                _stale(self, f"output {k} (shape {data.shape})", vc, tick)
 
     # ----------------------------------------------------------------- recording
-    def __init__(self):
-        self.inputs = None
-
     def __call__(self, *args):
-        try:
-            used = self.inputs is not None
-        except AttributeError:  # a subclass __init__ that did not call Function.__init__
-            used = False
-        if used:
+        if self._n_out is not None:
             raise GraphError(
                 f"{type(self).__name__}: a Function instance is a single graph node and was already "
                 f"called; create a new one for each call, e.g. {type(self).__name__}()(x)"
             )
-        if _mode.grad_enabled:
-            needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
-            record = True in needs
-        else:
-            record = False
-        if not record:
-            needs = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
+        if state.mode != GRAD:  # grad mode off, or anomaly mode on
+            return self._call_mixed(args) if state.grad_enabled else self._call_unrecorded(args)
+        try:  # every argument a Tensor (always so for built-in operations): no isinstance checks
+            needs = tuple([a._requires_grad for a in args])
+        except AttributeError:  # numbers or arrays among the arguments (a user's Function)
+            return self._call_mixed(args)
+        if True not in needs:
+            return self._call_unrecorded(args)
+        self.inputs = args
         self.needs_input_grad = needs
+        self._edges = tuple([a._edge for a in args])  # a tensor has an edge only if an operation made it
+        out = self.forward(*[a.data for a in args])
+        if type(out) is not np.ndarray or out.dtype.kind != "f":
+            return self._wrap_outputs(args, out)
+        # the common case, inlined: one float array output
+        self._n_out = 1
+        t = _new(Tensor)
+        t.data = out
+        t._requires_grad = True
+        t._edge = (self, 0)
+        if self._saved is not None or self._after_forward:
+            self._finish((t,), (out,))
+        return t
+
+    def _call_mixed(self, args):
+        """Recording with numbers or arrays among the arguments, or under detect_anomaly."""
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        if True not in needs:
+            return self._call_unrecorded(args)
+        self.inputs = args
+        self.needs_input_grad = needs
+        self._edges = tuple([a._edge if n else None for a, n in zip(args, needs)])
+        return self._wrap_outputs(args, self.forward(*[a.data if isinstance(a, Tensor) else a for a in args]))
+
+    def _call_unrecorded(self, args):
+        self._n_out = 0
+        self.inputs = ()
+        self._saved = False
+        self.needs_input_grad = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
         out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
-        if _mode.anomaly_enabled:
-            return self._checked(args, out, record)
-        if record and type(out) is np.ndarray and out.dtype.kind == "f":
-            # the common case, inlined: one float array output of a recorded node
-            self.inputs = args
-            self._n_out = 1
-            self._extra = None
-            self._clock = _mode.clock
-            t = _new(Tensor)
-            t.data = out
-            t.grad = None
-            t._requires_grad = True
-            t._node = self
-            t._index = 0
-            t.name = None
-            return t
-        if not record and type(out) is np.ndarray:
-            self.inputs = ()
-            return _wrap(out)
-        return self._wrap_outputs(args, out, record)
+        if type(out) is np.ndarray:
+            result = _wrap(out)
+            if self.view:
+                _share_version(args, (result,))
+        else:
+            result = _outputs(self, out, False)
+        if state.anomaly_enabled:
+            from .anomaly import check_forward
 
-    def _checked(self, args, out, record):
-        """The end of __call__ under detect_anomaly: wrap, then check the outputs."""
-        from .anomaly import check_forward
-
-        result = self._wrap_outputs(args, out, record)
-        check_forward(self, args, result)
+            check_forward(self, args, result)
         return result
 
-    def _wrap_outputs(self, args, out, record):
-        if record:
-            self.inputs = args
-            self._clock = _mode.clock
-            if type(out) is tuple:
-                outs = tuple(_output(o, True, self, i) for i, o in enumerate(out))
-                self._n_out = len(outs)
-                self._extra = {"out_meta": [(o.shape, o.dtype) for o in outs]}
-                return outs
-            self._n_out = 1
-            self._extra = None
-            return _output(out, True, self, 0)
-        self.inputs = ()
-        if type(out) is tuple:
-            return tuple(_output(o, False, None, 0) for o in out)
-        return _output(out, False, None, 0)
+    def _wrap_outputs(self, args, out):
+        result = _outputs(self, out, True)
+        outs = result if type(result) is tuple else (result,)
+        self._n_out = len(outs)
+        if type(result) is tuple:
+            self._extra = {"out_meta": [(o.shape, o.dtype) for o in outs]}
+        self._finish(outs, out if type(out) is tuple else (out,))
+        if state.anomaly_enabled:
+            from .anomaly import check_forward
+
+            check_forward(self, args, result)
+        return result
+
+    def _finish(self, outs, raw) -> None:
+        """After forward: outputs that are views share their input's version counter; saved outputs get
+        a version counter to check; a user's Function that saved nothing has every input and output
+        checked before its backward (it may read any of them)."""
+        if self.view:
+            _share_version(self.inputs, outs)
+        saved = self._saved
+        if saved is None:
+            if type(self).vjp is not Function.vjp:
+                return
+            self._tick = next(ticks)
+            saved = raw
+        kept = []
+        for k, (o, r) in enumerate(zip(outs, raw)):
+            if any(a is r or a is o.data for a in saved):
+                vc = o._vc
+                if vc is None:
+                    vc = o._vc = Version()
+                kept.append((o.data, k, vc))
+                if self._saved is not None:  # a NumPy scalar forward returned is kept as the output's array
+                    self._saved = tuple(o.data if a is r else a for a in self._saved)
+        if kept:
+            self._outs = tuple(kept)
 
     # ----------------------------------------------------------------- graph helpers
     def _retain(self, t: Tensor) -> None:
@@ -160,7 +276,7 @@ class Function:
         import weakref
 
         extra = self._extra or {}
-        extra.setdefault("retain", {})[t._index] = weakref.ref(t)
+        extra.setdefault("retain", {})[t._edge[1]] = weakref.ref(t)
         self._extra = extra
 
     def _hooks_for(self, index: int) -> list:
@@ -169,24 +285,45 @@ class Function:
         self._extra = extra
         return extra.setdefault("hooks", {}).setdefault(index, [])
 
+    def hooks(self) -> dict:
+        """Gradient hooks registered on this node's outputs: {output index: [hooks]}."""
+        return dict((self._extra or {}).get("hooks") or {})
+
     def _free(self) -> None:
-        """Drop the inputs and everything saved for backward."""
-        self.inputs = None
-        for name in type(self)._saved_slots:
-            setattr(self, name, None)
-        d = getattr(self, "__dict__", None)
-        if d:
-            d.clear()
+        """Drop the inputs and everything saved for backward (forward's own attributes too): the node
+        is left with its class's values, ``inputs`` None among them, and its number of outputs."""
+        n_out = self._n_out
+        self.__dict__.clear()
+        self._n_out = n_out
+
+    def fresh(self) -> Function:
+        """A new, unused node with this node's settings, to run the same operation again (a gradient check
+        re-runs each node of a graph this way)."""
+        f = object.__new__(type(self))
+        f.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in _NODE_STATE)
+        return f
+
+    @property
+    def n_outputs(self) -> int:
+        """How many tensors this node produced."""
+        return self._n_out or 0
+
+    @property
+    def freed(self) -> bool:
+        """True once a backward pass has released this node's inputs (without ``retain_graph``)."""
+        return self.inputs is None
+
+    @property
+    def next_functions(self) -> tuple:
+        """``((node, output index) or (None, 0), ...)``: where each input's gradient goes, as in PyTorch
+        (None for a leaf or an input that needs no gradient)."""
+        return tuple(e if e is not None else (None, 0) for e in self._edges or ())
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # the slots a subclass adds hold what its backward needs; _free clears them
-        names = []
-        for klass in cls.__mro__:
-            for s in klass.__dict__.get("__slots__", ()):
-                if s not in _BASE_SLOTS and s not in ("__dict__", "__weakref__") and s not in names:
-                    names.append(s)
-        cls._saved_slots = tuple(names)
+        # what __call__ must do after forward even when nothing was saved: share a view's version
+        # counter, or record a user Function's inputs and outputs for the check before its backward
+        cls._after_forward = cls.view or cls.vjp is Function.vjp
 
     @property
     def name(self) -> str:
@@ -196,18 +333,108 @@ class Function:
         return f"<{type(self).__name__} node>"
 
 
-_BASE_SLOTS = frozenset(Function.__slots__)
-Function._saved_slots = ()
+#: the attributes __call__ sets on a node (fresh() leaves them out)
+_NODE_STATE = frozenset(("inputs", "needs_input_grad", "_edges", "_n_out", "_saved", "_tick", "_outs", "_extra"))
+Function._after_forward = True
 
 
-def _output(o, requires_grad: bool, node, index: int) -> Tensor:
+# ----------------------------------------------------------------------------- saved values
+def _stale(node, what: str, vc, tick: int) -> None:
+    was = vc.at(tick)
+    was = f"version {was}" if was is not None else f"an earlier version than {vc.value}"
+    raise GraphError(
+        f"backward: node {type(node).__name__} needs its {what} as it was in the forward pass ({was}), but it "
+        f"was changed in place since (now version {vc.value}): by optimizer.step(), an in-place operation "
+        "(t += ..., t[...] = ...), load_state_dict or nn.init. Call backward() before optimizer.step() (or "
+        "before changing the values), or run the forward pass again (clone() the tensor if you need both)"
+    )
+
+
+def _share_version(inputs, outs) -> None:
+    """Outputs of a view operation that share the input's memory share its version counter."""
+    src = inputs[0] if inputs else None
+    if not isinstance(src, Tensor):
+        return
+    base = _memory(src.data)
+    for o in outs:
+        if _memory(o.data) is base:
+            vc = src._vc
+            if vc is None:
+                vc = src._vc = Version()
+            o._vc = vc
+
+
+def _memory(a: np.ndarray):
+    """The array that owns ``a``'s memory."""
+    b = a.base
+    while isinstance(b, np.ndarray):
+        a, b = b, b.base
+    return a
+
+
+def _outputs(node, out, record: bool):
+    """Wrap forward's result (an array or a tuple of arrays) as Tensor(s)."""
+    if type(out) is tuple:
+        return tuple(_output(node, o, record, i) for i, o in enumerate(out))
+    return _output(node, out, record, 0)
+
+
+def _output(node, o, record: bool, index: int) -> Tensor:
     if type(o) is not np.ndarray:
         if isinstance(o, Tensor):
             raise ArgumentTypeError(
-                f"{type(node).__name__ if node else 'Function'}.forward returned a Tensor; forward "
-                "works on NumPy arrays and must return arrays (use .data on tensors)"
+                f"{type(node).__name__}.forward returned a Tensor; forward works on NumPy arrays and must "
+                "return arrays (use .data on tensors)"
             )
         o = np.asarray(o)
-    if requires_grad and o.dtype.kind not in "fc":
+    if not record or o.dtype.kind not in "fc":
         return _wrap(o)
-    return _wrap(o, requires_grad, node, index)
+    return _wrap(o, True, (node, index))
+
+
+# ----------------------------------------------------------------------------- once differentiable
+class OnceDifferentiable(Function):
+    """Stands for the gradients of a user's Function whose backward works on arrays kept on ``self``:
+    their values are right, but they cannot be differentiated again."""
+
+    formula = "the gradients of a Function whose backward works on arrays"
+    derivative = "not available: that backward cannot be differentiated"
+
+    def __init__(self, source: str, values):
+        self.source = source
+        self.values = values
+
+    def forward(self, *grads):
+        return tuple(v.copy() for v in self.values) if len(self.values) != 1 else self.values[0].copy()
+
+    def vjp(self, xp, *grads):
+        raise GraphError(
+            f"backward: the gradients computed by {self.source}.backward cannot be differentiated again: "
+            "it works on arrays kept on self. To differentiate through it (create_graph=True), save its "
+            "values with self.save_for_backward(...) in forward and compute backward with operators and "
+            "chainrule functions on self.saved_tensors"
+        )
+
+
+def _once_differentiable(node, grads):
+    """Run a user's array backward under create_graph; its results depend on every input and gradient."""
+    res = _array_backward(node, grads)
+    single = not isinstance(res, (tuple, list))
+    res = (res,) if single else tuple(res)
+    present = [np.asarray(r.data if isinstance(r, Tensor) else r) for r in res if r is not None]
+    if present:
+        deps = [g for g in grads if isinstance(g, Tensor)] + [t for t in node.inputs if isinstance(t, Tensor)]
+        made = OnceDifferentiable(type(node).__name__, present)(*deps)
+        it = iter(made if isinstance(made, tuple) else (made,))
+        res = tuple(None if r is None else next(it) for r in res)
+    return res[0] if single else res
+
+
+def _array_backward(node, grads):
+    """``node.backward`` on arrays, with recording off in this thread."""
+    prev = state.grad_enabled
+    state.grad_enabled = False
+    try:
+        return node.backward(*[g.data if isinstance(g, Tensor) else g for g in grads])
+    finally:
+        state.grad_enabled = prev

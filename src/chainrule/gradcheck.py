@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _mode
 from .autograd import grad as _grad
 from .errors import ArgumentError, ArgumentTypeError, GradcheckError
-from .tensor import Tensor
+from .modes import no_grad
+from .tensor import Tensor, from_numpy
 
 __all__ = ["gradcheck", "numerical_grad", "check_backward"]
 
@@ -35,7 +35,7 @@ def _prepare(inputs, every_float: bool = False):
             req = a.requires_grad if any_req else data.dtype.kind == "f"
             if data.dtype.kind == "f":
                 data = data.astype(np.float64)
-            t = Tensor._wrap(np.array(data, copy=True), bool(req))
+            t = from_numpy(np.array(data, copy=True)).requires_grad_(bool(req))
             if isinstance(a, Tensor):
                 t.name = a.name
             args.append(t)
@@ -83,7 +83,7 @@ def _numeric(fn, args, x, eps):
     g = np.zeros_like(x)
     flat = x.reshape(-1)
     gflat = g.reshape(-1)
-    with _mode.no_grad():
+    with no_grad():
         for j in range(flat.size):
             old = flat[j]
             flat[j] = old + eps

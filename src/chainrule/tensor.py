@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from typing import Any
 
 import numpy as np
 
-from . import _mode
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError
 
-__all__ = ["Tensor", "tensor", "as_tensor", "float16", "float32", "float64", "int32", "int64", "bool_"]
+__all__ = [
+    "Tensor",
+    "tensor",
+    "as_tensor",
+    "from_numpy",
+    "float16",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "bool_",
+    "Version",
+    "version_of",
+    "to_array",
+    "wrap",
+]
 
 float16 = np.float16
 float32 = np.float32
@@ -23,7 +38,7 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 _new = object.__new__
 
 
-def _to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
+def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     """Convert user data to an ndarray following chainrule's dtype rules.
 
     Python numbers and (nested) lists of numbers become float32 unless ``dtype``
@@ -69,6 +84,63 @@ def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
         )
 
 
+#: The tick source: every recorded node that saves values, and every in-place write, takes the next
+#: tick, so "written after that node saved it" is one comparison. (``next`` on a count is atomic.)
+ticks = itertools.count(1)
+#: ``written[0]``: the tick of the latest in-place write anywhere. A node that saved values after it
+#: knows, with one comparison, that none of them can have changed.
+written = [0]
+
+
+class Version:
+    """A version counter, shared by a tensor, its views and its ``detach()``-ed copies.
+
+    Every in-place write bumps ``value`` and stamps the write with a tick; a graph node that saved
+    a tensor for backward took a tick when it saved it, so backward sees whether the tensor was
+    written since with one comparison, and can say from which version to which (PyTorch's rule).
+    ``views`` is set once a view operation (reshape, transpose, indexing with slices, ...) made a
+    tensor sharing this memory.
+    """
+
+    # class-level starting values: making a counter costs no __init__ (one is made for every saved output)
+    value = 0
+    stamp = 0  # the tick of the last write
+    log: list | None = None  # the ticks of the latest writes (a bounded record, for error messages)
+    views = False
+
+    def bump(self) -> None:
+        self.value += 1
+        self.stamp = written[0] = stamp = next(ticks)
+        log = self.log
+        if log is None:
+            log = self.log = []
+        log.append(stamp)
+        if len(log) > 64:
+            del log[:32]
+
+    def at(self, tick: int):
+        """The version this counter had at ``tick``, or None if that is older than its record."""
+        log = self.log or []
+        after = sum(1 for s in log if s > tick)
+        if len(log) == self.value or (log and log[0] < tick):
+            return self.value - after
+        return None
+
+
+def version_of(t) -> int:
+    """How many in-place writes the memory of tensor ``t`` has seen."""
+    vc = t._vc
+    return 0 if vc is None else vc.value
+
+
+def bump(t) -> None:
+    """Count one in-place write to ``t``'s memory."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = Version()
+    vc.bump()
+
+
 class HookHandle:
     """Returned by ``Tensor.register_hook``; ``remove()`` unregisters the hook."""
 
@@ -95,7 +167,16 @@ class Tensor:
     arguments.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_index", "name", "__weakref__")
+    # Attributes (these class values are every new tensor's, so making one on the hot path sets only
+    # what differs): ``data``; ``grad``; ``name``; _requires_grad; _edge: (node, output index) for a
+    # tensor made by a recorded operation, None for a leaf; _vc: the Version counter (made on first
+    # need); _hooks: a leaf's gradient hooks.
+    grad = None
+    name = None
+    _requires_grad = False
+    _edge = None
+    _vc = None
+    _hooks = None
 
     # NumPy defers to our reflected operators: ndarray + Tensor -> Tensor.__radd__.
     __array_ufunc__ = None
@@ -103,27 +184,12 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, name: str | None = None):
-        arr = _to_array(data, dtype)
+        arr = to_array(data, dtype)
         if requires_grad:
             _check_grad_dtype(arr.dtype)
         self.data = arr
-        self.grad = None
         self._requires_grad = bool(requires_grad)
-        self._node = None
-        self._index = 0
         self.name = name
-
-    @staticmethod
-    def _wrap(data: np.ndarray, requires_grad: bool = False, node=None, index: int = 0) -> Tensor:
-        """Wrap an ndarray without copying or checking (library-internal fast path)."""
-        t = _new(Tensor)
-        t.data = data
-        t.grad = None
-        t._requires_grad = requires_grad
-        t._node = node
-        t._index = index
-        t.name = None
-        return t
 
     # ------------------------------------------------------------------ properties
     @property
@@ -134,7 +200,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
-        if not value and self._node is not None:
+        if not value and self._edge is not None:
             raise GraphError(
                 "requires_grad: cannot turn off gradients of a non-leaf tensor (one made by an "
                 "operation); use t.detach() for a tensor outside the graph"
@@ -151,12 +217,22 @@ class Tensor:
     @property
     def grad_fn(self):
         """The Function node that produced this tensor, or None for a leaf."""
-        return self._node
+        return None if self._edge is None else self._edge[0]
+
+    @property
+    def output_nr(self) -> int:
+        """Which output of ``grad_fn`` this tensor is (0 for a leaf)."""
+        return 0 if self._edge is None else self._edge[1]
 
     @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by a recorded operation."""
-        return self._node is None
+        return self._edge is None
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (shared with its views), as in PyTorch."""
+        return version_of(self)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -201,9 +277,15 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """A new leaf tensor sharing the data, outside the graph."""
-        t = Tensor._wrap(self.data)
+        """A new leaf tensor sharing the data (and its version counter), outside the graph.
+
+        An in-place write through it is seen by every graph that saved this tensor."""
+        t = wrap(self.data)
         t.name = self.name
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = Version()
+        t._vc = vc
         return t
 
     def astype(self, dtype) -> Tensor:
@@ -260,8 +342,8 @@ class Tensor:
             extras.append(f"dtype={self.data.dtype}")
         if self.name is not None:
             extras.append(f"name={self.name!r}")
-        if self._node is not None:
-            extras.append(f"grad_fn=<{type(self._node).__name__}>")
+        if self._edge is not None:
+            extras.append(f"grad_fn=<{type(self._edge[0]).__name__}>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
@@ -279,11 +361,9 @@ class Tensor:
 
     def retain_grad(self) -> Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
-        if self._node is None:
+        if self._edge is None:
             return self
-        if not self._requires_grad:
-            raise GraphError("retain_grad: the tensor does not require grad")
-        self._node._retain(self)
+        self._edge[0]._retain(self)
         return self
 
     def register_hook(self, hook) -> HookHandle:
@@ -299,10 +379,12 @@ class Tensor:
             raise ArgumentTypeError(f"register_hook: expected a function, got {type(hook).__name__}")
         if not self._requires_grad:
             raise GraphError("register_hook: the tensor does not require grad, so no gradient will reach it")
-        if self._node is None:
-            hooks = _autograd.leaf_hooks(self, create=True)
+        if self._edge is None:
+            hooks = self._hooks
+            if hooks is None:
+                hooks = self._hooks = []
         else:
-            hooks = self._node._hooks_for(self._index)
+            hooks = self._edge[0]._hooks_for(self._edge[1])
         hooks.append(hook)
         return HookHandle(hooks, hook)
 
@@ -359,40 +441,122 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index, value):
-        """In-place assignment: allowed on tensors outside the graph, and on leaves under ``cr.no_grad()``
-        (to patch weights). A graph that already used the old values refuses its backward afterwards."""
-        if self._node is not None or (self._requires_grad and _mode.grad_enabled):
-            raise GraphError(
-                "setitem: in-place assignment into a tensor that is part of a graph would corrupt "
-                "its gradients; build a new tensor (cr.where, cr.concatenate), or change a leaf's "
-                "values inside `with cr.no_grad():`"
-            )
-        if isinstance(value, Tensor) and value._requires_grad and _mode.grad_enabled:
-            raise GraphError(
-                "setitem: the value carries a graph, which an in-place assignment would drop; "
-                "assign value.detach() to copy its values, or build a new tensor (cr.where, cr.concatenate)"
-            )
-        self.data[index] = value.data if isinstance(value, Tensor) else value
-        _autograd.mark_modified([self])
+        """``t[index] = value`` in place, with PyTorch's rules: recorded in the graph when ``t`` is part of one
+        or ``value`` requires grad; refused on a leaf that requires grad unless under ``cr.no_grad()``."""
+        _inplace.setitem(self, index, value)
+
+    # ------------------------------------------------------------------ in-place operations
+    def add_(self, other, alpha=1) -> Tensor:
+        """self += alpha * other, in place (see chainrule.inplace for the rules)."""
+        o = _scaled(other, alpha)
+        return _inplace.apply(self, "add_", lambda a: np.add(a, _raw(o), out=a), lambda old: old + o, (other,))
+
+    def sub_(self, other, alpha=1) -> Tensor:
+        """self -= alpha * other, in place."""
+        o = _scaled(other, alpha)
+        return _inplace.apply(self, "sub_", lambda a: np.subtract(a, _raw(o), out=a), lambda old: old - o, (other,))
+
+    def mul_(self, other) -> Tensor:
+        """self *= other, in place."""
+        return _inplace.apply(
+            self, "mul_", lambda a: np.multiply(a, _raw(other), out=a), lambda old: old * other, (other,)
+        )
+
+    def div_(self, other) -> Tensor:
+        """self /= other, in place (true division: an integer tensor cannot hold the result)."""
+        return _inplace.apply(
+            self, "div_", lambda a: np.true_divide(a, _raw(other), out=a), lambda old: old / other, (other,)
+        )
+
+    def pow_(self, exponent) -> Tensor:
+        """self **= exponent, in place."""
+        return _inplace.apply(
+            self, "pow_", lambda a: np.power(a, _raw(exponent), out=a), lambda old: old**exponent, (exponent,)
+        )
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's argument names
+        """Limit the values to [min, max] in place."""
+        if min is None and max is None:
+            raise ArgumentError("clamp_: give at least one of min and max")
+        return _inplace.apply(
+            self, "clamp_", lambda a: np.clip(a, min, max, out=a), lambda old: _ops.clamp(old, min, max)
+        )
+
+    clip_ = clamp_
+
+    def zero_(self) -> Tensor:
+        """Set every value to 0 in place."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> Tensor:
+        """Set every value to ``value`` (a number or a one-element tensor) in place."""
+        if isinstance(value, Tensor) and value.data.size != 1:
+            raise ShapeError(f"fill_: the value must have one element, got shape {value.shape}")
+        return _inplace.apply(
+            self,
+            "fill_",
+            lambda a: a.fill(_raw(value).item() if isinstance(value, Tensor) else value),
+            lambda old: _replaced(old, value),
+            (value,),
+        )
+
+    def copy_(self, src) -> Tensor:
+        """Copy ``src``'s values (broadcast to this tensor's shape) into this tensor, in place."""
+        return _inplace.apply(
+            self,
+            "copy_",
+            lambda a: np.copyto(a, _raw(src), casting="same_kind"),
+            lambda old: _replaced(old, src),
+            (src,),
+        )
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+        """Fill with samples of N(mean, std^2) in place (chainrule's default generator unless one is given)."""
+        vals = _random(generator).normal(mean, std, self.shape)
+        return _inplace.apply(
+            self, "normal_", lambda a: np.copyto(a, vals, casting="unsafe"), lambda old: _replaced(old, vals)
+        )
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+        """Fill with samples of U[a, b) in place."""
+        vals = _random(generator).uniform(a, b, self.shape)
+        return _inplace.apply(
+            self, "uniform_", lambda x: np.copyto(x, vals, casting="unsafe"), lambda old: _replaced(old, vals)
+        )
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
 
     # Comparisons are not differentiable: they return boolean tensors.
     def __lt__(self, other):
-        return Tensor._wrap(np.less(self.data, _raw(other)))
+        return wrap(np.less(self.data, _raw(other)))
 
     def __le__(self, other):
-        return Tensor._wrap(np.less_equal(self.data, _raw(other)))
+        return wrap(np.less_equal(self.data, _raw(other)))
 
     def __gt__(self, other):
-        return Tensor._wrap(np.greater(self.data, _raw(other)))
+        return wrap(np.greater(self.data, _raw(other)))
 
     def __ge__(self, other):
-        return Tensor._wrap(np.greater_equal(self.data, _raw(other)))
+        return wrap(np.greater_equal(self.data, _raw(other)))
 
     def __eq__(self, other):
-        return Tensor._wrap(np.equal(self.data, _raw(other)))
+        return wrap(np.equal(self.data, _raw(other)))
 
     def __ne__(self, other):
-        return Tensor._wrap(np.not_equal(self.data, _raw(other)))
+        return wrap(np.not_equal(self.data, _raw(other)))
 
     # ------------------------------------------------------------------ methods
     def exp(self):
@@ -458,16 +622,16 @@ class Tensor:
         return _ops.min(self, axis, keepdims)
 
     def argmax(self, axis=None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
+        return wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
 
     def argmin(self, axis=None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
+        return wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
 
     def any(self, axis=None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.any(self.data, axis=axis, keepdims=keepdims))
+        return wrap(np.any(self.data, axis=axis, keepdims=keepdims))
 
     def all(self, axis=None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.all(self.data, axis=axis, keepdims=keepdims))
+        return wrap(np.all(self.data, axis=axis, keepdims=keepdims))
 
     def logsumexp(self, axis=None, keepdims: bool = False):
         return _ops.logsumexp(self, axis, keepdims)
@@ -508,9 +672,42 @@ class Tensor:
         return _ops.broadcast_to(self, shape)
 
 
+def wrap(data: np.ndarray, requires_grad: bool = False, edge=None) -> Tensor:
+    """A Tensor around ``data`` with no copy and no checks: the engine's constructor on its hot path
+    (``edge`` is the (node, output index) that made it). Users want :func:`from_numpy` or :func:`tensor`."""
+    t = _new(Tensor)
+    t.data = data
+    if requires_grad:
+        t._requires_grad = True
+        if edge is not None:
+            t._edge = edge
+    return t
+
+
 def _raw(x):
     """The array behind a tensor, or the value itself."""
     return x.data if isinstance(x, Tensor) else x
+
+
+def _scaled(other, alpha):
+    """alpha * other (other itself when alpha is 1), for add_/sub_."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Number):
+        raise ArgumentTypeError(f"add_/sub_: alpha must be a number, got {type(alpha).__name__}")
+    return other if alpha == 1 else other * alpha
+
+
+def _replaced(old, value):
+    """A recorded tensor of ``old``'s shape holding ``value`` (broadcast): no gradient flows to ``old``."""
+    keep_old = np.zeros(old.shape, bool)
+    return _ops.where(keep_old, old, value if isinstance(value, Tensor) else np.asarray(value, old.dtype))
+
+
+def _random(generator):
+    if generator is None:
+        from .creation import default_generator
+
+        generator = default_generator()
+    return generator
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
@@ -524,17 +721,28 @@ def tensor(data: Any, requires_grad: bool = False, dtype=None, name: str | None 
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory (no copy), as ``torch.from_numpy`` does: writes through either
+    are seen by the other (writes through the array are not counted in the tensor's version)."""
+    if not isinstance(array, np.ndarray):
+        raise ArgumentTypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
+    if array.dtype.kind not in "biufc":
+        raise DTypeError(f"from_numpy: arrays of dtype {array.dtype} cannot be tensors (numbers and bools only)")
+    return wrap(array)
+
+
 def as_tensor(data: Any, dtype=None) -> Tensor:
     """Like :func:`tensor` but shares memory with an ndarray when the dtype allows."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return data
-    return Tensor._wrap(_to_array(data, dtype, copy=False))
+    return wrap(to_array(data, dtype, copy=False))
 
 
 def is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, bool)
 
 
-# Late imports: the ops and the backward walk are built on Tensor.
+# Late imports: the ops, the in-place rules and the backward walk are built on Tensor.
 from . import autograd as _autograd  # noqa: E402
+from . import inplace as _inplace  # noqa: E402
 from . import ops as _ops  # noqa: E402

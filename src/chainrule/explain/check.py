@@ -7,31 +7,14 @@ and input are named without bisecting the model by hand.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from ..errors import GradcheckError, GraphError
 from ..gradcheck import gradcheck
 from ..tensor import Tensor
-from .trace import _auto_names, _collect
+from .trace import auto_names, collect_nodes
 
 __all__ = ["gradcheck_graph"]
-
-
-def _fresh(node):
-    """A new, unused node of the same kind and settings (random nodes replay their recorded draw)."""
-    if hasattr(node, "frozen"):
-        return node.frozen()
-    f = copy.copy(node)
-    try:
-        f.inputs = None
-    except AttributeError:
-        pass
-    d = getattr(f, "__dict__", None)
-    if d is not None:
-        f.__dict__ = dict(d)
-    return f
 
 
 def gradcheck_graph(
@@ -44,16 +27,16 @@ def gradcheck_graph(
     ``max_elements`` elements are skipped (numerical differentiation costs two
     evaluations per element). The graph must be intact (before backward).
     """
-    if output._node is None:
+    if output.grad_fn is None:
         raise GraphError("gradcheck_graph: the tensor was not produced by a recorded operation")
-    order = _collect(output)
-    names = _auto_names(order, output, output.name or "L")
+    order = collect_nodes(output)
+    names = auto_names(order, output, output.name or "L")
     produced = {}
     for n in order:
         for t in n.inputs:
-            if isinstance(t, Tensor) and t._node is not None:
-                produced.setdefault(id(t._node), t)
-    produced.setdefault(id(output._node), output)
+            if isinstance(t, Tensor) and t.grad_fn is not None:
+                produced.setdefault(id(t.grad_fn), t)
+    produced.setdefault(id(output.grad_fn), output)
     for k, node in enumerate(order, 1):
         needs = node.needs_input_grad
         args = []
@@ -66,7 +49,7 @@ def gradcheck_graph(
         if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
             continue
         try:
-            gradcheck(lambda *xs, node=node: _fresh(node)(*xs), *args, eps=eps, atol=atol, rtol=rtol)
+            gradcheck(lambda *xs, node=node: node.fresh()(*xs), *args, eps=eps, atol=atol, rtol=rtol)
         except GradcheckError as e:
             if _passes_nearby(node, args, eps, atol, rtol):
                 # correct a little way off: the recorded inputs sit on a kink (an exact 0 into ReLU after
@@ -103,7 +86,7 @@ def _passes_nearby(node, args, eps, atol, rtol, tries: int = 2) -> bool:
             else:
                 moved.append(a)
         try:
-            gradcheck(lambda *xs, node=node: _fresh(node)(*xs), *moved, eps=eps, atol=atol, rtol=rtol)
+            gradcheck(lambda *xs, node=node: node.fresh()(*xs), *moved, eps=eps, atol=atol, rtol=rtol)
         except (GradcheckError, ArithmeticError, ValueError):
             continue
         return True

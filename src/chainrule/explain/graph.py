@@ -119,7 +119,7 @@ def draw_graph(
     for k, s in enumerate(tr.steps):
         oid = f"op{k}"
         lines.append(f"  {oid} [label={_q(s.op + (chr(10) + s.formula if s.formula else ''))}, shape=ellipse];")
-        out_t = getattr(s, "_out_tensor", None)
+        out_t = s.out_tensor
         if out_t is not None:
             lines.append(f"  {oid} -> {tensor_node(out_t)};")
         for e in s.edges:

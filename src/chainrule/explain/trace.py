@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import _run, leaf_hooks
+from .. import namespace
+from ..autograd import leaf_hooks, walk
 from ..errors import ArgumentTypeError, GraphError, GraphFreedError, NotFoundError
+from ..modes import no_grad
 from ..tensor import Tensor
 
 __all__ = ["explain", "Trace", "fmt"]
@@ -75,6 +77,7 @@ class Step:
     edges: list[Edge] = field(default_factory=list)
     # nodes with several outputs (split): (name, tensor, value, gradient) per output; grad_out is None
     outputs: list = field(default_factory=list)
+    out_tensor: Tensor | None = None  # the tensor the node produced (single-output nodes)
 
 
 @dataclass
@@ -459,7 +462,7 @@ class Trace:
 
 
 def _output_tensor(step: Step):
-    return getattr(step, "_out_tensor", None)
+    return step.out_tensor
 
 
 def _output_name(step: Step, trace: Trace) -> str:
@@ -467,10 +470,10 @@ def _output_name(step: Step, trace: Trace) -> str:
 
 
 # ----------------------------------------------------------------------------- building the trace
-def _collect(output: Tensor):
-    """Nodes in forward order, and every tensor with its consumers."""
+def collect_nodes(output: Tensor) -> list:
+    """The nodes of ``output``'s graph in forward order (inputs' nodes before their consumers)."""
     order, seen = [], set()
-    stack = [(output._node, False)] if output._node is not None else []
+    stack = [(output.grad_fn, False)] if output.grad_fn is not None else []
     while stack:
         n, done = stack.pop()
         if done:
@@ -479,19 +482,21 @@ def _collect(output: Tensor):
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if n.inputs is None:
+        if n.freed:
             raise GraphFreedError(
                 "explain: the graph was already freed by backward(); call cr.explain(loss) before "
                 "loss.backward(), or pass retain_graph=True to backward"
             )
         stack.append((n, True))
         for t in n.inputs:
-            if isinstance(t, Tensor) and t._node is not None and id(t._node) not in seen:
-                stack.append((t._node, False))
+            if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in seen:
+                stack.append((t.grad_fn, False))
     return order
 
 
-def _auto_names(order, output: Tensor, out_name: str) -> dict:
+def auto_names(order, output: Tensor, out_name: str) -> dict:
+    """A name for every tensor of the graph, by id: its own name, its value (one-element leaves),
+    c1, c2, ... for other leaves and t1, t2, ... for intermediate tensors."""
     names = {id(output): out_name}
     counter = [0]
 
@@ -500,7 +505,7 @@ def _auto_names(order, output: Tensor, out_name: str) -> dict:
             return names[id(t)]
         if t.name:
             names[id(t)] = t.name
-        elif t._node is None:
+        elif t.is_leaf:
             counter[0] += 1
             names[id(t)] = fmt(t.data) if t.data.size == 1 else f"c{counter[0]}"
         else:
@@ -544,21 +549,21 @@ def explain(
     if output.data.size != 1:
         raise GraphError(f"explain: the output must have one element (a loss), got shape {output.shape}; reduce it")
     out_name = name or output.name or "L"
-    order = _collect(output)
-    names = _auto_names(order, output, out_name)
+    order = collect_nodes(output)
+    names = auto_names(order, output, out_name)
     leaves, seen = [], set()
     for n in order:
         for t in n.inputs:
-            if isinstance(t, Tensor) and t._node is None and t._requires_grad and id(t) not in seen:
+            if isinstance(t, Tensor) and t.is_leaf and t.requires_grad and id(t) not in seen:
                 seen.add(id(t))
                 leaves.append(t)
     leaves.sort(key=lambda t: _natural(names.get(id(t), "")))
     # output tensors of each node, by (node, output index): the root, and inputs of consumers
-    outputs = {(id(output._node), output._index): output} if output._node is not None else {}
+    outputs = {(id(output.grad_fn), output.output_nr): output} if output.grad_fn is not None else {}
     for n in order:
         for t in n.inputs:
-            if isinstance(t, Tensor) and t._node is not None:
-                outputs.setdefault((id(t._node), t._index), t)
+            if isinstance(t, Tensor) and t.grad_fn is not None:
+                outputs.setdefault((id(t.grad_fn), t.output_nr), t)
 
     steps: list[Step] = []
     grads: dict = {}
@@ -600,7 +605,7 @@ def explain(
                 grad_out=None,
                 outputs=outs,
             )
-        st._out_tensor = out_t
+        st.out_tensor = out_t
         locals_ = _local_derivatives(node, out_t)
         for i, t in enumerate(node.inputs):
             if not isinstance(t, Tensor):
@@ -617,7 +622,7 @@ def explain(
                 e.contribution is not None
                 and out_t is not None
                 and t.shape != out_t.shape
-                and (getattr(type(node), "elementwise", False) or i in getattr(type(node), "broadcast_inputs", ()))
+                and (type(node).elementwise or i in type(node).broadcasts)
             ):
                 e.broadcast = _broadcast_sentence(e.name, t.shape, out_t.shape)
             st.edges.append(e)
@@ -626,7 +631,7 @@ def explain(
         steps.append(st)
 
     seed = np.ones_like(output.data)
-    results = _run([output], [seed], True, False, leaves, observer=observe, side_effects=False)
+    results = walk([output], [seed], retain_graph=True, inputs=leaves, observer=observe, run_hooks=False)
     for leaf, g in zip(leaves, results):
         if g is not None:
             grads[id(leaf)] = np.asarray(g)
@@ -634,8 +639,7 @@ def explain(
     tr.lr = lr
     hooked = [names.get(id(t), "?") for t in leaves if leaf_hooks(t)]
     for n in order:
-        hooks = (n._extra or {}).get("hooks") or {}
-        for idx, fns in hooks.items():
+        for idx, fns in n.hooks().items():
             if fns:
                 t = outputs.get((id(n), idx))
                 hooked.append(names.get(id(t), "?") if t is not None else f"output {idx} of {type(n).__name__}")
@@ -671,10 +675,11 @@ def _local_derivatives(node, out_t):
     if out_t is None:
         return None
     scalar_node = out_t.data.size == 1 and all((not isinstance(t, Tensor)) or t.data.size == 1 for t in node.inputs)
-    if not (elementwise or scalar_node) or getattr(node, "_n_out", 1) != 1:
+    if not (elementwise or scalar_node) or node.n_outputs != 1:
         return None
     try:
-        res = node.backward(np.ones_like(out_t.data))
+        with no_grad():
+            res = node.vjp(namespace.numpy_ns, np.ones_like(out_t.data))
     except Exception:  # a user's backward that cannot run twice: no local values, the trace still works
         return None
     if not isinstance(res, (tuple, list)):

@@ -10,8 +10,8 @@ import numpy as np
 from .. import ops
 from ..creation import default_generator
 from ..errors import ArgumentError, ArgumentTypeError
-from ..ops.linalg import Linear as _LinearOp
-from ..tensor import Tensor
+from ..ops.linalg import LinearOp
+from ..tensor import Tensor, from_numpy
 from . import init
 from .module import Module, Parameter
 
@@ -65,8 +65,8 @@ class Linear(Module):
 
     def forward(self, x):
         if self.bias is None:
-            return _LinearOp()(x if isinstance(x, Tensor) else ops.linalg.as_t(x), self.weight)
-        return _LinearOp()(x if isinstance(x, Tensor) else ops.linalg.as_t(x), self.weight, self.bias)
+            return LinearOp()(x if isinstance(x, Tensor) else ops.as_t(x), self.weight)
+        return LinearOp()(x if isinstance(x, Tensor) else ops.as_t(x), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -234,8 +234,8 @@ class BatchNorm1d(Module):
             self.weight = None
             self.bias = None
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype)))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype)))
+            self.register_buffer("running_mean", from_numpy(np.zeros(num_features, dtype)))
+            self.register_buffer("running_var", from_numpy(np.ones(num_features, dtype)))
         else:
             self.running_mean = None
             self.running_var = None
@@ -274,8 +274,8 @@ class Standardize(Module):
     def __init__(self, n_features: int, eps: float = 1e-6, dtype=np.float32):
         super().__init__()
         self.eps = eps
-        self.register_buffer("mean", Tensor._wrap(np.zeros(n_features, dtype)))
-        self.register_buffer("std", Tensor._wrap(np.ones(n_features, dtype)))
+        self.register_buffer("mean", from_numpy(np.zeros(n_features, dtype)))
+        self.register_buffer("std", from_numpy(np.ones(n_features, dtype)))
 
     def fit(self, X) -> Standardize:
         X = X.data if isinstance(X, Tensor) else np.asarray(X)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import mark_modified
 from ..errors import ArgumentTypeError, SerializationError, UnsupportedError
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, from_numpy, to_array
 
 __all__ = ["Parameter", "Module"]
 
@@ -21,7 +21,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True, name: str | None = None):
-        super().__init__(_to_array(data, copy=False), requires_grad=requires_grad, name=name)
+        super().__init__(to_array(data, copy=False), requires_grad=requires_grad, name=name)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("tensor(") :]
@@ -87,7 +87,7 @@ class Module:
             if value is not None and not isinstance(value, Tensor):
                 # a buffer is always a Tensor (or None) that owns its memory: an array is copied, in
                 # the buffer's dtype, so later in-place updates never write into the caller's array
-                arr = _to_array(value, None if old is None else np.asarray(value).dtype)
+                arr = to_array(value, None if old is None else np.asarray(value).dtype)
                 if old is not None and arr.dtype != old.data.dtype:
                     if not np.can_cast(arr.dtype, old.data.dtype, "same_kind"):
                         raise ArgumentTypeError(
@@ -96,7 +96,7 @@ class Module:
                             "to replace the buffer"
                         )
                     arr = arr.astype(old.data.dtype)
-                value = Tensor._wrap(arr)
+                value = from_numpy(arr)
             if value is not None and value.name is None:
                 value.name = old.name if old is not None and old.name else name
             buffers[name] = value
@@ -119,7 +119,7 @@ class Module:
     def register_buffer(self, name: str, value) -> None:
         """Keep ``value`` (a Tensor or array) in ``state_dict`` without training it."""
         if value is not None and not isinstance(value, Tensor):
-            value = Tensor._wrap(_to_array(value))  # a private copy (lists become float32)
+            value = from_numpy(to_array(value))  # a private copy (lists become float32)
         if value is not None and value.name is None:
             value.name = name
         self._buffers[name] = value
@@ -246,7 +246,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(np.zeros_like(p.data))
+                p.grad = from_numpy(np.zeros_like(p.data))
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():

@@ -1,4 +1,4 @@
-"""Matrix products: matmul (1-D, 2-D, batched) and the fused Linear node."""
+"""Matrix products: matmul (1-D, 2-D, batched) and the fused linear (affine) node."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..function import Function
-from ..tensor import Tensor
-from ._base import as_t, pair, reads_for_the_other
-
-_wrap = Tensor._wrap
+from .operands import as_t, pair
 
 
 def _matmul_error(a_shape, b_shape):
@@ -22,98 +19,55 @@ def _matmul_error(a_shape, b_shape):
     return ShapeError(f"matmul: batch dimensions of {a_shape} and {b_shape} cannot be broadcast together")
 
 
-def _swap(x):
-    return x.swapaxes(-1, -2) if x.ndim > 2 else x.T
-
-
 class Matmul(Function):
     """y = a @ b with NumPy's rules for 1-D and batched operands."""
-
-    __slots__ = ()
-
-    reads_inputs = property(reads_for_the_other)  # da = g @ b^T, db = a^T @ g
 
     formula = "y = a @ b"
     derivative = "dy/da = g @ b^T; dy/db = a^T @ g"
 
     def forward(self, a, b):
+        na, nb = self.needs_input_grad
+        self.save_for_backward(a if nb else None, b if na else None)  # each factor for the other's gradient
+        self.ndims = (a.ndim, b.ndim)
         try:
             return np.matmul(a, b)
         except ValueError:
             raise _matmul_error(a.shape, b.shape) from None
 
-    def backward(self, g):
-        a = self.inputs[0].data
-        b = self.inputs[1].data
+    def vjp(self, xp, g):
+        a, b = self.saved(xp)
         na, nb = self.needs_input_grad
-        ga = gb = None
-        if a.ndim == 1 and b.ndim == 1:
-            ga = g * b if na else None
-            gb = g * a if nb else None
-        elif a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
-            if na:
-                ga = np.matmul(b, g[..., None])[..., 0]
-            if nb:
-                gb = a[:, None] * g[..., None, :]
-        elif b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-            if na:
-                ga = g[..., :, None] * b
-            if nb:
-                gb = np.tensordot(g, a, axes=(tuple(range(g.ndim)), tuple(range(g.ndim))))
-        else:
-            if na:
-                if a.ndim > 2 and b.ndim == 2:
-                    ga = g @ b.T
-                else:
-                    ga = np.matmul(g, _swap(b))
-            if nb:
-                if b.ndim == 2 and a.ndim > 2:
-                    k = a.shape[-1]
-                    gb = a.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
-                else:
-                    gb = np.matmul(_swap(a), g)
-        return ga, gb
-
-    def backward_graph(self, g):
-        a, b = self.inputs
-        na, nb = self.needs_input_grad
-        ga = gb = None
-        if a.ndim == 1 and b.ndim == 1:
-            ga = g * b if na else None
-            gb = g * a if nb else None
-        elif a.ndim == 1:
-            if na:
-                ga = matmul(b, g.expand_dims(-1)).squeeze(-1)
-            if nb:
-                gb = a.expand_dims(-1) * g.expand_dims(-2)
-        elif b.ndim == 1:
-            if na:
-                ga = g.expand_dims(-1) * b
-            if nb:
-                gb = matmul(_swap_t(a), g.expand_dims(-1)).squeeze(-1)
-        else:
-            ga = matmul(g, _swap_t(b)) if na else None
-            gb = matmul(_swap_t(a), g) if nb else None
-        return ga, gb
+        da, db = self.ndims
+        if da == 1 and db == 1:
+            return (g * b if na else None), (g * a if nb else None)
+        if da == 1:  # (k,) @ (..., k, m) -> (..., m)
+            ga = xp.matmul(b, xp.expand_dims(g, -1))[..., 0] if na else None
+            gb = xp.expand_dims(a, -1) * xp.expand_dims(g, -2) if nb else None
+            return ga, gb
+        if db == 1:  # (..., n, k) @ (k,) -> (..., n)
+            ga = xp.expand_dims(g, -1) * b if na else None
+            gb = xp.matmul(xp.swapaxes(a, -1, -2), xp.expand_dims(g, -1))[..., 0] if nb else None
+            return ga, gb
+        ga = xp.matmul(g, xp.swapaxes(b, -1, -2)) if na else None
+        if not nb:
+            return ga, None
+        if db == 2 and da > 2:  # a shared matrix: one product over all batch rows instead of a sum of many
+            k, m = a.shape[-1], g.shape[-1]
+            return ga, xp.matmul(xp.reshape(a, (-1, k)).T, xp.reshape(g, (-1, m)))
+        return ga, xp.matmul(xp.swapaxes(a, -1, -2), g)
 
 
-def _swap_t(x):
-    from .shape import swapaxes
+class LinearOp(Function):
+    """The fused affine node: y = x @ W^T + b, with W of shape (out, in) as in PyTorch (named apart from
+    the layer nn.Linear; the tutorials call it the Affine layer)."""
 
-    return swapaxes(x, -1, -2)
-
-
-class Linear(Function):
-    """The fused affine node: y = x @ W^T + b, with W of shape (out, in) as in PyTorch."""
-
-    __slots__ = ()
     formula = "y = x @ W^T + b"
     derivative = "dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch)"
-    broadcast_inputs = (2,)  # the bias is added to every row
-
-    reads_inputs = property(reads_for_the_other)  # dx = g @ W, dW = g^T @ x; never the bias
+    broadcasts = (2,)  # the bias is added to every row
 
     def forward(self, x, w, b=None):
+        needs = self.needs_input_grad
+        self.save_for_backward(x if needs[1] else None, w if needs[0] else None)  # dx = g @ W, dW = g^T @ x
         try:
             y = x @ w.T
         except (ValueError, AttributeError):
@@ -136,37 +90,18 @@ class Linear(Function):
                 ) from None
         return y
 
-    def backward(self, g):
-        inputs = self.inputs
+    def vjp(self, xp, g):
+        x, w = self.saved(xp)
         needs = self.needs_input_grad
-        w = inputs[1].data
-        gx = gw = gb = None
-        if needs[0]:
-            gx = g @ w
-        if needs[1] or (len(needs) > 2 and needs[2]):
-            g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
-            if needs[1]:
-                x = inputs[0].data
-                x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-                gw = g2.T @ x2
-            if len(needs) > 2 and needs[2]:
-                gb = g2.sum(axis=0)
-        if len(inputs) == 2:
+        gx = xp.matmul(g, w) if needs[0] else None
+        g2 = g if g.ndim == 2 else xp.reshape(g, (-1, g.shape[-1]))
+        gw = None
+        if needs[1]:
+            x2 = x if x.ndim == 2 else xp.reshape(x, (-1, x.shape[-1]))
+            gw = xp.matmul(g2.T, x2)
+        if len(needs) == 2:
             return gx, gw
-        return gx, gw, gb
-
-    def backward_graph(self, g):
-        inputs = self.inputs
-        needs = self.needs_input_grad
-        x, w = inputs[0], inputs[1]
-        gx = matmul(g, w) if needs[0] else None
-        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
-        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        gw = matmul(g2.T, x2) if needs[1] else None
-        if len(inputs) == 2:
-            return gx, gw
-        gb = g2.sum(axis=0) if needs[2] else None
-        return gx, gw, gb
+        return gx, gw, (xp.sum(g2, axis=0) if needs[2] else None)
 
 
 def matmul(a, b):
@@ -180,5 +115,5 @@ def linear(x, weight, bias=None):
     x = as_t(x)
     weight = as_t(weight)
     if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, as_t(bias))
+        return LinearOp()(x, weight)
+    return LinearOp()(x, weight, as_t(bias))

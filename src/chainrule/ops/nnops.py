@@ -7,116 +7,92 @@ import numpy as np
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from ._base import as_t
+from ..tensor import wrap as _wrap
+from .operands import as_t
 
-_wrap = Tensor._wrap
 
+class DropoutOp(Function):
+    """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) (inverted dropout; named apart from nn.Dropout)."""
 
-class Dropout(Function):
-    """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) (inverted dropout)."""
-
-    __slots__ = ("p", "rng", "mask")
     elementwise = True
-    reads_inputs = False
     formula = "y = x * mask / (1 - p)"
     derivative = "dy/dx = mask / (1 - p)"
 
     def __init__(self, p, generator):
-        self.inputs = None
         self.p = p
         self.rng = generator
 
     def forward(self, x):
-        if self.rng is None:  # a replay (see frozen): the recorded mask again
+        if self.rng is None:  # a replay (see fresh): the recorded mask again
             return x * self.mask.astype(x.dtype, copy=False)
         keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= self.p
         scale = np.asarray(1.0 / (1.0 - self.p), x.dtype)
         self.mask = keep * scale
         return x * self.mask
 
-    def frozen(self):
+    def fresh(self):
         """An unused node that applies this node's mask again (to re-run it, e.g. for a gradient check)."""
-        f = Dropout(self.p, None)
+        f = DropoutOp(self.p, None)
         f.mask = self.mask
         return f
 
-    def backward(self, g):
+    def vjp(self, xp, g):
         return g * self.mask
 
-    backward_graph = backward
+
+def _layout(x):
+    """Statistics axes and the broadcast shape of per-channel values for (N, C) or (N, C, L) inputs."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1))
 
 
-class BatchNorm(Function):
-    """Normalise each feature over the batch, then scale and shift.
+class BatchNormOp(Function):
+    """Normalise each feature over the batch, then scale and shift (named apart from nn.BatchNorm1d).
 
     Inputs (x, gamma, beta) with x of shape (N, C) or (N, C, L); statistics
     over every axis but 1. Training mode only (eval mode uses fixed running
     statistics and is an ordinary affine map).
     """
 
-    __slots__ = ("eps", "axes", "xhat", "inv_std")
-    reads_inputs = (0, 1)  # x and gamma (what forward derived from x is kept); never the bias
     formula = "y = gamma * (x - mean) / sqrt(var + eps) + beta"
     derivative = (
         "dL/dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)); dL/dgamma = sum(g * xhat); dL/dbeta = sum(g)"
     )
 
     def __init__(self, eps):
-        self.inputs = None
         self.eps = eps
 
+    def normalize(self, xp, x):
+        """(xhat, inv_std): x standardised per channel over the batch, and 1 / sqrt(var + eps)."""
+        axes, _ = _layout(x)
+        xc = x - xp.mean(x, axis=axes, keepdims=True)
+        inv_std = (xp.mean(xc * xc, axis=axes, keepdims=True) + xp.const(self.eps, xc)) ** -0.5
+        return xc * inv_std, inv_std
+
     def forward(self, x, gamma, beta):
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        self.axes = axes
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = np.mean(xc * xc, axis=axes, keepdims=True)
-        inv_std = 1.0 / np.sqrt(var + np.asarray(self.eps, x.dtype))
-        xhat = xc * inv_std
-        self.xhat = xhat
-        self.inv_std = inv_std
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
-        return xhat * gamma.reshape(shape) + beta.reshape(shape)
+        self.save_for_backward(x, gamma)  # never the bias: a changed bias leaves the gradients right
+        from ..namespace import numpy_ns
 
-    def backward(self, g):
-        axes = self.axes
-        xhat = self.xhat
-        x, gamma = self.inputs[0].data, self.inputs[1].data
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
-        ng = self.needs_input_grad
-        gx = ggamma = gbeta = None
-        gsum = g.sum(axis=axes)
-        gxhat_sum = (g * xhat).sum(axis=axes)
-        if ng[0]:
-            n = x.size // gamma.size
-            mg = (gsum / n).reshape(shape)
-            mgx = (gxhat_sum / n).reshape(shape)
-            gx = (gamma.reshape(shape) * self.inv_std) * (g - mg - xhat * mgx)
-        if ng[1]:
-            ggamma = gxhat_sum
-        if ng[2]:
-            gbeta = gsum
-        return gx, ggamma, gbeta
+        self.xhat, self.inv_std = self.normalize(numpy_ns, x)
+        shape = _layout(x)[1]
+        return self.xhat * gamma.reshape(shape) + beta.reshape(shape)
 
-    def backward_graph(self, g):
-        # The same formulas on Tensors, with the statistics recomputed from x so that
-        # they are differentiated too.
-        x, gamma, _ = self.inputs
-        axes = self.axes
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
-        n = x.data.size // gamma.data.size
-        xc = x - x.mean(axis=axes, keepdims=True)
-        inv_std = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
-        xhat = xc * inv_std
-        gsum = g.sum(axis=axes)
-        gxhat_sum = (g * xhat).sum(axis=axes)
+    def vjp(self, xp, g):
+        from ..namespace import numpy_ns
+
+        x, gamma = self.saved(xp)
+        # the statistics are functions of x: recomputed (and so differentiated) under create_graph
+        xhat, inv_std = (self.xhat, self.inv_std) if xp is numpy_ns else self.normalize(xp, x)
+        axes, shape = _layout(x)
         ng = self.needs_input_grad
+        gsum = xp.sum(g, axis=axes)
+        gxhat_sum = xp.sum(g * xhat, axis=axes)
         gx = None
         if ng[0]:
-            gx = (gamma.reshape(shape) * inv_std) * (
-                g - gsum.reshape(shape) * (1.0 / n) - xhat * (gxhat_sum.reshape(shape) * (1.0 / n))
-            )
-        return gx, gxhat_sum if ng[1] else None, gsum if ng[2] else None
+            n = x.size // gamma.size
+            mg = xp.reshape(gsum, shape) * xp.const(1 / n, g)
+            mgx = xp.reshape(gxhat_sum, shape) * xp.const(1 / n, g)
+            gx = (xp.reshape(gamma, shape) * inv_std) * (g - mg - xhat * mgx)
+        return gx, (gxhat_sum if ng[1] else None), (gsum if ng[2] else None)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None):
@@ -132,7 +108,7 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None):
         from ..creation import default_generator
 
         generator = default_generator()
-    return Dropout(p, generator)(x)
+    return DropoutOp(p, generator)(x)
 
 
 def batch_norm(
@@ -165,7 +141,7 @@ def batch_norm(
         n = x.size // c
         if n < 2:
             raise ArgumentError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
-        y = BatchNorm(eps)(x, w, b)
+        y = BatchNormOp(eps)(x, w, b)
         if running_mean is not None:
             m = x.data.mean(axis=axes)
             v = x.data.var(axis=axes) * (n / (n - 1))

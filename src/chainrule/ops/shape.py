@@ -7,22 +7,19 @@ import numpy as np
 from ..errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from ._base import as_t, norm_axis
-
-_wrap = Tensor._wrap
+from .operands import as_t, norm_axis
 
 
 class Reshape(Function):
-    __slots__ = ("shape",)
-    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
+    view = True
     formula = "y = x with a new shape"
     derivative = "dy/dx = 1 (gradient reshaped back)"
 
     def __init__(self, shape):
-        self.inputs = None
         self.shape = shape
 
     def forward(self, x):
+        self.in_shape = x.shape
         try:
             return x.reshape(self.shape)
         except ValueError:
@@ -30,46 +27,33 @@ class Reshape(Function):
                 f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {self.shape}"
             ) from None
 
-    def backward(self, g):
-        return g.reshape(self.inputs[0].data.shape)
-
-    def backward_graph(self, g):
-        return reshape(g, self.inputs[0].data.shape)
+    def vjp(self, xp, g):
+        return xp.reshape(g, self.in_shape)
 
 
 class Transpose(Function):
-    __slots__ = ("axes",)
-    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
+    view = True
     formula = "y = x with its axes permuted"
     derivative = "dy/dx = 1 (gradient permuted back)"
 
     def __init__(self, axes):
-        self.inputs = None
         self.axes = axes
 
     def forward(self, x):
         return np.transpose(x, self.axes)
 
-    def _inverse(self):
-        if self.axes is None:
-            return None
-        return tuple(np.argsort(self.axes))
-
-    def backward(self, g):
-        return np.transpose(g, self._inverse())
-
-    def backward_graph(self, g):
-        return transpose(g, self._inverse())
+    def vjp(self, xp, g):
+        inverse = None if self.axes is None else tuple(int(a) for a in np.argsort(self.axes))
+        return xp.transpose(g, inverse)
 
 
 class BroadcastTo(Function):
-    __slots__ = ("shape",)
-    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
+    view = True
     formula = "y = x repeated along broadcast axes"
     derivative = "dy/dx = 1 (gradient summed over the repeated axes)"
+    broadcasts = (0,)
 
     def __init__(self, shape):
-        self.inputs = None
         self.shape = shape
 
     def forward(self, x):
@@ -78,10 +62,8 @@ class BroadcastTo(Function):
         except ValueError:
             raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
 
-    def backward(self, g):
+    def vjp(self, xp, g):
         return g  # the backward walk sums it back to the input's shape
-
-    backward_graph = backward
 
 
 def _is_basic(index) -> bool:
@@ -110,105 +92,100 @@ def _norm_index(index):
 class GetItem(Function):
     """y = x[index]; repeated indices accumulate their gradients."""
 
-    __slots__ = ("index", "basic")
-    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
+    view = True  # with slices and integers (basic indexing); advanced indexing copies
     formula = "y = x[index]"
     derivative = "dy/dx = 1 at the selected positions (summed where selected twice), 0 elsewhere"
 
     def __init__(self, index):
-        self.inputs = None
         self.index = index
         self.basic = _is_basic(index)
 
     def forward(self, x):
+        self.in_shape = x.shape
         try:
             return np.array(x[self.index], copy=None) if not self.basic else x[self.index]
         except IndexError as e:
             raise IndexOutOfRangeError(f"getitem: {e} (tensor shape {x.shape})") from None
 
-    def backward(self, g):
-        x = self.inputs[0].data
-        out = np.zeros(x.shape, g.dtype)
-        if self.basic or _is_bool_index(self.index):
-            out[self.index] = g
-        else:
-            np.add.at(out, self.index, g)
-        return out
-
-    def backward_graph(self, g):
-        return IndexAdd(self.index, self.inputs[0].data.shape, self.basic)(g)
+    def vjp(self, xp, g):
+        return xp.scatter_add(g, self.index, self.in_shape, self.basic)
 
 
-def _is_bool_index(index) -> bool:
-    return isinstance(index, np.ndarray) and index.dtype == bool
+class ScatterAdd(Function):
+    """y = zeros(shape) with x added at ``index`` (the adjoint of getitem)."""
 
-
-class IndexAdd(Function):
-    """y = zeros(shape) with g added at ``index`` (the adjoint of getitem)."""
-
-    __slots__ = ("index", "shape", "basic")
-    reads_inputs = False
     formula = "y = zeros; y[index] += x"
     derivative = "dy/dx = 1 (gradient gathered at index)"
 
     def __init__(self, index, shape, basic):
-        self.inputs = None
         self.index = index
         self.shape = shape
         self.basic = basic
 
     def forward(self, g):
-        out = np.zeros(self.shape, g.dtype)
-        if self.basic or _is_bool_index(self.index):
-            out[self.index] = g
-        else:
-            np.add.at(out, self.index, g)
+        from ..namespace import numpy_ns
+
+        return numpy_ns.scatter_add(g, self.index, self.shape, self.basic)
+
+    def vjp(self, xp, g):
+        return xp.take(g, self.index)
+
+
+class IndexPut(Function):
+    """y = x with y[index] = v (what ``t[index] = v`` records)."""
+
+    formula = "y = x; y[index] = v"
+    derivative = "dy/dx = 1 outside index, 0 at index; dy/dv = 1 at index (summed where v was broadcast)"
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, v):
+        out = x.copy()
+        try:
+            out[self.index] = v
+        except IndexError as e:
+            raise IndexOutOfRangeError(f"setitem: {e} (tensor shape {x.shape})") from None
+        except ValueError as e:
+            raise ShapeError(f"setitem: {e} (tensor shape {x.shape}, value shape {np.shape(v)})") from None
+        if self.needs_input_grad[0]:
+            mask = np.zeros(x.shape, bool)
+            mask[self.index] = True
+            self.mask = mask
         return out
 
-    def backward(self, g):
-        return g[self.index]
-
-    def backward_graph(self, g):
-        return getitem(g, self.index)
+    def vjp(self, xp, g):
+        nx, nv = self.needs_input_grad
+        gx = xp.where(self.mask, xp.const(0, g), g) if nx else None
+        return gx, (xp.take(g, self.index) if nv else None)
 
 
 class Concatenate(Function):
-    __slots__ = ("axis",)
-    reads_inputs = False
     formula = "y = [x1, x2, ...] joined along an axis"
     derivative = "dy/dx_k = 1 on x_k's slice"
 
     def __init__(self, axis):
-        self.inputs = None
         self.axis = axis
 
     def forward(self, *xs):
         try:
-            return np.concatenate(xs, axis=self.axis)
+            out = np.concatenate(xs, axis=self.axis)
         except ValueError:
             raise ShapeError(
                 f"concatenate: shapes {[x.shape for x in xs]} do not match except along axis {self.axis}"
             ) from None
+        self.bounds = [int(b) for b in np.cumsum([x.shape[self.axis] for x in xs])[:-1]]
+        return out
 
-    def _bounds(self):
-        sizes = [t.data.shape[self.axis] for t in self.inputs]
-        return np.cumsum(sizes)[:-1]
-
-    def backward(self, g):
-        return tuple(np.split(g, self._bounds(), axis=self.axis))
-
-    def backward_graph(self, g):
-        return split(g, self._bounds(), self.axis)
+    def vjp(self, xp, g):
+        return tuple(xp.split(g, self.bounds, axis=self.axis))
 
 
 class Stack(Function):
-    __slots__ = ("axis",)
-    reads_inputs = False
     formula = "y = [x1, x2, ...] stacked along a new axis"
     derivative = "dy/dx_k = 1 on x_k's slice"
 
     def __init__(self, axis):
-        self.inputs = None
         self.axis = axis
 
     def forward(self, *xs):
@@ -217,26 +194,19 @@ class Stack(Function):
         except ValueError:
             raise ShapeError(f"stack: all tensors must have the same shape, got {[x.shape for x in xs]}") from None
 
-    def backward(self, g):
-        n = len(self.inputs)
-        return tuple(np.take(g, k, axis=self.axis) for k in range(n))
-
-    def backward_graph(self, g):
-        n = len(self.inputs)
-        idx = (slice(None),) * (self.axis % g.ndim)
-        return tuple(getitem(g, idx + (k,)) for k in range(n))
+    def vjp(self, xp, g):
+        lead = (slice(None),) * self.axis
+        return tuple(xp.take(g, lead + (k,)) for k in range(len(self.needs_input_grad)))
 
 
 class Split(Function):
     """Several outputs: x cut into pieces along an axis."""
 
-    __slots__ = ("sections", "axis")
-    reads_inputs = False  # (its output may be a view: consumers check that memory themselves)
+    view = True
     formula = "y_1, y_2, ... = pieces of x along an axis"
     derivative = "dy_k/dx = 1 on y_k's slice"
 
     def __init__(self, sections, axis):
-        self.inputs = None
         self.sections = sections
         self.axis = axis
 
@@ -246,11 +216,8 @@ class Split(Function):
         except ValueError as e:
             raise ShapeError(f"split: {e} (shape {x.shape}, axis {self.axis})") from None
 
-    def backward(self, *gs):
-        return np.concatenate(gs, axis=self.axis)
-
-    def backward_graph(self, *gs):
-        return concatenate(gs, self.axis)
+    def vjp(self, xp, *gs):
+        return xp.concatenate(gs, axis=self.axis)
 
 
 # --------------------------------------------------------------------------- functions
@@ -326,6 +293,37 @@ def broadcast_to(x, shape):
     if shape == x.data.shape:
         return x
     return BroadcastTo(shape)(x)
+
+
+def moveaxis(x, source: int, destination: int):
+    """Move axis ``source`` to position ``destination``, the others keeping their order (NumPy's ``moveaxis``)."""
+    x = as_t(x)
+    nd = x.data.ndim
+    src = norm_axis(source, nd, "moveaxis")[0]
+    dst = norm_axis(destination, nd, "moveaxis")[0]
+    order = [a for a in range(nd) if a != src]
+    order.insert(dst, src)
+    return transpose(x, order)
+
+
+def take(x, index):
+    """x[index] (the namespace's name for indexing)."""
+    return getitem(x, index)
+
+
+def scatter_add(g, index, shape, basic: bool):
+    """zeros(shape) with ``g`` added at ``index``: the adjoint of ``x[index]``."""
+    return ScatterAdd(index, tuple(shape), basic)(as_t(g))
+
+
+def index_put(x, index, value):
+    """x with x[index] = value, as a new tensor (what ``t[index] = value`` records)."""
+    from .operands import pair
+
+    x, v = pair(x, value)
+    if v.data.dtype != x.data.dtype:
+        v = v.astype(x.data.dtype) if v.requires_grad else as_t(v.data.astype(x.data.dtype))
+    return IndexPut(_norm_index(index))(x, v)
 
 
 def getitem(x, index):

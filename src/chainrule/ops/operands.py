@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in operations: turning operands into tensors."""
+"""Operands of the built-in operations: turning numbers and arrays into tensors with the right dtype."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ import numbers
 import numpy as np
 
 from ..errors import ArgumentTypeError, ShapeError
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, to_array
+from ..tensor import wrap as _wrap
 
-_wrap = Tensor._wrap
 _F32 = np.dtype(np.float32)
-
-
-def reads_for_the_other(node) -> tuple:
-    """``reads_inputs`` of a product (a * b, a @ b, x @ W^T): d/da reads b and d/db reads a, so each
-    of the first two inputs is read only when the other one needs a gradient."""
-    needs = node.needs_input_grad
-    return (0,) * needs[1] + (1,) * needs[0]
 
 
 def as_t(x, dtype=None) -> Tensor:
@@ -44,7 +37,7 @@ def _const(x, dtype) -> np.ndarray:
                 return np.asarray(x, dtype=np.int64)
             return np.asarray(x, dtype=dtype)
         return np.asarray(x, dtype=_F32 if isinstance(x, (float, np.floating)) else None)
-    return _to_array(x, copy=False)
+    return to_array(x, copy=False)
 
 
 def pair(a, b) -> tuple[Tensor, Tensor]:
@@ -115,5 +108,5 @@ def as_float_t(x) -> Tensor:
     for operations whose values are not integers (exp, sigmoid, mean, ...)."""
     t = as_t(x)
     if t.data.dtype.kind not in "fc":
-        return Tensor._wrap(t.data.astype(np.float32))
+        return _wrap(t.data.astype(np.float32))
     return t

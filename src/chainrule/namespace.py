@@ -1,0 +1,159 @@
+"""Array namespaces: what a derivative is written against.
+
+Every built-in operation writes its vector-Jacobian product once, as
+``vjp(self, xp, *grads)``, using Python's operators and the functions of ``xp``:
+
+- :data:`numpy_ns` works on NumPy arrays: the ordinary backward pass, at NumPy's speed;
+- :data:`tensor_ns` works on chainrule Tensors and records what it computes: the backward pass
+  under ``create_graph=True``, so the same lines give second and third derivatives.
+
+Another array library with NumPy's operators (CuPy, say) would plug in as one more namespace
+with these functions, without touching any formula. Every function takes and returns the
+namespace's own arrays; ``cond``/``index``/``mask`` arguments are always plain (NumPy) arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["numpy_ns", "tensor_ns", "NumpyNamespace", "TensorNamespace"]
+
+
+def _arr(x):
+    """NumPy reductions of a whole array give NumPy scalars: gradients stay arrays."""
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+class NumpyNamespace:
+    """The functions derivatives use, on NumPy arrays."""
+
+    name = "numpy"
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
+    maximum = staticmethod(np.maximum)
+    sqrt = staticmethod(np.sqrt)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tanh = staticmethod(np.tanh)
+    matmul = staticmethod(np.matmul)
+    reshape = staticmethod(np.reshape)
+    transpose = staticmethod(np.transpose)
+    swapaxes = staticmethod(np.swapaxes)
+    moveaxis = staticmethod(np.moveaxis)
+    broadcast_to = staticmethod(np.broadcast_to)
+    expand_dims = staticmethod(np.expand_dims)
+
+    @staticmethod
+    def sigmoid(x):
+        from .ops.elementwise import logistic
+
+        return logistic(x)
+
+    @staticmethod
+    def softplus(x):
+        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def softmax(x, axis=-1):
+        from .ops.reduce import softmax_array
+
+        return softmax_array(x, axis)
+
+    @staticmethod
+    def log_softmax(x, axis=-1):
+        from .ops.reduce import log_softmax_array
+
+        return log_softmax_array(x, axis)
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        r = x.sum(axis=axis, keepdims=keepdims)
+        return r if type(r) is np.ndarray else np.asarray(r)
+
+    @staticmethod
+    def mean(x, axis=None, keepdims=False):
+        return _arr(x.mean(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def concatenate(xs, axis=0):
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def split(x, indices, axis=0):
+        return tuple(np.split(x, indices, axis=axis))
+
+    @staticmethod
+    def take(x, index):
+        """``x[index]``."""
+        return x[index]
+
+    @staticmethod
+    def scatter_add(g, index, shape, basic: bool):
+        """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate): getitem's adjoint."""
+        out = np.zeros(shape, g.dtype)
+        if basic or (isinstance(index, np.ndarray) and index.dtype == bool):
+            out[index] = g
+        else:
+            np.add.at(out, index, g)
+        return out
+
+    @staticmethod
+    def sum_to(x, shape):
+        from .autograd import unbroadcast
+
+        return unbroadcast(x, tuple(shape), "sum_to")
+
+    @staticmethod
+    def const(value, like):
+        """``value`` as a constant array in ``like``'s dtype."""
+        return np.asarray(value, like.dtype)
+
+    @staticmethod
+    def data(x):
+        """The NumPy array behind ``x``."""
+        return x
+
+
+class TensorNamespace:
+    """The same functions on chainrule Tensors, recorded: each is the operation of the same name in
+    ``chainrule.ops`` (looked up on first use, since the operations are built on this module)."""
+
+    name = "chainrule"
+    _NAMES = frozenset(
+        (
+            "exp log log1p maximum softplus softmax log_softmax sqrt sin cos tanh sigmoid matmul reshape transpose "
+            "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate split take scatter_add sum_to"
+        ).split()
+    )
+
+    @staticmethod
+    def const(value, like):
+        from .tensor import wrap
+
+        return wrap(np.asarray(value, like.dtype))
+
+    @staticmethod
+    def data(x):
+        return x.data
+
+    def __getattr__(self, name):
+        if name not in self._NAMES:
+            raise AttributeError(f"the tensor namespace has no function {name!r}")
+        from . import ops
+
+        fn = getattr(ops, name)
+        setattr(self, name, fn)
+        return fn
+
+
+numpy_ns = NumpyNamespace()
+tensor_ns = TensorNamespace()
