@@ -389,3 +389,13 @@ def test_float32_stays_float32():
         assert y.dtype == np.float32, y
     sum(y.sum() for y in ops).backward()
     assert x.grad.dtype == np.float32
+
+
+def test_a_0d_float32_tensor_stays_float32():
+    # NumPy 1.x promotes a 0-d float32 array meeting a Python number to float64; NumPy 2 does not
+    x = cr.tensor(np.float32(0.5), requires_grad=True)
+    ops = [x**3, x**0.5, x**-1.5, x**0, x.relu(), x.clip(0.1, 0.4), x.clip(0.1), x.logsumexp(), x * 2.5, 1 - x]
+    for y in ops:
+        assert y.shape == () and y.dtype == np.float32, y
+    sum(ops).backward()
+    assert x.grad.dtype == np.float32

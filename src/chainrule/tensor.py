@@ -49,13 +49,13 @@ def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     if dtype is not None:
         dtype = np.dtype(dtype)
         try:
-            arr = np.array(data, dtype=dtype, copy=copy or None)
+            arr = np.array(data, dtype=dtype) if copy else np.asarray(data, dtype=dtype)
         except ValueError:
             if isinstance(data, (list, tuple)):  # NumPy refuses ragged nested lists
                 raise ArgumentTypeError(_RAGGED.format(type(data).__name__)) from None
             raise
     elif isinstance(data, np.ndarray):
-        arr = np.array(data, copy=copy or None)
+        arr = np.array(data) if copy else np.asarray(data)
     elif isinstance(data, np.generic):
         arr = np.array(data)
     else:

@@ -15,7 +15,7 @@ from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
-from .operands import as_float_t, as_t, pair
+from .operands import as_float_t, as_t, number_for, pair
 
 
 def _bshape_error(op, a, b):
@@ -134,7 +134,7 @@ class PowScalar(Function):
         if p == 1:
             return x.copy()
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.power(x, p)
+            return np.power(x, number_for(x, p))
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
@@ -359,7 +359,7 @@ class ReLUOp(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return np.maximum(x, 0)
+        return np.maximum(x, number_for(x, 0))
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
@@ -415,7 +415,7 @@ class Clip(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return np.clip(x, self.lo, self.hi)
+        return np.clip(x, number_for(x, self.lo), number_for(x, self.hi))
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)

@@ -40,6 +40,12 @@ def _const(x, dtype) -> np.ndarray:
     return to_array(x, copy=False)
 
 
+def number_for(x: np.ndarray, v):
+    """A Python number ``v`` meeting float array ``x`` in a NumPy call, as x's dtype: NumPy 2 keeps a float32
+    array float32 next to a Python number, NumPy 1.x turns a 0-d one into float64; anything else passes as is."""
+    return x.dtype.type(v) if type(v) in (int, float) and x.dtype.kind == "f" else v
+
+
 def pair(a, b) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as tensors, with no accidental float64.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..function import Function
-from .operands import as_float_t, as_t, keep_shape, norm_axis
+from .operands import as_float_t, as_t, keep_shape, norm_axis, number_for
 
 
 def _quietly(fn, *args, **kwargs):
@@ -133,7 +133,7 @@ class AMin(AMax):
 def lse(x, axes):
     """log(sum(exp(x))) over axes of an array, keepdims, finite for large |x| and all -inf rows."""
     m = np.amax(x, axis=axes, keepdims=True, initial=-np.inf)  # initial: an empty axis gives -inf, not an error
-    m = np.where(np.isfinite(m), m, 0)
+    m = np.where(np.isfinite(m), m, number_for(m, 0))
     with np.errstate(divide="ignore"):
         return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
 

@@ -103,7 +103,7 @@ class GetItem(Function):
     def forward(self, x):
         self.in_shape = x.shape
         try:
-            return np.array(x[self.index], copy=None) if not self.basic else x[self.index]
+            return np.asarray(x[self.index]) if not self.basic else x[self.index]
         except IndexError as e:
             raise IndexOutOfRangeError(f"getitem: {e} (tensor shape {x.shape})") from None
 
