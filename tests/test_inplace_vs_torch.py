@@ -585,61 +585,23 @@ VIEW_CASES = [
     ("transpose of a leaf", "view"),
     ("row of a leaf", "view"),
 ]
-#: the cases where chainrule's in-place call goes ahead (no view is ever flagged; see the xfail reason)
-VIEWS_NOT_REFUSED = {c for c in VIEW_CASES if c != ("broadcast_to", "view")}
-VIEW_BUG = (
-    "chainrule never marks a version counter as shared with a view (Version.views is never set to True "
-    "anywhere in src/), so inplace._check_recordable's view check never fires: the recorded in-place call "
-    "goes ahead"
-)
 
 
-def _view_params(bug_cases, reason):
-    def why(case):
-        r = reason(case) if callable(reason) else reason
-        return pytest.mark.xfail(strict=True, reason=r)
-
-    return [
-        pytest.param(c, s, id=f"{c}-{s}", marks=why(c)) if (c, s) in bug_cases else pytest.param(c, s, id=f"{c}-{s}")
-        for c, s in VIEW_CASES
-    ]
+def _view_params():
+    return [pytest.param(c, s, id=f"{c}-{s}") for c, s in VIEW_CASES]
 
 
-def _wrong_reason(case):
-    if case.endswith("of a leaf"):
-        return VIEW_BUG + ": it writes into the leaf x under grad mode (PyTorch: 'a view of a leaf Variable that "
-        "requires grad is being used in an in-place operation')"
-    if case == "no_grad view":
-        return VIEW_BUG + ": the base's values change behind its graph (PyTorch: 'A view was created in no_grad "
-        "mode and is being modified inplace with grad mode enabled')"
-    if case == "split":
-        return VIEW_BUG + ": the backward gives a gradient where PyTorch refuses (split's outputs are views that "
-        "may not be changed in place)"
-    return VIEW_BUG + "; the backward then gives a gradient other than PyTorch's"
-
-
-@pytest.mark.parametrize("case, inplace_on", _view_params(VIEWS_NOT_REFUSED, VIEW_BUG))
+@pytest.mark.parametrize("case, inplace_on", _view_params())
 def test_a_recorded_inplace_op_through_a_view_raises_graph_error_at_the_call(case, inplace_on):
     theirs = run(TH, _view_program, case, inplace_on)
     ours = run(CR, _view_program, case, inplace_on)
     assert "error" in ours, f"no error (PyTorch: {theirs.get('error')!r}); chainrule's x.grad {ours.get('x.grad')}"
     assert ours["error"][0] == "inplace"
-    if (case, inplace_on) == ("broadcast_to", "view"):  # cannot be written at all (PyTorch refuses too)
-        assert isinstance(ours["error"][1], cr.errors.ChainruleError), repr(ours["error"][1])
-        assert "read-only" in str(ours["error"][1])
-        return
     assert isinstance(ours["error"][1], GraphError), repr(ours["error"][1])
     assert "view" in str(ours["error"][1])
 
 
-#: the cases where chainrule, going ahead, ends with a gradient that differs from PyTorch's (or changes a leaf)
-VIEWS_SILENTLY_WRONG = VIEWS_NOT_REFUSED
-
-
-@pytest.mark.parametrize(
-    "case, inplace_on",
-    _view_params(VIEWS_SILENTLY_WRONG, _wrong_reason),
-)
+@pytest.mark.parametrize("case, inplace_on", _view_params())
 def test_an_inplace_op_through_a_view_never_gives_a_wrong_gradient(case, inplace_on):
     """The weaker promise: whatever chainrule does, it either raises or gives PyTorch's gradients."""
     theirs = run(TH, _view_program, case, inplace_on)
@@ -695,12 +657,6 @@ INT_OPS = {
     "setitem": lambda t, o: t.__setitem__(0, o),
 }
 INT_KINDS = ["float number", "float tensor", "float tensor requiring grad", "int", "int tensor"]
-INT_SETITEM_BUG = (
-    "t[i] = v on an integer tensor converts v when v needs no grad (as PyTorch does), but raises DTypeError "
-    "when v is a float tensor requiring grad: the recorded path (inplace.setitem -> ops.index_put -> pair) "
-    "promotes the integer tensor to float and _fit_result refuses the float result; PyTorch converts "
-    "(i[0] = w gives an integer tensor, no grad), whatever w requires"
-)
 
 
 def _int_params():
@@ -708,10 +664,7 @@ def _int_params():
         for kind in INT_KINDS:
             if op == "clamp_" and "tensor" in kind:
                 continue  # bounds are numbers
-            marks = ()
-            if (op, kind) == ("setitem", "float tensor requiring grad"):
-                marks = pytest.mark.xfail(strict=True, reason=INT_SETITEM_BUG)
-            yield pytest.param(op, kind, id=f"{op}-{kind}", marks=marks)
+            yield pytest.param(op, kind, id=f"{op}-{kind}")
 
 
 @pytest.mark.parametrize("op, kind", list(_int_params()))
@@ -750,11 +703,6 @@ def test_fill_of_an_integer_tensor_with_a_float_truncates_like_torch():
     compare(program)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="copy_ casts with NumPy's 'same_kind' rule, so copy_ of float values into an integer tensor raises "
-    "DTypeError; PyTorch's copy_ converts (truncates), as chainrule's own fill_ does",
-)
 def test_copy_of_float_values_into_an_integer_tensor_converts_like_torch():
     def program(L, rec):
         i = L.t(np.array([1, 2, 3], dtype=np.int64))
@@ -855,12 +803,6 @@ def test_a_hook_registered_before_an_inplace_op_sees_the_old_values_gradient_lik
     compare(program)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retain_grad() is tied to the node that made the tensor, so after an in-place op y.grad is the "
-    "gradient of y's old value (d loss / d y_old = 3 * 2y); PyTorch moves it to the new grad_fn and "
-    "gives the gradient of y's current value (2y)",
-)
 def test_retain_grad_before_an_inplace_op_gives_the_new_values_gradient_like_torch():
     def program(L, rec):
         x = L.t(X0, rg=True)
@@ -876,12 +818,6 @@ def test_retain_grad_before_an_inplace_op_gives_the_new_values_gradient_like_tor
     np.testing.assert_allclose(ours["y.grad"], 2 * (X0 * 2) * 3)  # by hand: d(y^2)/dy at the new y = 6x
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clamp_ with tensor bounds (PyTorch supports them, with gradients to the bounds) ends in NumPy's raw "
-    "TypeError \"operand 'Tensor' does not support ufuncs\" from np.clip, not a chainrule error saying the "
-    "bounds must be numbers",
-)
 def test_clamp_with_tensor_bounds_matches_torch_or_says_bounds_must_be_numbers():
     def program(L, rec):
         x = L.t(X0, rg=True)

@@ -361,6 +361,7 @@ def _share_version(inputs, outs) -> None:
             vc = src._vc
             if vc is None:
                 vc = src._vc = Version()
+            vc.views = True  # in-place changes of either one, while recording, are refused (chainrule.inplace)
             o._vc = vc
 
 

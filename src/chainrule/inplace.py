@@ -27,7 +27,7 @@ __all__ = ["apply", "setitem", "recording"]
 
 def recording(t: Tensor, operands) -> bool:
     """Whether an in-place operation on ``t`` with ``operands`` is recorded in the graph."""
-    if not state.grad_enabled:
+    if not state.grad_enabled or t.data.dtype.kind not in "fc":  # integer tensors are never differentiable
         return False
     return t._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
 
@@ -82,11 +82,27 @@ def apply(t: Tensor, op: str, write, compute, operands=()) -> Tensor:
         old.name = t.name
         r = _fit_result(t, compute(old), op)
         _write(t, op, lambda a: np.copyto(a, r.data))
+        retained = _retained(t)
         t._edge = r._edge
         t._requires_grad = r._requires_grad
+        if retained:  # retain_grad() follows the tensor: its .grad is the gradient of its new value
+            r._edge[0]._retain(t)
         return t
     _write(t, op, write)
     return t
+
+
+def _retained(t: Tensor) -> bool:
+    """Whether ``t`` asked for its gradient (retain_grad) at the node that made it; the request is taken off."""
+    if t._edge is None:
+        return False
+    node, index = t._edge
+    retain = (node._extra or {}).get("retain") or {}
+    ref = retain.get(index)
+    if ref is not None and ref() is t:
+        del retain[index]
+        return True
+    return False
 
 
 def _write(t: Tensor, op: str, write) -> None:

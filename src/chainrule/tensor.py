@@ -479,7 +479,11 @@ class Tensor:
         if min is None and max is None:
             raise ArgumentError("clamp_: give at least one of min and max")
         return _inplace.apply(
-            self, "clamp_", lambda a: np.clip(a, min, max, out=a), lambda old: _ops.clamp(old, min, max)
+            self,
+            "clamp_",
+            lambda a: np.clip(a, _raw(min), _raw(max), out=a),
+            lambda old: _ops.clamp(old, min, max),
+            (min, max),
         )
 
     clip_ = clamp_
@@ -505,7 +509,7 @@ class Tensor:
         return _inplace.apply(
             self,
             "copy_",
-            lambda a: np.copyto(a, _raw(src), casting="same_kind"),
+            lambda a: np.copyto(a, _raw(src), casting="unsafe"),
             lambda old: _replaced(old, src),
             (src,),
         )

@@ -605,10 +605,18 @@ def softplus(x):
 
 
 def clip(x, min=None, max=None):  # noqa: A002
-    """Limit values to [min, max] (either may be None). Also available as ``clamp``."""
+    """Limit values to [min, max] (either may be None; numbers, or tensors broadcast against x, which then
+    get the gradient where they are the result, as in PyTorch). Also available as ``clamp``."""
     if min is None and max is None:
         raise ArgumentError("clip: give at least one of min and max")
-    return Clip(min, max)(as_t(x))
+    x = as_t(x)
+    if not isinstance(min, (Tensor, np.ndarray)) and not isinstance(max, (Tensor, np.ndarray)):
+        return Clip(min, max)(x)
+    if min is not None:  # x where it is in range (ties included), else the bound
+        x = where(x.data < (min.data if isinstance(min, Tensor) else min), min, x)
+    if max is not None:
+        x = where(x.data > (max.data if isinstance(max, Tensor) else max), max, x)
+    return x
 
 
 clamp = clip
