@@ -27,7 +27,7 @@ import numpy as np
 from . import namespace
 from .errors import ArgumentError, ArgumentTypeError, BackwardError, GraphError, GraphFreedError, ShapeError
 from .modes import state
-from .tensor import Tensor, bump
+from .tensor import Tensor, Version
 from .tensor import wrap as _wrap
 
 __all__ = ["backward", "grad", "walk", "unbroadcast", "mark_modified", "leaf_hooks"]
@@ -37,7 +37,10 @@ def mark_modified(tensors) -> None:
     """Count an in-place change of each tensor's values made directly on its array (an optimizer's
     kernel, load_state_dict, nn.init): graphs that saved them refuse their backward afterwards."""
     for t in tensors:
-        bump(t)
+        vc = t._vc
+        if vc is None:
+            vc = t._vc = Version()
+        vc.bump()
 
 
 def leaf_hooks(t: Tensor) -> list:

@@ -126,10 +126,7 @@ class Function:
         ``saved_tensors`` reads them, and are Tensors under ``create_graph`` (so their derivatives
         are recorded); other arrays are constants.
         """
-        if self._saved is not False:  # False: not recording, nothing will be read
-            self._saved = arrays
-            self._tick = next(ticks)
-            self._outs = None
+        self._saved = arrays  # (__call__ notes the tick, and whether an output is among them)
 
     @property
     def saved_tensors(self) -> tuple:
@@ -201,7 +198,15 @@ class Function:
         t.data = out
         t._requires_grad = True
         t._edge = (self, 0)
-        if self._saved is not None or self._after_forward:
+        saved = self._saved
+        if saved is not None:
+            self._tick = next(ticks)
+            for a in saved:
+                if a is out:  # backward reads the output: it gets a version counter to check
+                    t._vc = vc = Version()
+                    self._outs = ((out, 0, vc),)
+                    break
+        if self._after_forward:
             self._finish((t,), (out,))
         return t
 
@@ -218,7 +223,6 @@ class Function:
     def _call_unrecorded(self, args):
         self._n_out = 0
         self.inputs = ()
-        self._saved = False
         self.needs_input_grad = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
         out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
         if type(out) is np.ndarray:
@@ -256,11 +260,13 @@ class Function:
         if saved is None:
             if type(self).vjp is not Function.vjp:
                 return
-            self._tick = next(ticks)
             saved = raw
+        elif self._outs is not None:  # the one output, kept already by __call__
+            return
+        self._tick = next(ticks)
         kept = []
         for k, (o, r) in enumerate(zip(outs, raw)):
-            if any(a is r or a is o.data for a in saved):
+            if _holds(saved, r, o.data):
                 vc = o._vc
                 if vc is None:
                     vc = o._vc = Version()
@@ -339,6 +345,15 @@ Function._after_forward = True
 
 
 # ----------------------------------------------------------------------------- saved values
+def _holds(saved, *arrays) -> bool:
+    """Whether one of ``arrays`` is (by identity) among the saved values."""
+    for a in saved:
+        for b in arrays:
+            if a is b:
+                return True
+    return False
+
+
 def _stale(node, what: str, vc, tick: int) -> None:
     was = vc.at(tick)
     was = f"version {was}" if was is not None else f"an earlier version than {vc.value}"

@@ -320,17 +320,16 @@ class TanhOp(Function):
 
 
 def logistic(x: np.ndarray) -> np.ndarray:
-    """The logistic function 1 / (1 + exp(-x)) on an array.
+    """The logistic function 1 / (1 + exp(-x)) on an array, as exp(-softplus(-x)).
 
-    For x below about -88 (float32) exp(-x) overflows to inf and the result is
-    exactly 0, the correctly rounded value; the overflow is expected, so it is
-    not reported.
+    softplus(-x) = ln(1 + exp(-x)) is computed without overflow for any x (NumPy's logaddexp), so no
+    overflow is ever reported and no floating-point error state needs changing; far in the negative
+    tail the result keeps its relative precision (it underflows to 0 only below about -103 in float32).
     """
     y = np.negative(x, out=np.empty_like(x))
-    with np.errstate(over="ignore"):
-        np.exp(y, out=y)
-    y += 1
-    return np.reciprocal(y, out=y)
+    np.logaddexp(0, y, out=y)
+    np.negative(y, out=y)
+    return np.exp(y, out=y)
 
 
 class SigmoidOp(Function):
