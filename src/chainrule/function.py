@@ -333,7 +333,10 @@ class Function:
 
     @property
     def name(self) -> str:
-        return type(self).__name__
+        """The operation's name, as explanations print it (SigmoidOp is "Sigmoid": the suffix only keeps
+        the class apart from the layer nn.Sigmoid)."""
+        name = type(self).__name__
+        return name[:-2] if name.endswith("Op") and len(name) > 2 else name
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} node>"

@@ -63,7 +63,7 @@ def gradcheck_graph(
             if idx.isdigit() and isinstance(node.inputs[int(idx)], Tensor):
                 in_name = names.get(id(node.inputs[int(idx)]), "?")
             raise GradcheckError(
-                f"gradcheck_graph: node {k} of {len(order)}, {type(node).__name__} (producing '{out_name}'), has a "
+                f"gradcheck_graph: node {k} of {len(order)}, {node.name} (producing '{out_name}'), has a "
                 f"wrong gradient for its input {idx} ('{in_name}'). {msg.replace('gradcheck: ', '')}"
             ) from None
     return True

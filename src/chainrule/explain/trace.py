@@ -576,7 +576,7 @@ def explain(
             st = Step(
                 order=len(steps) + 1,
                 node=node,
-                op=type(node).__name__,
+                op=node.name,
                 formula=type(node).formula,
                 derivative=type(node).derivative,
                 out_name=names.get(id(out_t), "?") if out_t is not None else "?",
@@ -597,7 +597,7 @@ def explain(
             st = Step(
                 order=len(steps) + 1,
                 node=node,
-                op=type(node).__name__,
+                op=node.name,
                 formula=type(node).formula,
                 derivative=type(node).derivative,
                 out_name=", ".join(o[0] for o in outs),
@@ -642,7 +642,7 @@ def explain(
         for idx, fns in n.hooks().items():
             if fns:
                 t = outputs.get((id(n), idx))
-                hooked.append(names.get(id(t), "?") if t is not None else f"output {idx} of {type(n).__name__}")
+                hooked.append(names.get(id(t), "?") if t is not None else f"output {idx} of {n.name}")
     if hooked:
         tr.notes.append(
             f"gradient hooks are registered on {', '.join(hooked)}; this trace runs none of them (it only "
