@@ -30,6 +30,7 @@ from .ops import (
     leaky_relu,
     linear,
     log,
+    log1p,
     log_softmax,
     logsumexp,
     matmul,
