@@ -41,6 +41,14 @@ def _train(seed: int, start: threading.Barrier | None = None, steps: int = 60) -
     return [p.numpy().copy() for p in model.parameters()]
 
 
+def _run_together(*fns) -> None:
+    threads = [threading.Thread(target=f) for f in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_four_threads_training_at_once_end_with_the_weights_of_each_run_alone():
     alone = [_train(seed) for seed in range(4)]
     start = threading.Barrier(4)
@@ -81,11 +89,7 @@ def test_overlapping_no_grad_blocks_in_two_threads_restore_each_threads_own_mode
             modes["b inside"] = cr.is_grad_enabled()
         modes["b"] = cr.is_grad_enabled()
 
-    threads = [threading.Thread(target=a), threading.Thread(target=b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_together(a, b)
     assert modes == {"a": True, "b inside": False, "b": True}
     assert cr.is_grad_enabled()
 
@@ -113,11 +117,7 @@ def test_a_backward_in_one_thread_leaves_another_threads_recording_alone():
         seen["b records"] = (w * 2).requires_grad and cr.is_grad_enabled()
         resume.set()
 
-    threads = [threading.Thread(target=a), threading.Thread(target=b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_together(a, b)
     assert seen == {"b records": True, "a grad": [18.0, 36.0]}  # d/dx (3x)^2 = 18 x
 
 
@@ -136,9 +136,5 @@ def test_detect_anomaly_in_one_thread_is_not_seen_by_another():
         seen["b"] = cr.modes.is_anomaly_enabled()
         done.set()
 
-    threads = [threading.Thread(target=a), threading.Thread(target=b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_together(a, b)
     assert seen == {"a": True, "b": False}

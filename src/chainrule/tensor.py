@@ -742,10 +742,6 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     return wrap(to_array(data, dtype, copy=False))
 
 
-def is_number(x) -> bool:
-    return isinstance(x, numbers.Number) and not isinstance(x, bool)
-
-
 # Late imports: the ops, the in-place rules and the backward walk are built on Tensor.
 from . import autograd as _autograd  # noqa: E402
 from . import inplace as _inplace  # noqa: E402
