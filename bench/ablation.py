@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
 from report import ablation_table  # noqa: E402
-from run import SIZES, _weights, interleaved, machine_info, threads  # noqa: E402
+from run import interleaved, machine_info, mlp_data, threads  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn.functional as F  # noqa: E402
@@ -158,22 +158,26 @@ VARIANTS = [
 ]
 
 
+def measure(rounds: int, per_round: int, variants=None) -> dict:
+    """{"sgd": {variant: ms}, "adam": {...}}: every variant's step, timed in interleaved rounds (the MLP's data
+    of bench/run.py). bench/before_after.py calls this in its child processes."""
+    X, y, ws = mlp_data()
+    steps = {}
+    for opt_name in ("sgd", "adam"):
+        fns = {v: make_step(v, opt_name, X, y, ws) for v in variants or VARIANTS}
+        steps[opt_name] = {v: t * 1e3 for v, t in interleaved(fns, rounds, per_round).items()}
+    return steps
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "ablation.json"))
     args = ap.parse_args(argv)
     rounds, per_round = (5, 5) if args.quick else (15, 10)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((128, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], 128)
-    ws = _weights(rng)
-    result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "threads": 1, "steps": {}}
+    result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(), "threads": 1}
     with threads(1):
-        for opt_name in ("sgd", "adam"):
-            fns = {v: make_step(v, opt_name, X, y, ws) for v in VARIANTS}
-            times = interleaved(fns, rounds, per_round)
-            result["steps"][opt_name] = {v: t * 1e3 for v, t in times.items()}
+        result["steps"] = measure(rounds, per_round)
     print(ablation_table(result))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

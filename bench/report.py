@@ -1,6 +1,7 @@
 """Turn bench/results/latest.json into the Markdown tables of the README.
 
 python bench/report.py [results.json] [--readme README.md]   # print; with --readme, replace its table
+python bench/report.py bench/results/before_after.json         # bench/before_after.py's tables
 """
 
 from __future__ import annotations
@@ -271,6 +272,110 @@ def ablation_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+STEP_LIMIT = 1.03  # before_after: a step within 3% of before (or faster)
+FLAT_LIMIT = 1.5  # before_after: per-node backward time, slowest / fastest chain length
+
+
+def before_after_table(res: dict) -> str:
+    """The tables of bench/before_after.py: steps, per-node backward and ablation, before and after."""
+    summ, trees = res["summary"], res["trees"]
+
+    def tree(label):
+        t = trees[label]
+        ref = f"{t['commit'][:7]}{' + changes' if t.get('dirty') else ''}" if t.get("commit") else "?"
+        return f"{label}: {t['src']} ({ref})"
+
+    def paired(d):
+        if d.get("paired_ratio") is None:
+            return "-"
+        return f"{d['paired_ratio']:.3f} ({d['paired_min']:.2f}..{d['paired_max']:.2f})"
+
+    lines = [
+        f"Measured {res['when']} by `python bench/before_after.py`{' --quick' if res.get('quick') else ''}: "
+        f"{tree('before')}; {tree('after')}. One BLAS thread; each figure is the median over "
+        f"{res['rounds']} rounds of one child process per tree, the trees' children alternating"
+        + ("; each child's heap layout perturbed by a seed per round. " if res.get("heap_jitter") else ". ")
+        + "after / before: the ratio of the medians; paired: the median (and range) of the ratio within each round.",
+        "",
+    ]
+    steps = [
+        ("mlp_sgd_ms", "MLP SGD step (ms)"),
+        ("mlp_adam_ms", "MLP Adam step (ms)"),
+        ("xor_us", "tiny XOR step (µs)"),
+    ]
+    if any(q in summ for q, _ in steps):
+        lines += [
+            "| workload | before | after | after / before | paired | within 3% or faster |",
+            "|---|---|---|---|---|---|",
+        ]
+        for q, name in steps:
+            d = summ.get(q)
+            if d:
+                ok = "yes" if d["ratio"] <= STEP_LIMIT else "no"
+                lines.append(
+                    f"| {name} | {d['before']:.2f} | {d['after']:.2f} | {d['ratio']:.3f} | {paired(d)} | {ok} |"
+                )
+        lines.append("")
+    chain = sorted(
+        (int(q.split("_")[1]), d) for q, d in summ.items() if q.startswith("chain_") and q.endswith("_us_per_node")
+    )
+    if chain:
+        lines += [
+            "| chain backward, nodes | before (µs per node) | after (µs per node) | after / before | paired |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {n:,} | {d['before']:.2f} | {d['after']:.2f} | {d['ratio']:.3f} | {paired(d)} |" for n, d in chain
+        ]
+        flat, verdict = {}, {}
+        for label in ("before", "after"):
+            per = [d[label] for _, d in chain]
+            flat[label] = max(per) / min(per)
+            verdict[label] = "yes" if flat[label] <= FLAT_LIMIT else "no"
+        lines += [
+            f"| slowest / fastest length | {flat['before']:.2f}x | {flat['after']:.2f}x | | |",
+            "",
+            f"Per-node backward time flat (slowest / fastest length within {FLAT_LIMIT}x): before "
+            f"{verdict['before']}, after {verdict['after']}.",
+            "",
+        ]
+    abl = [q for q in summ if q.startswith("ablation/")]
+    if abl:
+        opts = ("sgd", "adam")
+        variants = [q.split("/", 2)[2] for q in abl if q.startswith("ablation/sgd/")]
+        lines += [
+            "| MLP step with one choice undone | SGD before (ms) | ratio | SGD after (ms) | ratio | after / before "
+            "| Adam before (ms) | ratio | Adam after (ms) | ratio | after / before |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        base = {o: summ.get(f"ablation/{o}/as shipped") for o in opts}
+        for v in variants:
+            cells = [v]
+            for o in opts:
+                d, b = summ.get(f"ablation/{o}/{v}"), base[o]
+                if d is None or b is None:
+                    cells += ["-"] * 5
+                    continue
+                cells += [
+                    f"{d['before']:.2f}",
+                    f"{d['before'] / b['before']:.2f}",
+                    f"{d['after']:.2f}",
+                    f"{d['after'] / b['after']:.2f}",
+                    f"{d['ratio']:.3f}",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "ratio: the variant / that tree's step as shipped (above 1: what the choice saves); "
+            "after / before: the variant in the new tree / in the old.",
+        ]
+        for label, failed in (res.get("variants_left_out") or {}).items():
+            lines.append(f"Left out in {label}: " + "; ".join(f"{v} ({e})" for v, e in failed.items()))
+    if res.get("errors"):
+        lines += ["", "Children that failed: " + "; ".join(res["errors"])]
+    return "\n".join(lines)
+
+
 def _replace(body: str, start: str, end: str, text: str, readme: str) -> str:
     if start not in body:
         raise SystemExit(f"{readme} has no {start} ... {end} block")
@@ -289,6 +394,11 @@ def main():
     path = opts.results
     with open(path) as f:
         res = json.load(f)
+    if res.get("kind") == "before_after":  # bench/before_after.py's results: no README block
+        if opts.readme:
+            raise SystemExit(f"{path} holds a before/after comparison; the README has no table for it")
+        print(before_after_table(res))
+        return
     text = report(res)
     if opts.readme:
         readme = opts.readme

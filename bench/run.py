@@ -136,35 +136,23 @@ def _weights(rng):
     return ws
 
 
+def mlp_data(batch=128, seed=0):
+    """The MLP's batch (X, y) and weights [(W, b)] every contender starts from."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], batch)
+    return X, y, _weights(rng)
+
+
 def mlp_steps(batch=128, seed=0):
     """Step functions of every contender for one SGD step and one Adam step."""
     import torch
 
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], batch)
-    ws = _weights(rng)
+    X, y, ws = mlp_data(batch, seed)
     out = {}
 
     for opt_name in ("sgd", "adam"):
-        # chainrule
-        model = cr.nn.Sequential(
-            cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(), cr.nn.Linear(512, 10)
-        )
-        for lin, (w, b) in zip([model[0], model[2], model[4]], ws):
-            lin.weight.data[...] = w
-            lin.bias.data[...] = b
-        opt = (
-            cr.optim.SGD(model.parameters(), lr=0.01)
-            if opt_name == "sgd"
-            else cr.optim.Adam(model.parameters(), lr=1e-3)
-        )
-        xb = cr.tensor(X)
-
-        def cr_step(model=model, opt=opt, xb=xb):
-            opt.zero_grad()
-            F.cross_entropy(model(xb), y).backward()
-            opt.step()
+        cr_step = cr_mlp_step(opt_name, X, y, ws)
 
         # PyTorch
         tm = torch.nn.Sequential(
@@ -199,6 +187,28 @@ def mlp_steps(batch=128, seed=0):
             "floor_torch": floor_step_torch(X, ws, batch),
         }
     return out
+
+
+def cr_mlp_step(opt_name, X, y, ws):
+    """chainrule's step (SGD or Adam) of the MLP, with weights ``ws``: the one bench/before_after.py times."""
+    model = cr.nn.Sequential(
+        cr.nn.Linear(784, 512), cr.nn.ReLU(), cr.nn.Linear(512, 512), cr.nn.ReLU(), cr.nn.Linear(512, 10)
+    )
+    for lin, (w, b) in zip([model[0], model[2], model[4]], ws):
+        lin.weight.data[...] = w
+        lin.bias.data[...] = b
+    if opt_name == "sgd":
+        opt = cr.optim.SGD(model.parameters(), lr=0.01)
+    else:
+        opt = cr.optim.Adam(model.parameters(), lr=1e-3)
+    xb = cr.tensor(X)
+
+    def cr_step():
+        opt.zero_grad()
+        F.cross_entropy(model(xb), y).backward()
+        opt.step()
+
+    return cr_step
 
 
 def numpy_step(X, y, ws, opt_name):
@@ -324,15 +334,19 @@ def bench_mlp(rounds, per_round):
 
 
 # ----------------------------------------------------------------------------- tiny XOR network
-def xor_steps():
-    import torch
-
+def xor_data():
+    """The XOR inputs X, targets Y and first weights W1, b1, W2, b2."""
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     Y = np.array([[0], [1], [1], [0]], np.float32)
     rng = np.random.default_rng(0)
     W1, b1 = rng.uniform(-1, 1, (2, 2)).astype(np.float32), np.zeros(2, np.float32)
     W2, b2 = rng.uniform(-1, 1, (1, 2)).astype(np.float32), np.zeros(1, np.float32)
+    return X, Y, W1, b1, W2, b2
 
+
+def cr_xor_step():
+    """chainrule's XOR step (2-2-1, sigmoid, MSE, SGD): the one bench/before_after.py times."""
+    X, Y, W1, _, W2, _ = xor_data()
     m = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Sigmoid(), cr.nn.Linear(2, 1), cr.nn.Sigmoid())
     m[0].weight.data[...], m[2].weight.data[...] = W1, W2
     opt = cr.optim.SGD(m.parameters(), lr=0.5)
@@ -343,6 +357,15 @@ def xor_steps():
         opt.zero_grad()
         mse(m(xb), yb).backward()
         opt.step()
+
+    return cr_step
+
+
+def xor_steps():
+    import torch
+
+    X, Y, W1, b1, W2, b2 = xor_data()
+    cr_step = cr_xor_step()
 
     tm = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 1), torch.nn.Sigmoid())
     topt = torch.optim.SGD(tm.parameters(), lr=0.5)
