@@ -82,6 +82,22 @@ def _check_class_targets(op, target):
         )
 
 
+def _log_softmax_rows(x2):
+    """(log softmax, softmax) of each row of ``x2``, in one pass over it: the usual case, finite rows, as
+    max, exp, sum, log; rows with an infinity (or no classes) take log_softmax's careful path."""
+    if x2.shape[1]:
+        m = x2.max(axis=1, keepdims=True)
+        if np.isfinite(m).all():
+            z = x2 - m
+            e = np.exp(z)
+            s = e.sum(axis=1, keepdims=True)
+            z -= np.log(s)
+            e /= s
+            return z, e
+    logp = log_softmax_array(x2, 1)
+    return logp, np.exp(logp)
+
+
 def _rows(xp, x, c):
     """(M, C): the class axis moved last and the rest flattened, as the loss works on it."""
     if x.ndim > 2:
@@ -122,9 +138,7 @@ class CrossEntropyOp(Function):
         self.save_for_backward(x, t)
         from ..namespace import numpy_ns
 
-        x2 = _rows(numpy_ns, x, c)
-        logp = log_softmax_array(x2, 1)
-        self.p = np.exp(logp)
+        logp, self.p = _log_softmax_rows(_rows(numpy_ns, x, c))
         if self.probs:
             loss = self._prob_loss(numpy_ns, t, logp, c)
         else:
@@ -152,7 +166,7 @@ class CrossEntropyOp(Function):
             )
         self.mask = None if mask.all() else mask
         self.count = int(mask.sum())
-        self.targets = safe  # the class of each row (0 for ignored rows), until _index_loss makes them rows
+        self.targets = safe  # the class of each row (0 for ignored rows)
 
     def _prob_loss(self, xp, t, logp, c):
         tr = self._prob_rows(xp, t, c)
@@ -174,12 +188,16 @@ class CrossEntropyOp(Function):
             loss = (1 - eps) * loss - (eps / c) * logp.sum(axis=1)
         if self.mask is not None:
             loss = loss * self.mask
-        onehot = np.zeros(logp.shape, logp.dtype)
-        onehot[rows, safe] = 1 - eps
-        if eps:
-            onehot += eps / c
-        self.targets = onehot  # the smoothed one-hot rows: the targets as probabilities, for the vjp
         return loss
+
+    def _onehot(self, like):
+        """The targets as (smoothed) one-hot rows, the probabilities the vjp subtracts."""
+        eps = self.label_smoothing
+        rows = np.zeros(like.shape, like.dtype)
+        rows[np.arange(like.shape[0]), self.targets] = 1 - eps
+        if eps:
+            rows += eps / like.shape[1]
+        return rows
 
     def vjp(self, xp, g):
         from ..namespace import numpy_ns
@@ -194,7 +212,7 @@ class CrossEntropyOp(Function):
             tr = self._prob_rows(xp, t, c)
             d = (p * xp.sum(tr, axis=1, keepdims=True) - tr) * scale
         else:
-            d = (p - self.targets) * scale
+            d = (p - self._onehot(self.p)) * scale
         if self.mask is not None:
             d = d * self.mask[:, None]
         gx = _restore(xp, d, x.shape)
