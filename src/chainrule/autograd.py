@@ -436,8 +436,10 @@ class _Walk(Delivery):
 
     def loop(self) -> None:
         """Process every node once its consumers are done, in one loop."""
-        deps, run, buf, xp = self.deps, self.run, self.buf, self.xp
+        deps, run, buf, xp, send = self.deps, self.run, self.buf, self.xp, self.send
         plain = self.capture is None and self.run_hooks
+        observer = self.observer
+        free = not self.retain_graph
         ready = [n for n in deps if deps[n] == 0]
         while ready:
             n = ready.pop()
@@ -449,10 +451,10 @@ class _Walk(Delivery):
             out = n.vjp(xp, *gs)
             if type(out) is not tuple or len(out) != len(n.inputs):
                 out = _check_result(n, out, len(n.inputs))
-            if self.observer is not None:
+            if observer is not None:
                 out = self.observed(n, gs, out)
-            self.send(n, out, ready)
-            if not self.retain_graph:
+            send(n, out, ready)
+            if free:
                 n._free()
 
     def skip(self, n, g, ready) -> None:
