@@ -1,7 +1,7 @@
 """Turn bench/results/latest.json into the Markdown tables of the README.
 
 python bench/report.py [results.json] [--readme README.md]   # print; with --readme, replace its table
-python bench/report.py bench/results/before_after.json         # bench/before_after.py's tables
+python bench/report.py bench/results/before_after.json [--readme README.md]  # bench/before_after.py's tables
 """
 
 from __future__ import annotations
@@ -272,6 +272,7 @@ def ablation_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+BA_START, BA_END = "<!-- before_after:start -->", "<!-- before_after:end -->"
 STEP_LIMIT = 1.03  # before_after: a step within 3% of before (or faster)
 FLAT_LIMIT = 1.5  # before_after: per-node backward time, slowest / fastest chain length
 
@@ -394,10 +395,16 @@ def main():
     path = opts.results
     with open(path) as f:
         res = json.load(f)
-    if res.get("kind") == "before_after":  # bench/before_after.py's results: no README block
+    if res.get("kind") == "before_after":  # bench/before_after.py's results: the README's before/after block
+        text = before_after_table(res)
         if opts.readme:
-            raise SystemExit(f"{path} holds a before/after comparison; the README has no table for it")
-        print(before_after_table(res))
+            with open(opts.readme) as f:
+                body = _replace(f.read(), BA_START, BA_END, text, opts.readme)
+            with open(opts.readme, "w") as f:
+                f.write(body)
+            print(f"updated {opts.readme}")
+        else:
+            print(text)
         return
     text = report(res)
     if opts.readme:
