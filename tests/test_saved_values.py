@@ -116,6 +116,11 @@ pos = dict(lo=0.5, hi=2.0)
 idx_ints = np.array([2, 0, 2, 1])
 labels = np.array([1, 0, 3, 2, 0])
 probs = _rng.dirichlet(np.ones(4), size=5)
+scatter_index = np.array([[0, 2, 1, 0], [2, 0, 0, 1]])  # distinct along dim 0
+repeated_index = np.array([[0, 2, 1, 0], [2, 0, 0, 1], [0, 0, 2, 2], [1, 1, 1, 1], [0, 2, 0, 2]])
+int_a = _rng.integers(-20, 20, (3, 4))
+mask4 = np.array([True, False, True, True])
+int_b = _rng.integers(1, 5, (3, 4))
 
 CASES = [
     # elementwise
@@ -195,10 +200,63 @@ CASES = [
     ("getitem function", lambda x: cr.ops.getitem(x, (slice(None), 2)), [D(_u(3, 4))]),
     ("take", lambda x: cr.ops.take(x, (slice(None), [0, 3, 3])), [D(_u(3, 4))]),
     ("index_put", lambda x, v: cr.ops.index_put(x, (slice(None), 1), v), [D(_u(3, 4)), D(_u(3))]),
-    ("scatter_add", lambda g: cr.ops.scatter_add(g, np.array([0, 2, 0]), (4, 2), False), [D(_u(3, 2))]),
+    ("take_adjoint", lambda g: cr.ops.take_adjoint(g, np.array([0, 2, 0]), (4, 2), False), [D(_u(3, 2))]),
     ("concatenate", lambda a, b: cr.concatenate([a, b], axis=1), [D(_u(3, 4)), D(_u(3, 2))]),
     ("stack", lambda a, b: cr.stack([a, b], axis=1), [D(_u(3, 4)), D(_u(3, 4))]),
     ("split", lambda x: cr.split(x, [1, 3], axis=1), [D(_u(3, 4))]),
+    # indexing, layout, einsum, sorting, integer ops (issue 11)
+    ("gather", lambda x, i: cr.gather(x, 1, i), [D(_u(3, 4)), C(np.array([[0, 3], [1, 1], [2, 0]]))]),
+    ("scatter", lambda x, s, i: cr.scatter(x, 0, i, s), [D(_u(3, 4)), D(_u(2, 4)), C(scatter_index)]),
+    ("scatter repeated", lambda x, s: cr.scatter(x, 1, np.array([[1, 1, 2]] * 3), s), [D(_u(3, 4)), D(_u(3, 3))]),
+    ("scatter value", lambda x: cr.scatter(x, 0, scatter_index, -1.0), [D(_u(3, 4))]),
+    ("scatter_add", lambda x, s: cr.scatter_add(x, 0, repeated_index, s), [D(_u(3, 4)), D(_u(5, 4))]),
+    ("index_select", lambda x, i: cr.index_select(x, 1, i), [D(_u(3, 4)), C(idx_ints)]),
+    ("index_add", lambda x, s: cr.index_add(x, 1, idx_ints, s, alpha=2.0), [D(_u(3, 4)), D(_u(3, 4))]),
+    ("masked_fill", lambda x, m: cr.masked_fill(x, m, 0.5), [D(_u(3, 4)), C(_u(3, 4) > 0)]),
+    ("masked_fill tensor", lambda x, v: cr.masked_fill(x, mask4, v), [D(_u(3, 4)), D(_u())]),
+    ("masked_select", lambda x, m: cr.masked_select(x, m), [D(_u(3, 4)), C(_u(2, 3, 4) > 0)]),
+    ("take_along_dim", lambda x, i: cr.take_along_dim(x, i, 0), [D(_u(3, 4)), C(np.array([[2, 0, 1, 1]]))]),
+    ("take_along_dim flat", lambda x: cr.take_along_dim(x, np.array([5, 0, 11])), [D(_u(3, 4))]),
+    ("flip", lambda x: cr.flip(x, (0, 1)), [D(_u(3, 4))]),
+    ("roll", lambda x: cr.roll(x, 2), [D(_u(3, 4))]),
+    ("repeat", lambda x: cr.ops.repeat(x, 2, 1, 3), [D(_u(3, 4))]),
+    ("tile", lambda x: cr.tile(x, (2,)), [D(_u(3, 4))]),
+    ("tril", lambda x: cr.tril(x, 1), [D(_u(2, 3, 4))]),
+    ("triu", lambda x: cr.triu(x), [D(_u(3, 4))]),
+    ("pad constant", lambda x: F.pad(x, (1, -1, 2, 0), value=1.0), [D(_u(3, 4))]),
+    ("pad reflect", lambda x: F.pad(x, (2, 1), mode="reflect"), [D(_u(3, 4))]),
+    ("pad replicate", lambda x: F.pad(x, (2, 1, 0, 3), mode="replicate"), [D(_u(2, 3, 4))]),
+    ("pad circular", lambda x: F.pad(x, (3, 1), mode="circular"), [D(_u(3, 4))]),
+    ("narrow", lambda x: cr.narrow(x, 1, 1, 2), [D(_u(3, 4))]),
+    ("chunk", lambda x: cr.chunk(x, 3, 1), [D(_u(3, 4))]),
+    ("movedim", lambda x: cr.movedim(x, (0, 1), (2, 0)), [D(_u(2, 3, 4))]),
+    ("unbind", lambda x: cr.unbind(x, 1), [D(_u(3, 4))]),
+    ("einsum", lambda a, b: cr.einsum("ij,jk->ik", a, b), [D(_u(3, 4)), D(_u(4, 5))]),
+    ("einsum const", lambda a, b: cr.einsum("bij,bj->bi", a, b), [D(_u(2, 3, 4)), C(_u(2, 4))]),
+    ("einsum diagonal", lambda a: cr.einsum("iij->ij", a), [D(_u(3, 3, 2))]),
+    ("einsum broadcast", lambda a, b: cr.einsum("...i,i->...", a, b), [D(_u(2, 1, 3)), D(_u(3))]),
+    ("sort", lambda x: cr.sort(x, 0, descending=True), [D(_u(3, 4))]),
+    ("topk", lambda x: cr.topk(x, 2, largest=False), [D(_u(3, 4))]),
+    ("argsort", lambda x: x * cr.argsort(x, dim=1), [D(_u(3, 4))]),
+    ("argmax", lambda x: x * cr.argmax(x, dim=1, keepdim=True), [D(_u(3, 4))]),
+    ("argmin", lambda x: x * cr.argmin(x), [D(_u(3, 4))]),
+    ("div trunc", lambda a, b: cr.div(a, b, rounding_mode="trunc"), [D(_u(3, 4)), D(_u(3, 4, **pos))]),
+    ("div floor", lambda a, b: cr.div(a, b, rounding_mode="floor"), [D(_u(3, 4)), D(_u(3, 4, **pos))]),
+    ("floor_divide", lambda x, a, b: x * cr.floor_divide(a, b), [D(_u(3, 4)), C(int_a), C(int_b)]),
+    ("remainder", cr.remainder, [D(_u(3, 4)), D(_u(3, 4, **pos))]),
+    ("fmod", cr.fmod, [D(_u(3, 4)), D(_u(3, 4, **pos))]),
+    ("remainder number", lambda x: x % 0.3, [D(_u(3, 4))]),
+    ("bitwise_and", lambda x, a, b: x * cr.bitwise_and(a, b), [D(_u(3, 4)), C(int_a), C(int_b)]),
+    ("bitwise_or", lambda x, a, b: x * cr.bitwise_or(a, b), [D(_u(3, 4)), C(int_a), C(int_b)]),
+    ("bitwise_xor", lambda x, a, b: x * cr.bitwise_xor(a, b), [D(_u(3, 4)), C(int_a), C(int_b)]),
+    ("bitwise_not", lambda x, a: x * cr.bitwise_not(a), [D(_u(3, 4)), C(int_a)]),
+    ("bitwise_left_shift", lambda x, a: x * cr.bitwise_left_shift(a, 2), [D(_u(3, 4)), C(int_a)]),
+    ("bitwise_right_shift", lambda x, a: x * cr.bitwise_right_shift(a, 1), [D(_u(3, 4)), C(int_a)]),
+    ("isnan", lambda x: cr.where(cr.isnan(x), 0.0, x), [D(_u(3, 4))]),
+    ("isinf", lambda x: cr.where(cr.isinf(x), 0.0, x), [D(_u(3, 4))]),
+    ("isfinite", lambda x: cr.where(cr.isfinite(x), x, 0.0), [D(_u(3, 4))]),
+    ("allclose", lambda x: x * float(cr.allclose(x, x)), [D(_u(3, 4))]),
+    ("one_hot", lambda x, t: x * F.one_hot(t, 4), [D(_u(5, 4)), C(labels)]),
     # losses
     ("mse_loss", F.mse_loss, [D(_u(5, 4)), D(_u(5, 4))]),
     ("mse_loss none", lambda x, t: F.mse_loss(x, t, reduction="none"), [D(_u(5, 4)), C(_u(5, 4))]),

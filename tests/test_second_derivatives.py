@@ -29,6 +29,10 @@ def _away_from_zero(*shape):
 
 
 POS_WEIGHT = _pos(6)
+GATHER_INDEX = np.array([[0, 3], [1, 1], [2, 0]])
+SCATTER_INDEX = np.array([[0, 2, 1, 0], [2, 0, 0, 1]])  # distinct along dim 0
+REPEATED_INDEX = np.array([[0, 2, 1, 0], [2, 0, 0, 1], [0, 0, 2, 2], [1, 1, 1, 1], [0, 2, 0, 2]])
+MASK = rng.uniform(size=(3, 4)) > 0.5
 
 
 def _tf():
@@ -147,6 +151,126 @@ CASES = {
         [_any(6, 3), _pos(3), _any(3)],
         lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True) ** 2,
         lambda x, g, b: _tf().batch_norm(x, None, None, g, b, training=True) ** 2,
+    ),
+    # indexing, layout, einsum, sorting, integer ops (issue 11)
+    "gather": (
+        [_any(3, 4)],
+        lambda x: cr.gather(x * x, 1, GATHER_INDEX) * x[:, :2],
+        lambda x: torch.gather(x * x, 1, torch.tensor(GATHER_INDEX)) * x[:, :2],
+    ),
+    "scatter_src": (
+        [_any(3, 4), _any(2, 4)],
+        lambda x, s: cr.scatter(x * x, 0, SCATTER_INDEX, s * s) * x,
+        lambda x, s: torch.scatter(x * x, 0, torch.tensor(SCATTER_INDEX), s * s) * x,
+    ),
+    "scatter_value": (
+        [_any(3, 4)],
+        lambda x: cr.scatter(x * x, 0, SCATTER_INDEX, 1.5) * x,
+        lambda x: torch.scatter(x * x, 0, torch.tensor(SCATTER_INDEX), 1.5) * x,
+    ),
+    "scatter_add": (
+        [_any(3, 4), _any(5, 4)],
+        lambda x, s: cr.scatter_add(x, 0, REPEATED_INDEX, s * x[:1]) ** 2,
+        lambda x, s: torch.scatter_add(x, 0, torch.tensor(REPEATED_INDEX), s * x[:1]) ** 2,
+    ),
+    "index_select": (
+        [_any(3, 4)],
+        lambda x: cr.index_select(x, 1, np.array([3, 0, 3])) ** 3,
+        lambda x: torch.index_select(x, 1, torch.tensor([3, 0, 3])) ** 3,
+    ),
+    "index_add": (
+        [_any(3, 4), _any(3, 2)],
+        lambda x, s: cr.index_add(x * x, 1, np.array([2, 2]), s * x[:, :2], alpha=-1.5) ** 2,
+        lambda x, s: torch.index_add(x * x, 1, torch.tensor([2, 2]), s * x[:, :2], alpha=-1.5) ** 2,
+    ),
+    "masked_fill": (
+        [_any(3, 4), _any()],
+        lambda x, v: cr.masked_fill(x * x, MASK, v * v) * x,
+        lambda x, v: torch.masked_fill(x * x, torch.tensor(MASK), v * v) * x,
+    ),
+    "masked_select": (
+        [_any(3, 4)],
+        lambda x: cr.masked_select(x, MASK) ** 3,
+        lambda x: torch.masked_select(x, torch.tensor(MASK)) ** 3,
+    ),
+    "take_along_dim": (
+        [_any(3, 4)],
+        lambda x: cr.take_along_dim(x, GATHER_INDEX, 1) ** 3,
+        lambda x: torch.take_along_dim(x, torch.tensor(GATHER_INDEX), 1) ** 3,
+    ),
+    "flip": ([_any(3, 4)], lambda x: cr.flip(x, (0, 1)) * x, lambda x: torch.flip(x, (0, 1)) * x),
+    "roll": ([_any(3, 4)], lambda x: cr.roll(x, (1, -1), (0, 1)) * x, lambda x: torch.roll(x, (1, -1), (0, 1)) * x),
+    "repeat": ([_any(2, 3)], lambda x: x.repeat(2, 1, 2) ** 3, lambda x: x.repeat(2, 1, 2) ** 3),
+    "tile": ([_any(2, 3)], lambda x: cr.tile(x, (2,)) ** 3, lambda x: torch.tile(x, (2,)) ** 3),
+    "tril": ([_any(3, 4)], lambda x: cr.tril(x, -1) * x, lambda x: torch.tril(x, -1) * x),
+    "triu": ([_any(2, 3, 3)], lambda x: cr.triu(x * x, 1) * x, lambda x: torch.triu(x * x, 1) * x),
+    "pad_constant": (
+        [_any(3, 4)],
+        lambda x: F.pad(x, (1, -1, 2, 0), value=0.5) ** 3,
+        lambda x: _tf().pad(x, (1, -1, 2, 0), value=0.5) ** 3,
+    ),
+    "pad_reflect": (
+        [_any(2, 2, 5)],
+        lambda x: F.pad(x, (2, 3), mode="reflect") ** 3,
+        lambda x: _tf().pad(x, (2, 3), mode="reflect") ** 3,
+    ),
+    "pad_replicate": (
+        [_any(1, 2, 3)],
+        lambda x: F.pad(x, (2, 1, 1, 2), mode="replicate") ** 3,
+        lambda x: _tf().pad(x, (2, 1, 1, 2), mode="replicate") ** 3,
+    ),
+    "pad_circular": (
+        [_any(1, 2, 3)],
+        lambda x: F.pad(x, (2, 1, 1, 2), mode="circular") ** 3,
+        lambda x: _tf().pad(x, (2, 1, 1, 2), mode="circular") ** 3,
+    ),
+    "narrow": ([_any(3, 4)], lambda x: cr.narrow(x, 1, 1, 2) ** 3, lambda x: torch.narrow(x, 1, 1, 2) ** 3),
+    "chunk": (
+        [_any(5, 2)],
+        lambda x: (lambda p: p[0] * p[1][:2] * p[2][:1].sum())(cr.chunk(x * x, 3)),
+        lambda x: (lambda p: p[0] * p[1][:2] * p[2][:1].sum())(torch.chunk(x * x, 3)),
+    ),
+    "movedim": (
+        [_any(2, 3, 4)],
+        lambda x: cr.movedim(x, (0, 2), (2, 1)) ** 3,
+        lambda x: torch.movedim(x, (0, 2), (2, 1)) ** 3,
+    ),
+    "unbind": (
+        [_any(3, 4)],
+        lambda x: (lambda p: p[0] * p[2])(cr.unbind(x * x, 0)),
+        lambda x: (lambda p: p[0] * p[2])(torch.unbind(x * x, 0)),
+    ),
+    "einsum_matmul": (
+        [_any(3, 4), _any(4, 2)],
+        lambda a, b: cr.einsum("ij,jk->ik", a, b * b) ** 2,
+        lambda a, b: torch.einsum("ij,jk->ik", a, b * b) ** 2,
+    ),
+    "einsum_ellipsis_broadcast": (
+        [_any(2, 1, 3), _any(4, 3)],
+        lambda a, b: cr.einsum("...i,...i->...", a, b) ** 2,
+        lambda a, b: torch.einsum("...i,...i->...", a, b) ** 2,
+    ),
+    "einsum_diagonal_and_sum": (
+        [_any(3, 3), _any(3, 2)],
+        lambda a, b: cr.einsum("ii,ij->i", a * a, b) * cr.einsum("ij->", b),
+        lambda a, b: torch.einsum("ii,ij->i", a * a, b) * torch.einsum("ij->", b),
+    ),
+    "sort": (
+        [_any(3, 4)],
+        lambda x: cr.sort(x, 1, descending=True).values ** 3,
+        lambda x: torch.sort(x, 1, descending=True).values ** 3,
+    ),
+    "topk": ([_any(3, 5)], lambda x: cr.topk(x, 2).values ** 3, lambda x: torch.topk(x, 2).values ** 3),
+    "remainder": (
+        [_any(6), _away_from_zero(6)],
+        lambda a, b: cr.remainder(a * a, b) * b,
+        lambda a, b: torch.remainder(a * a, b) * b,
+    ),
+    "fmod": ([_any(6), _away_from_zero(6)], lambda a, b: cr.fmod(a, b * b) * a, lambda a, b: torch.fmod(a, b * b) * a),
+    "div_trunc": (
+        [_any(6), _away_from_zero(6)],
+        lambda a, b: cr.div(a * 3, b, rounding_mode="trunc") * a,
+        lambda a, b: torch.div(a * 3, b, rounding_mode="trunc") * a,
     ),
 }
 

@@ -61,8 +61,50 @@ from .ops import (
     var,
     where,
 )
+
+# indexing, layout, einsum, sorting, integer ops (PyTorch's names and rules)
+from .ops import (
+    allclose,
+    argmax,
+    argmin,
+    argsort,
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+    chunk,
+    einsum,
+    flip,
+    floor_divide,
+    fmod,
+    gather,
+    index_add,
+    index_select,
+    isfinite,
+    isinf,
+    isnan,
+    masked_fill,
+    masked_select,
+    movedim,
+    narrow,
+    remainder,
+    roll,
+    scatter,
+    scatter_add,
+    sort,
+    take_along_dim,
+    tile,
+    topk,
+    tril,
+    triu,
+    unbind,
+)
+from .ops import movedim as moveaxis
 from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, int32, int64, tensor
 from .creation import arange, full, linspace, ones, ones_like, rand, randn, zeros, zeros_like, manual_seed
+from .creation import empty, eye, full_like, randint, randperm
 
 __version__ = "0.1.0"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor, from_numpy
 
 __all__ = [
@@ -17,6 +18,11 @@ __all__ = [
     "rand",
     "randn",
     "manual_seed",
+    "eye",
+    "empty",
+    "full_like",
+    "randint",
+    "randperm",
     "default_generator",
 ]
 
@@ -69,16 +75,34 @@ def ones_like(t, requires_grad: bool = False) -> Tensor:
     return _make(np.ones_like(np.asarray(t)), requires_grad)
 
 
-def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Evenly spaced values in [start, stop) (or [0, start) with one argument), as NumPy's arange."""
-    if stop is None:
-        start, stop = 0, start
-    arr = np.arange(start, stop, step)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    elif arr.dtype.kind == "f":
-        arr = arr.astype(np.float32)
-    return from_numpy(arr)
+def arange(start=0, end=None, step=1, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    """PyTorch's ``arange``: values from ``start`` (default 0) up to but not including ``end``, ``step``
+    apart; ``arange(n)`` is 0..n-1. int64 when start, end and step are all integers, else float32 (the
+    default float) unless ``dtype`` says otherwise. Values are ``start + k * step`` computed in float64
+    (PyTorch's float32 values can differ from these in the last bit: its SIMD kernel adds the steps in
+    float32)."""
+    if end is None:
+        start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
+            raise ArgumentTypeError(f"arange: {name} must be a number, got {v!r}")
+        if not np.isfinite(v):
+            raise ArgumentError(f"arange: {name} must be finite, got {v}")
+    if step == 0:
+        raise ArgumentError("arange: step must be nonzero")
+    if (end - start) / step < 0:
+        raise ArgumentError(f"arange: the range from {start} to {end} never ends with step {step} (wrong sign)")
+    integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    if dtype is None:
+        dtype = np.int64 if integral else np.float32
+    dtype = np.dtype(dtype)
+    if integral:
+        arr = np.arange(start, end, step, dtype=np.int64)
+    else:
+        n = int(np.ceil((end - start) / step))
+        arr = start + step * np.arange(n, dtype=np.float64)
+    return _make(arr.astype(dtype, copy=False), requires_grad)
 
 
 def linspace(start, stop, num: int, dtype=np.float32) -> Tensor:
@@ -95,3 +119,59 @@ def randn(*shape, dtype=np.float32, requires_grad: bool = False, generator=None)
     """Standard normal samples."""
     g = generator or _generator
     return _make(g.standard_normal(_shape(shape)).astype(dtype), requires_grad)
+
+
+# ----------------------------------------------------------------------------- PyTorch's other factories
+def eye(n: int, m: int | None = None, *, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """An ``n x m`` (default ``n x n``) tensor with ones on the diagonal, zeros elsewhere."""
+    n, m = int(n), int(n if m is None else m)
+    if n < 0 or m < 0:
+        raise ArgumentError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    return _make(np.eye(n, m, dtype=dtype), requires_grad)
+
+
+def empty(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` whose values are not initialised (PyTorch's ``empty``): write before reading."""
+    return _make(np.empty(_shape(size), dtype), requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    """A tensor of ``input``'s shape (and dtype, unless ``dtype`` is given) filled with ``fill_value``."""
+    arr = input.data if isinstance(input, Tensor) else np.asarray(input)
+    return _make(np.full(arr.shape, fill_value, dtype=arr.dtype if dtype is None else dtype), requires_grad)
+
+
+def randint(*args, low=None, high=None, size=None, generator=None, dtype=np.int64, requires_grad=False) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)`` (``low`` 0 unless given) in a tensor of ``size``:
+    ``randint(high, size)`` or ``randint(low, high, size)``, as PyTorch's; int64 unless ``dtype`` says."""
+    if len(args) == 3:
+        low, high, size = args
+    elif len(args) == 2:
+        if size is None:
+            high, size = args
+        else:
+            low, high = args
+    elif len(args) == 1:
+        if high is None:
+            high = args[0]
+        else:
+            low = args[0]
+    elif args:
+        raise ArgumentError(f"randint: expected (high, size) or (low, high, size), got {len(args)} arguments")
+    if high is None or size is None:
+        raise ArgumentError("randint: give high and size, e.g. cr.randint(10, (3,)) or cr.randint(2, 10, (3,))")
+    low = 0 if low is None else int(low)
+    if int(high) <= low:
+        raise ArgumentError(f"randint: high ({high}) must be greater than low ({low})")
+    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    g = generator or _generator
+    return _make(g.integers(low, int(high), size=size, dtype=np.int64).astype(dtype, copy=False), requires_grad)
+
+
+def randperm(n: int, *, generator=None, dtype=np.int64, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 unless ``dtype`` says)."""
+    n = int(n)
+    if n < 0:
+        raise ArgumentError(f"randperm: n must be non-negative, got {n}")
+    g = generator or _generator
+    return _make(g.permutation(n).astype(dtype, copy=False), requires_grad)

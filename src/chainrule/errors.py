@@ -26,6 +26,7 @@ __all__ = [
     "IndexOutOfRangeError",
     "NotFoundError",
     "UnsupportedError",
+    "DivisionByZeroError",
 ]
 
 
@@ -94,6 +95,10 @@ class NotFoundError(ChainruleError, KeyError):
 
 class UnsupportedError(ChainruleError, NotImplementedError):
     """A case chainrule does not implement; the message says what to do instead."""
+
+
+class DivisionByZeroError(ChainruleError, ZeroDivisionError):
+    """An integer division (``//``, ``%``, fmod, div with a rounding mode) by zero, refused as PyTorch refuses it."""
 
 
 def missing(package: str, extra: str, purpose: str) -> MissingDependencyError:

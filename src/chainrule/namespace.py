@@ -97,7 +97,7 @@ class NumpyNamespace:
         return x[index]
 
     @staticmethod
-    def scatter_add(g, index, shape, basic: bool):
+    def take_adjoint(g, index, shape, basic: bool):
         """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate): getitem's adjoint."""
         out = np.zeros(shape, g.dtype)
         if basic or (isinstance(index, np.ndarray) and index.dtype == bool):
@@ -111,6 +111,29 @@ class NumpyNamespace:
         from .autograd import unbroadcast
 
         return unbroadcast(x, tuple(shape), "sum_to")
+
+    # --- indexing, layout, einsum (issue 11): the functions their vjps use
+    flip = staticmethod(np.flip)
+    roll = staticmethod(np.roll)
+
+    @staticmethod
+    def stack(xs, axis=0):
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def pad(x, pad):
+        """``x`` padded with zeros by PyTorch's flat ``pad`` tuple, last dimension first (negative cuts off)."""
+        from .ops.layout import pad_array
+
+        return pad_array(x, pad)
+
+    @staticmethod
+    def einsum(equation, *xs):
+        from .ops.einsum import einsum_array
+
+        return einsum_array(equation, *xs)
+
+    # --- end of indexing, layout, einsum
 
     @staticmethod
     def const(value, like):
@@ -131,9 +154,10 @@ class TensorNamespace:
     _NAMES = frozenset(
         (
             "exp log log1p maximum softplus softmax log_softmax sqrt sin cos tanh sigmoid matmul reshape transpose "
-            "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate split take scatter_add sum_to"
+            "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate split take take_adjoint "
+            "sum_to"
         ).split()
-    )
+    ) | frozenset("flip roll stack pad einsum".split())  # indexing, layout, einsum (issue 11)
 
     @staticmethod
     def const(value, like):

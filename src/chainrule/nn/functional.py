@@ -17,6 +17,8 @@ from ..ops import (
     log_softmax,
     mse_loss,
     nll_loss,
+    one_hot,
+    pad,
     relu,
     sigmoid,
     softmax,
@@ -40,4 +42,6 @@ __all__ = [
     "nll_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "pad",
+    "one_hot",
 ]

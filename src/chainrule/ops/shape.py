@@ -108,11 +108,11 @@ class GetItem(Function):
             raise IndexOutOfRangeError(f"getitem: {e} (tensor shape {x.shape})") from None
 
     def vjp(self, xp, g):
-        return xp.scatter_add(g, self.index, self.in_shape, self.basic)
+        return xp.take_adjoint(g, self.index, self.in_shape, self.basic)
 
 
-class ScatterAdd(Function):
-    """y = zeros(shape) with x added at ``index`` (the adjoint of getitem)."""
+class TakeAdjoint(Function):
+    """y = zeros(shape) with x added at ``index`` (the adjoint of getitem, ``take``)."""
 
     formula = "y = zeros; y[index] += x"
     derivative = "dy/dx = 1 (gradient gathered at index)"
@@ -125,7 +125,7 @@ class ScatterAdd(Function):
     def forward(self, g):
         from ..namespace import numpy_ns
 
-        return numpy_ns.scatter_add(g, self.index, self.shape, self.basic)
+        return numpy_ns.take_adjoint(g, self.index, self.shape, self.basic)
 
     def vjp(self, xp, g):
         return xp.take(g, self.index)
@@ -311,9 +311,10 @@ def take(x, index):
     return getitem(x, index)
 
 
-def scatter_add(g, index, shape, basic: bool):
-    """zeros(shape) with ``g`` added at ``index``: the adjoint of ``x[index]``."""
-    return ScatterAdd(index, tuple(shape), basic)(as_t(g))
+def take_adjoint(g, index, shape, basic: bool):
+    """zeros(shape) with ``g`` added at ``index``: the adjoint of ``x[index]`` (the namespace's function; PyTorch's
+    ``scatter_add`` is :func:`chainrule.ops.indexing.scatter_add`)."""
+    return TakeAdjoint(index, tuple(shape), basic)(as_t(g))
 
 
 def index_put(x, index, value):
