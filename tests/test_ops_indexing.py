@@ -95,6 +95,22 @@ def test_scatter_reads_only_the_index_shaped_corner_of_a_larger_src():
     assert cr.gradcheck(lambda a, b: cr.scatter(a, 0, index, b), xs, ss)
 
 
+@requires_torch
+def test_0d_and_1d_inputs_and_indices_mix_as_in_torch():
+    compare_with_torch(lambda x, i: cr.gather(x, 0, i), lambda x, i: torch.gather(x, 0, i), rand(5), np.array(2))
+    compare_with_torch(lambda x, i: cr.gather(x, 0, i), lambda x, i: torch.gather(x, 0, i), rand(), np.array([0, 0]))
+    compare_with_torch(
+        lambda x, s, i: cr.scatter(x, 0, i, s), lambda x, s, i: torch.scatter(x, 0, i, s), rand(5), rand(), np.array(2)
+    )
+    compare_with_torch(
+        lambda x, s, i: cr.scatter_add(x, 0, i, s),
+        lambda x, s, i: torch.scatter_add(x, 0, i, s),
+        rand(),
+        rand(2),
+        np.array([0, 0]),
+    )
+
+
 def test_scatter_with_repeated_indices_keeps_the_last_write_and_gives_it_the_gradient():
     """PyTorch leaves this undefined; chainrule writes in the index's row-major order (the last one wins) and
     only the winning src element gets a gradient, so the gradient is the derivative of what was computed."""
@@ -320,6 +336,22 @@ def test_pad_errors_follow_torch():
         F.pad(x, (1, 1), mode="replicate", value=1.0)
     with pytest.raises(cr.errors.ArgumentError, match="mode must be"):
         F.pad(x, (1, 1), mode="wrap")
+    with pytest.raises(cr.errors.ShapeError, match="cuts more than dimension 1 of size 3"):
+        F.pad(x, (-4, 1))
+    with pytest.raises(cr.errors.ShapeError, match="leaves nothing"):
+        F.pad(x, (-1, -2), mode="replicate")
+
+
+def test_circular_padding_wraps_the_kept_part_at_most_once():
+    """Negative circular padding cuts first, then the rest wraps around (as in PyTorch); padding longer than
+    what is left, where PyTorch copies from its own unwritten padding, is refused."""
+    x = cr.tensor(np.arange(5.0).reshape(1, 5))
+    assert F.pad(x, (-1, 2), mode="circular").tolist() == [[1, 2, 3, 4, 1, 2]]
+    assert F.pad(x, (-2, -3), mode="circular").shape == (1, 0)
+    with pytest.raises(cr.errors.ShapeError, match="wraps around more than the 2 entries left"):
+        F.pad(x, (-3, 3), mode="circular")
+    with pytest.raises(cr.errors.ShapeError, match="wraps around"):
+        F.pad(x, (6, 0), mode="circular")
 
 
 @requires_torch

@@ -136,12 +136,10 @@ class Gather(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        self.at = _along(self.index, self.dim) if x.ndim else ()
-        return np.array(x[self.at]) if x.ndim else x.copy()
+        self.at = _along(self.index, self.dim)
+        return np.array(x[self.at])
 
     def vjp(self, xp, g):
-        if not self.at:
-            return g
         return xp.take_adjoint(g, self.at, self.in_shape, False)
 
 
@@ -305,6 +303,11 @@ class MaskedSelect(Function):
 
 
 # --------------------------------------------------------------------------- functions
+def _vectors(x, idx: np.ndarray) -> bool:
+    """A 0-d input or index meeting a 0-d or 1-d one: PyTorch treats both as vectors."""
+    return x.data.ndim <= 1 and idx.ndim <= 1 and (x.data.ndim, idx.ndim) != (1, 1)
+
+
 def gather(input, dim=None, index=None, *, axis=None, sparse_grad: bool = False):  # noqa: A002 - PyTorch's name
     """out[i][j] = input[i][index[i][j]] for dim = 1 (PyTorch's ``gather``): index has input's number of
     dimensions and is no larger than input except along dim. Repeated indices add up their gradients."""
@@ -313,10 +316,10 @@ def gather(input, dim=None, index=None, *, axis=None, sparse_grad: bool = False)
     if index is None:
         raise ArgumentError("gather: give the index tensor, e.g. cr.gather(x, 1, index)")
     idx = index_array(index, "gather")
-    if x.data.ndim == 0:
-        idx = idx.reshape(())
+    if _vectors(x, idx):
+        return reshape(gather(reshape(x, (-1,)), 0, idx.reshape(-1)), idx.shape)
     _check_along(x.data.shape, idx, dim, "gather")
-    _check_range(idx, x.data.shape[dim] if x.data.ndim else 1, "gather", dim)
+    _check_range(idx, x.data.shape[dim], "gather", dim)
     return Gather(dim, idx)(x)
 
 
@@ -327,22 +330,6 @@ def _src_part(src, index: np.ndarray):
     return getitem(src, tuple(slice(0, s) for s in index.shape))
 
 
-def _scatter_args(op, input, dim, index, axis, src=None):
-    x = as_t(input)
-    nd = x.data.ndim
-    dim = _one_dim(resolve_dim(dim, axis, op), nd, op)
-    if index is None:
-        raise ArgumentError(f"{op}: give the index tensor, e.g. cr.{op}(x, 0, index, src)")
-    idx = index_array(index, op)
-    if nd == 0:
-        idx = idx.reshape(())
-    if src is not None and src.data.ndim != idx.ndim:
-        raise ShapeError(f"{op}: src must have index's number of dimensions: src {src.shape}, index {idx.shape}")
-    _check_along(x.data.shape, idx, dim, op, None if src is None else src.data.shape)
-    _check_range(idx, x.data.shape[dim] if nd else 1, op, dim)
-    return x, dim, idx
-
-
 def _same_dtype(src, x, op):
     if src.data.dtype == x.data.dtype:
         return src
@@ -351,6 +338,26 @@ def _same_dtype(src, x, op):
     if src.requires_grad:
         raise DTypeError(f"{op}: src has dtype {src.data.dtype} but the input has {x.data.dtype}")
     return as_t(src.data.astype(x.data.dtype))
+
+
+def _scatter_node(op, input, dim, index, axis, src, value):  # noqa: A002
+    """scatter (src a tensor, or a number in value) or scatter_add, after PyTorch's checks."""
+    x = as_t(input)
+    dim = _one_dim(resolve_dim(dim, axis, op), x.data.ndim, op)
+    if index is None:
+        raise ArgumentError(f"{op}: give the index tensor, e.g. cr.{op}(x, 0, index, src)")
+    idx = index_array(index, op)
+    if _vectors(x, idx) and (src is None or src.data.ndim <= 1):
+        vsrc = None if src is None else reshape(src, (-1,))
+        return reshape(_scatter_node(op, reshape(x, (-1,)), 0, idx.reshape(-1), None, vsrc, value), x.data.shape)
+    if src is not None and src.data.ndim != idx.ndim:
+        raise ShapeError(f"{op}: src must have index's number of dimensions: src {src.shape}, index {idx.shape}")
+    _check_along(x.data.shape, idx, dim, op, None if src is None else src.data.shape)
+    _check_range(idx, x.data.shape[dim], op, dim)
+    if src is None:
+        return Scatter(dim, idx, np.asarray(value, x.data.dtype))(x)
+    src = _same_dtype(_src_part(src, idx), x, op)
+    return (Scatter if op == "scatter" else ScatterAddOp)(dim, idx)(x, src)
 
 
 def scatter(input, dim=None, index=None, src=None, *, value=None, reduce=None, axis=None):  # noqa: A002
@@ -371,14 +378,10 @@ def scatter(input, dim=None, index=None, src=None, *, value=None, reduce=None, a
         raise ArgumentError("scatter: give src or value, not both")
     if src is None or (not isinstance(src, (Tensor, np.ndarray)) and np.ndim(src) == 0):
         value = src if src is not None else value
-        x, dim, idx = _scatter_args("scatter", input, dim, index, axis)
-        if isinstance(value, Tensor):
-            value = value.data
-        return Scatter(dim, idx, np.asarray(value, x.data.dtype))(x)
-    src = as_t(src)
-    x, dim, idx = _scatter_args("scatter", input, dim, index, axis, src)
-    src = _same_dtype(_src_part(src, idx), x, "scatter")
-    return Scatter(dim, idx)(x, src)
+        return _scatter_node(
+            "scatter", input, dim, index, axis, None, value.data if isinstance(value, Tensor) else value
+        )
+    return _scatter_node("scatter", input, dim, index, axis, as_t(src), None)
 
 
 def scatter_add(input, dim=None, index=None, src=None, *, axis=None):  # noqa: A002
@@ -386,10 +389,7 @@ def scatter_add(input, dim=None, index=None, src=None, *, axis=None):  # noqa: A
     repeated indices add up. Only src's leading index-shaped corner is read."""
     if src is None:
         raise ArgumentError("scatter_add: give src, e.g. cr.scatter_add(x, 0, index, src)")
-    src = as_t(src)
-    x, dim, idx = _scatter_args("scatter_add", input, dim, index, axis, src)
-    src = _same_dtype(_src_part(src, idx), x, "scatter_add")
-    return ScatterAddOp(dim, idx)(x, src)
+    return _scatter_node("scatter_add", input, dim, index, axis, as_t(src), None)
 
 
 def _slice_index(index, op: str) -> np.ndarray:

@@ -230,7 +230,7 @@ def _source(mode: str, size: int, before: int, after: int) -> np.ndarray:
     if mode == "replicate":
         return np.clip(o - before, 0, size - 1)
     lo, hi = max(-before, 0), size - max(-after, 0)  # circular: negative padding cuts off first, then wraps
-    return lo + (o - max(before, 0)) % (hi - lo)
+    return lo + (o - max(before, 0)) % max(hi - lo, 1)
 
 
 _NONCONSTANT = {2: (2, 3), 4: (3, 4), 6: (4, 5)}
@@ -248,16 +248,20 @@ def _check_nonconstant(mode, pad, shape, widths):
         size = shape[d]
         if (a, b) == (0, 0):
             continue
-        if size + min(a, 0) + min(b, 0) <= 0:
+        if mode == "circular":
+            kept = size - max(-a, 0) - max(-b, 0)  # negative padding cuts off first, then the rest wraps around
+            if kept < 0 or (size + a + b and (a > kept or b > kept)):
+                raise ShapeError(
+                    f"pad: circular padding {(a, b)} at dimension {d} of size {size} wraps around more than the "
+                    f"{max(kept, 0)} entries left after cutting: each padding can wrap around at most once"
+                )
+            continue
+        if size + a + b <= 0:
             raise ShapeError(f"pad: padding {(a, b)} leaves nothing of dimension {d} of size {size}")
         if mode == "reflect" and (a >= size or b >= size):
             raise ShapeError(
                 f"pad: reflect padding must be less than the dimension's size: padding {(a, b)} at dimension {d} "
                 f"of size {size}"
-            )
-        if mode == "circular" and (a > size or b > size):
-            raise ShapeError(
-                f"pad: circular padding can wrap around at most once: padding {(a, b)} at dimension {d} of size {size}"
             )
 
 
@@ -352,7 +356,7 @@ def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002
     flat = _ints(pad, "pad", "pad")
     if mode == "constant":
         for d, (a, b) in enumerate(widths):
-            if shape[d] + a + b < 0:
+            if max(-a, 0) + max(-b, 0) > shape[d]:
                 raise ShapeError(f"pad: padding {(a, b)} cuts more than dimension {d} of size {shape[d]} holds")
         return Pad(widths, mode, 0 if value is None else value, None)(x)
     if mode not in ("reflect", "replicate", "circular"):
