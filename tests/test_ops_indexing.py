@@ -244,6 +244,12 @@ def test_dim_may_be_given_as_axis():
     np.testing.assert_array_equal(cr.gather(x, axis=1, index=np.array([[1], [0], [3]])).numpy(), [[1], [4], [11]])
     np.testing.assert_array_equal(cr.sort(-x, axis=0).indices.numpy(), np.tile([[2], [1], [0]], (1, 4)))
     np.testing.assert_array_equal(cr.flip(x, axis=0).numpy(), x.numpy()[::-1])
+    assert cr.narrow(x, axis=1, start=1, length=2).shape == (3, 2)
+    assert [t.shape for t in cr.chunk(x, 2, axis=1)] == [(3, 2), (3, 2)]
+    assert len(cr.unbind(x, axis=1)) == 4
+    assert cr.argmin(x, axis=0).tolist() == [0, 0, 0, 0]
+    with pytest.raises(cr.errors.ArgumentError, match="unbind: give dim or axis"):
+        cr.unbind(x, 0, axis=1)
 
 
 # ----------------------------------------------------------------------------- layout

@@ -372,13 +372,16 @@ def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002
     return Pad(widths, mode, None, (slice(None),) * first + tuple(grids))(x)
 
 
-def narrow(input, dim, start, length):  # noqa: A002
+def narrow(input, dim=None, start=None, length=None, *, axis=None):  # noqa: A002
     """``length`` consecutive entries of ``input`` along ``dim`` from ``start`` (which may be negative or a
     0-d tensor): a view, as PyTorch's ``narrow``."""
     x = as_t(input)
     nd = x.data.ndim
     if nd == 0:
         raise ShapeError("narrow: cannot narrow a 0-d tensor")
+    dim = resolve_dim(dim, axis, "narrow")
+    if dim is None or start is None or length is None:
+        raise ArgumentError("narrow: give dim, start and length, e.g. cr.narrow(x, 0, 1, 2)")
     dim = norm_axis(dim, nd, "narrow")[0]
     size = x.data.shape[dim]
     start = int(start.item() if hasattr(start, "item") else start)
@@ -391,14 +394,14 @@ def narrow(input, dim, start, length):  # noqa: A002
     return getitem(x, (slice(None),) * dim + (slice(start, start + length),))
 
 
-def chunk(input, chunks: int, dim: int = 0):  # noqa: A002
+def chunk(input, chunks: int, dim=None, *, axis=None):  # noqa: A002
     """PyTorch's ``chunk``: split into pieces of ``ceil(size / chunks)`` along ``dim`` (the last smaller;
     there may be fewer than ``chunks``). Returns a tuple of views."""
     x = as_t(input)
     chunks = int(chunks)
     if chunks <= 0:
         raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
-    dim = norm_axis(dim, max(x.data.ndim, 1), "chunk")[0]
+    dim = norm_axis(resolve_dim(dim, axis, "chunk", 0), max(x.data.ndim, 1), "chunk")[0]
     if x.data.ndim == 0:
         raise ShapeError("chunk: cannot chunk a 0-d tensor")
     size = x.data.shape[dim]
@@ -427,13 +430,13 @@ def movedim(input, source, destination):  # noqa: A002
     return transpose(x, order) if order != list(range(nd)) else x
 
 
-def unbind(input, dim: int = 0):  # noqa: A002
+def unbind(input, dim=None, *, axis=None):  # noqa: A002
     """The slices of ``input`` along ``dim``, that dimension removed: a tuple of views (PyTorch's
     ``unbind``)."""
     x = as_t(input)
     if x.data.ndim == 0:
         raise ShapeError("unbind: cannot unbind a 0-d tensor")
-    dim = norm_axis(dim, x.data.ndim, "unbind")[0]
+    dim = norm_axis(resolve_dim(dim, axis, "unbind", 0), x.data.ndim, "unbind")[0]
     if x.data.shape[dim] == 0:
         return ()
     return Unbind(dim)(x)
