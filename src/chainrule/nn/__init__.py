@@ -1,6 +1,7 @@
 """Neural-network building blocks: Module, Parameter, layers, losses, initialisation."""
 
 from . import functional, init
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .layers import (
     BatchNorm1d,
     BCELoss,
@@ -31,6 +32,10 @@ __all__ = [
     "Parameter",
     "Linear",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
     "ReLU",
     "LeakyReLU",
     "Sigmoid",
