@@ -235,6 +235,21 @@ CASES = [
         lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b, training=False),
         [D(_u(6, 3)), C(_u(3)), C(_u(3, **pos)), D(_u(3)), D(_u(3))],
     ),
+    # layer norm, embedding, bilinear
+    (
+        "layer_norm",
+        lambda x, w, b: F.layer_norm(x, (4,), w, b),
+        [D(_u(3, 4)), D(_u(4, **pos)), D(_u(4))],
+    ),
+    ("layer_norm 2 axes plain", lambda x: F.layer_norm(x, (3, 2)), [D(_u(2, 3, 2))]),
+    ("layer_norm weight only", lambda x, w: F.layer_norm(x, (4,), w), [D(_u(2, 3, 4)), D(_u(4))]),
+    ("embedding", lambda w, i: F.embedding(i, w), [D(_u(5, 3)), C(np.array([[1, 4], [1, 0]]))]),
+    (
+        "embedding padding freq",
+        lambda w, i: F.embedding(i, w, padding_idx=0, scale_grad_by_freq=True),
+        [D(_u(5, 3)), C(np.array([1, 0, 1, 3]))],
+    ),
+    ("bilinear", F.bilinear, [D(_u(3, 2)), D(_u(3, 4)), D(_u(5, 2, 4)), D(_u(5))]),
     # the nodes that in-place operations record
     ("add_", _inplace("add_"), [D(_u(3, 4)), D(_u(3, 4))]),
     ("sub_ alpha", lambda x, o: (x * 1.0).sub_(o, alpha=3.0), [D(_u(3, 4)), D(_u(4))]),
@@ -388,6 +403,9 @@ def test_a_value_changed_in_place_is_refused_or_was_not_read_under_create_graph(
         ("MulLayer (arrays on self)", 0, "refused"),
         ("ExpLayer (output on self)", "out", "refused"),
         ("SavedTanh (saves its output)", "out", "refused"),
+        ("layer_norm", 2, "same gradients"),  # layer norm's bias is never read
+        ("layer_norm", 1, "refused"),
+        ("embedding", 0, "same gradients"),  # the table is not read by the lookup's gradient
         ("broadcast_to", "out", "refused the write"),
     ],
 )

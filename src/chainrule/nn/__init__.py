@@ -23,6 +23,7 @@ from .layers import (
     Standardize,
     Tanh,
 )
+from .layers_more import Bilinear, Embedding, LayerNorm, Unflatten
 from .module import Module, Parameter
 
 __all__ = [
@@ -44,9 +45,13 @@ __all__ = [
     "Softmax",
     "LogSoftmax",
     "Flatten",
+    "Unflatten",
     "Identity",
     "Dropout",
     "BatchNorm1d",
+    "LayerNorm",
+    "Embedding",
+    "Bilinear",
     "Standardize",
     "MSELoss",
     "CrossEntropyLoss",
