@@ -1,6 +1,21 @@
 """Neural-network building blocks: Module, Parameter, layers, losses, initialisation."""
 
 from . import functional, init
+from .activations import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    SiLU,
+    Softsign,
+)
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .layers import (
     BatchNorm1d,
@@ -44,6 +59,19 @@ __all__ = [
     "Softplus",
     "Softmax",
     "LogSoftmax",
+    "GELU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "SiLU",
+    "Mish",
+    "Hardtanh",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softsign",
+    "ReLU6",
+    "LogSigmoid",
+    "GLU",
     "Flatten",
     "Unflatten",
     "Identity",
