@@ -1,6 +1,6 @@
 """Neural-network building blocks: Module, Parameter, layers, losses, initialisation."""
 
-from . import functional, init
+from . import functional, init, utils
 from .activations import (
     CELU,
     ELU,
@@ -44,6 +44,7 @@ from .module import Module, Parameter
 __all__ = [
     "functional",
     "init",
+    "utils",
     "Module",
     "Parameter",
     "Linear",
