@@ -274,3 +274,15 @@ def test_gradcheck_graph_reruns_the_node():
     y = cr.tensor(rng.standard_normal(3), requires_grad=True)
     out = (MulSin.apply(x, y) * 2).sum()
     assert cr.gradcheck_graph(out)
+
+
+def test_the_readme_example_runs():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "cr.autograd.Function" in b]
+    ns = {"cr": cr}
+    exec(block, ns)
+    np.testing.assert_allclose(ns["g"].numpy(), [6.0, 24.0])
+    np.testing.assert_allclose(ns["h"].numpy(), [12.0, 24.0])

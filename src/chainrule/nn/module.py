@@ -117,6 +117,7 @@ class Module:
     def __delattr__(self, name: str) -> None:
         for d in (self._parameters, self._modules, self._buffers):
             d.pop(name, None)
+        self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
     def register_buffer(self, name: str, value, persistent: bool = True) -> None:
