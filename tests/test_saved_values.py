@@ -93,6 +93,35 @@ class SavedTanh(cr.Function):
         return g * (1 - y * y)
 
 
+class CtxTanh(cr.autograd.Function):
+    """PyTorch's ctx style: saves its output with ctx.save_for_backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.tanh()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class CtxMul(cr.autograd.Function):
+    """PyTorch's ctx style: saves both inputs."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * y, g * x
+
+
 def _inplace(method, *args):
     def fn(x, *ops):
         y = x * 1.0
@@ -293,6 +322,21 @@ CASES = [
         lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b, training=False),
         [D(_u(6, 3)), C(_u(3)), C(_u(3, **pos)), D(_u(3)), D(_u(3))],
     ),
+    # layer norm, embedding, bilinear
+    (
+        "layer_norm",
+        lambda x, w, b: F.layer_norm(x, (4,), w, b),
+        [D(_u(3, 4)), D(_u(4, **pos)), D(_u(4))],
+    ),
+    ("layer_norm 2 axes plain", lambda x: F.layer_norm(x, (3, 2)), [D(_u(2, 3, 2))]),
+    ("layer_norm weight only", lambda x, w: F.layer_norm(x, (4,), w), [D(_u(2, 3, 4)), D(_u(4))]),
+    ("embedding", lambda w, i: F.embedding(i, w), [D(_u(5, 3)), C(np.array([[1, 4], [1, 0]]))]),
+    (
+        "embedding padding freq",
+        lambda w, i: F.embedding(i, w, padding_idx=0, scale_grad_by_freq=True),
+        [D(_u(5, 3)), C(np.array([1, 0, 1, 3]))],
+    ),
+    ("bilinear", F.bilinear, [D(_u(3, 2)), D(_u(3, 4)), D(_u(5, 2, 4)), D(_u(5))]),
     # the nodes that in-place operations record
     ("add_", _inplace("add_"), [D(_u(3, 4)), D(_u(3, 4))]),
     ("sub_ alpha", lambda x, o: (x * 1.0).sub_(o, alpha=3.0), [D(_u(3, 4)), D(_u(4))]),
@@ -311,6 +355,8 @@ CASES = [
     ("ExpLayer (output on self)", lambda a: ExpLayer()(a), [D(_u(3, 4))]),
     ("SavedMul (save_for_backward)", lambda a, b: SavedMul()(a, b), [D(_u(3, 4)), D(_u(3, 4))]),
     ("SavedTanh (saves its output)", lambda a: SavedTanh()(a), [D(_u(3, 4))]),
+    ("CtxTanh (ctx style, saves its output)", lambda a: CtxTanh.apply(a), [D(_u(3, 4))]),
+    ("CtxMul (ctx style, saves its inputs)", lambda a, b: CtxMul.apply(a, b), [D(_u(3, 4)), D(_u(3, 4))]),
 ]
 CASE_IDS = [c[0] for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS)
@@ -446,6 +492,11 @@ def test_a_value_changed_in_place_is_refused_or_was_not_read_under_create_graph(
         ("MulLayer (arrays on self)", 0, "refused"),
         ("ExpLayer (output on self)", "out", "refused"),
         ("SavedTanh (saves its output)", "out", "refused"),
+        ("CtxTanh (ctx style, saves its output)", "out", "refused"),
+        ("CtxMul (ctx style, saves its inputs)", 0, "refused"),
+        ("layer_norm", 2, "same gradients"),  # layer norm's bias is never read
+        ("layer_norm", 1, "refused"),
+        ("embedding", 0, "same gradients"),  # the table is not read by the lookup's gradient
         ("broadcast_to", "out", "refused the write"),
     ],
 )

@@ -147,6 +147,26 @@ CASES = {
         lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=POS_WEIGHT),
         lambda x, t: _tf().binary_cross_entropy_with_logits(x, t, pos_weight=torch.tensor(POS_WEIGHT)),
     ),
+    "layer_norm": (
+        [_any(4, 3), _pos(3), _any(3)],
+        lambda x, g, b: F.layer_norm(x, (3,), g, b) ** 2,
+        lambda x, g, b: _tf().layer_norm(x, (3,), g, b) ** 2,
+    ),
+    "layer_norm_2d_plain": (
+        [_any(2, 2, 3)],
+        lambda x: F.layer_norm(x * x, (2, 3)) ** 2,
+        lambda x: _tf().layer_norm(x * x, (2, 3)) ** 2,
+    ),
+    "embedding": (
+        [_any(5, 3)],
+        lambda w: F.embedding(np.array([[1, 4], [1, 0]]), w, padding_idx=4) ** 3,
+        lambda w: _tf().embedding(torch.tensor([[1, 4], [1, 0]]), w, padding_idx=4) ** 3,
+    ),
+    "bilinear": (
+        [_any(3, 2), _any(3, 4), _any(5, 2, 4), _any(5)],
+        lambda a, b, w, c: F.bilinear(a, b, w, c) ** 2,
+        lambda a, b, w, c: _tf().bilinear(a, b, w, c) ** 2,
+    ),
     "batch_norm": (
         [_any(6, 3), _pos(3), _any(3)],
         lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True) ** 2,

@@ -18,6 +18,7 @@ from .io import load, save
 from .ops import (
     abs,
     add,
+    bilinear,
     broadcast_to,
     clamp,
     clip,
@@ -27,6 +28,7 @@ from .ops import (
     exp,
     expand_dims,
     flatten,
+    layer_norm,
     leaky_relu,
     linear,
     log,

@@ -30,7 +30,17 @@ from .modes import state
 from .tensor import Tensor, Version
 from .tensor import wrap as _wrap
 
-__all__ = ["backward", "grad", "walk", "unbroadcast", "mark_modified", "leaf_hooks"]
+__all__ = [
+    "backward",
+    "grad",
+    "walk",
+    "unbroadcast",
+    "mark_modified",
+    "leaf_hooks",
+    "Function",
+    "FunctionCtx",
+    "once_differentiable",
+]
 
 
 def mark_modified(tensors) -> None:
@@ -647,3 +657,8 @@ def _apply_hooks(hooks, g, create_graph: bool):
             )
         g = new.astype(g.dtype, copy=False)
     return g
+
+
+# PyTorch's ctx-style Function, spelled cr.autograd.Function as in torch.autograd. It lives in its own module
+# (an adapter on cr.Function's public interface, outside the engine) and is re-exported here.
+from .autograd_function import Function, FunctionCtx, once_differentiable  # noqa: E402

@@ -2,20 +2,33 @@
 
 ``DataLoader`` draws whole batches with one fancy-indexing operation per array
 (no per-sample Python loop) when the dataset supports array indices, as
-``TensorDataset`` does. Full-batch, stochastic and mini-batch gradient descent
-are the same loop with ``batch_size=len(data)``, ``1`` and anything between.
+``TensorDataset`` does (and ``Subset`` and ``ConcatDataset`` of such datasets).
+Full-batch, stochastic and mini-batch gradient descent are the same loop with
+``batch_size=len(data)``, ``1`` and anything between. ``random_split`` cuts a
+dataset into random, non-overlapping ``Subset``s.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import numbers
+import operator
 
 import numpy as np
 
-from .errors import ArgumentError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, IndexOutOfRangeError, ShapeError
 from .tensor import Tensor, from_numpy
 
-__all__ = ["Dataset", "TensorDataset", "DataLoader"]
+__all__ = [
+    "Dataset",
+    "TensorDataset",
+    "Subset",
+    "ConcatDataset",
+    "random_split",
+    "DataLoader",
+    "default_collate",
+]
 
 
 class Dataset:
@@ -59,6 +72,135 @@ class TensorDataset(Dataset):
         return tuple(a[index] for a in self.arrays)
 
 
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order: ``Subset(ds, [0, 5, 7])[1]`` is ``ds[5]``.
+
+    Supports array indices (whole batches at once) when ``dataset`` does.
+    """
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices, dtype=np.int64).reshape(-1)
+
+    @property
+    def supports_batch_index(self) -> bool:
+        return bool(getattr(self.dataset, "supports_batch_index", False))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, (numbers.Integral, np.integer)):
+            return self.dataset[int(self.indices[index])]
+        if isinstance(index, list):
+            return [self[int(i)] for i in index]
+        return self.dataset[self.indices[index]]
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after another: samples 0..len(a)-1 are ``a``'s, then ``b``'s, and so on.
+
+    Supports array indices (whole batches at once) when every part does (then each returns a tuple
+    of arrays with the batch axis first, as ``TensorDataset`` does).
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ArgumentError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = []
+        total = 0
+        for d in self.datasets:
+            total += len(d)
+            self.cumulative_sizes.append(total)
+
+    @property
+    def supports_batch_index(self) -> bool:
+        return all(getattr(d, "supports_batch_index", False) for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        if isinstance(index, (numbers.Integral, np.integer)):
+            n = len(self)
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexOutOfRangeError(f"ConcatDataset: index {i} is out of range for {n} samples")
+            i %= n
+            k = bisect.bisect_right(self.cumulative_sizes, i)
+            return self.datasets[k][i - (self.cumulative_sizes[k - 1] if k else 0)]
+        if isinstance(index, list):
+            return [self[int(i)] for i in index]
+        return self._batch(np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index))
+
+    def _batch(self, idx: np.ndarray):
+        """Samples at integer array ``idx`` from parts that take array indices: one lookup per part."""
+        n = len(self)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise ArgumentTypeError(f"ConcatDataset: a batch index must be a 1-D integer array, got {idx!r:.60}")
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexOutOfRangeError(f"ConcatDataset: indices out of range for {n} samples")
+        idx = idx % n if n else idx
+        part = np.searchsorted(self.cumulative_sizes, idx, side="right")
+        starts = np.concatenate([[0], self.cumulative_sizes[:-1]])
+        fields = None
+        for k in np.unique(part):
+            mask = part == k
+            got = self.datasets[k][idx[mask] - starts[k]]
+            got = got if isinstance(got, tuple) else (got,)
+            if fields is None:
+                fields = [np.empty((len(idx),) + np.shape(g)[1:], np.asarray(g).dtype) for g in got]
+            for f, g in zip(fields, got):
+                f[mask] = g
+        return tuple(fields) if fields is not None else ()
+
+
+def random_split(dataset, lengths, generator=None) -> list:
+    """Split ``dataset`` into non-overlapping random ``Subset``s of the given ``lengths``.
+
+    ``lengths`` are sample counts summing to ``len(dataset)``, or fractions summing to 1: then each
+    gets floor(fraction * len) samples and the remainder is dealt one by one from the first, as
+    PyTorch does. ``generator``: a ``numpy.random.Generator`` or an int seed; without it,
+    chainrule's default generator draws the permutation (seed it with ``cr.manual_seed``).
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        sizes = []
+        for i, frac in enumerate(lengths):
+            if not 0 <= frac <= 1:
+                raise ArgumentError(f"random_split: fraction at index {i} is not between 0 and 1: {frac}")
+            sizes.append(math.floor(n * frac))
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        lengths = sizes
+    try:
+        lengths = [operator.index(k) for k in lengths]
+    except TypeError:
+        raise ArgumentTypeError(
+            f"random_split: lengths must be integers summing to {n} or fractions summing to 1, got {lengths}"
+        ) from None
+    if any(k < 0 for k in lengths) or sum(lengths) != n:
+        raise ArgumentError(
+            f"random_split: the lengths {lengths} must be non-negative and sum to the dataset's length {n}"
+        )
+    if generator is None:
+        from .creation import default_generator
+
+        rng = default_generator()
+    elif isinstance(generator, np.random.Generator):
+        rng = generator
+    else:
+        rng = np.random.default_rng(generator)
+    order = rng.permutation(n)
+    out, start = [], 0
+    for k in lengths:
+        out.append(Subset(dataset, order[start : start + k]))
+        start += k
+    return out
+
+
 class DataLoader:
     """Iterate over a dataset in batches of tensors.
 
@@ -69,10 +211,19 @@ class DataLoader:
     ``cr.manual_seed`` makes the shuffling repeatable too;
     ``drop_last`` drops a final short batch. ``state_dict()`` captures the
     shuffling generator, so a resumed training run draws the same batches.
+    ``collate_fn(samples)``, when given, makes each batch from the list of the
+    batch's samples (what ``dataset[i]`` returns, one by one), as in PyTorch;
+    by default samples are stacked into tensors (``default_collate``).
     """
 
     def __init__(
-        self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed: int | None = None
+        self,
+        dataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+        collate_fn=None,
     ):
         if isinstance(dataset, (tuple, list)):
             dataset = TensorDataset(*dataset)
@@ -82,6 +233,11 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        if collate_fn is not None and not callable(collate_fn):
+            raise ArgumentTypeError(
+                f"DataLoader: collate_fn must be a function of a list of samples, got {collate_fn!r}"
+            )
+        self.collate_fn = collate_fn
         self._seed = seed
         self._rng = None
 
@@ -112,7 +268,8 @@ class DataLoader:
         bs = self.batch_size
         stop = n - n % bs if self.drop_last else n
         ds = self.dataset
-        bulk = getattr(ds, "supports_batch_index", False)
+        collate = self.collate_fn or default_collate
+        bulk = self.collate_fn is None and getattr(ds, "supports_batch_index", False)
         for start in range(0, stop, bs):
             end = min(start + bs, n)
             idx = order[start:end] if order is not None else slice(start, end)
@@ -123,7 +280,7 @@ class DataLoader:
                 yield tuple(from_numpy(np.array(b) if order is None else np.asarray(b)) for b in batch)
             else:
                 ids = range(start, end) if order is None else idx
-                yield _collate([ds[int(i)] for i in ids])
+                yield collate([ds[int(i)] for i in ids])
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -132,9 +289,9 @@ class DataLoader:
         self.rng.bit_generator.state = state["rng"]
 
 
-def _collate(samples):
+def default_collate(samples):
     """Samples to one batch, shaped like a sample: a tuple or list of fields gives a tuple of tensors,
-    a dict a dict of tensors, anything else one tensor."""
+    a dict a dict of tensors, anything else one tensor (each field stacked along a new first axis)."""
     first = samples[0]
     if isinstance(first, dict):
         keys = list(first)

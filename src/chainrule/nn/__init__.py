@@ -1,6 +1,22 @@
 """Neural-network building blocks: Module, Parameter, layers, losses, initialisation."""
 
-from . import functional, init
+from . import functional, init, utils
+from .activations import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    SiLU,
+    Softsign,
+)
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .layers import (
     BatchNorm1d,
     BCELoss,
@@ -22,15 +38,21 @@ from .layers import (
     Standardize,
     Tanh,
 )
+from .layers_more import Bilinear, Embedding, LayerNorm, Unflatten
 from .module import Module, Parameter
 
 __all__ = [
     "functional",
     "init",
+    "utils",
     "Module",
     "Parameter",
     "Linear",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
     "ReLU",
     "LeakyReLU",
     "Sigmoid",
@@ -38,10 +60,27 @@ __all__ = [
     "Softplus",
     "Softmax",
     "LogSoftmax",
+    "GELU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "SiLU",
+    "Mish",
+    "Hardtanh",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softsign",
+    "ReLU6",
+    "LogSigmoid",
+    "GLU",
     "Flatten",
+    "Unflatten",
     "Identity",
     "Dropout",
     "BatchNorm1d",
+    "LayerNorm",
+    "Embedding",
+    "Bilinear",
     "Standardize",
     "MSELoss",
     "CrossEntropyLoss",

@@ -1,4 +1,5 @@
-"""Functions for building networks: activations, linear, dropout, batch norm, losses.
+"""Functions for building networks: activations, linear, bilinear, dropout, batch and layer norm, embedding,
+losses.
 
 The same operations as ``chainrule.*`` under the names PyTorch users know from
 ``torch.nn.functional``.
@@ -8,10 +9,13 @@ from __future__ import annotations
 
 from ..ops import (
     batch_norm,
+    bilinear,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
     dropout,
+    embedding,
+    layer_norm,
     leaky_relu,
     linear,
     log_softmax,
@@ -30,6 +34,9 @@ __all__ = [
     "linear",
     "dropout",
     "batch_norm",
+    "layer_norm",
+    "embedding",
+    "bilinear",
     "relu",
     "leaky_relu",
     "sigmoid",

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..autograd import mark_modified
-from ..errors import ArgumentTypeError, SerializationError, UnsupportedError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, SerializationError, UnsupportedError
 from ..tensor import Tensor, from_numpy, to_array
 
 __all__ = ["Parameter", "Module"]
@@ -58,6 +58,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------------ registration
@@ -107,6 +108,8 @@ class Module:
                 f"place: with cr.no_grad(): module.{name}[...] = value"
             )
         else:
+            if isinstance(value, (list, tuple, dict)) and value:
+                _refuse_plain_container(self, name, value)
             params.pop(name, None)
             modules.pop(name, None)
         object.__setattr__(self, name, value)
@@ -114,26 +117,68 @@ class Module:
     def __delattr__(self, name: str) -> None:
         for d in (self._parameters, self._modules, self._buffers):
             d.pop(name, None)
+        self._non_persistent_buffers.discard(name)
         object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, value) -> None:
-        """Keep ``value`` (a Tensor or array) in ``state_dict`` without training it."""
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """Keep ``value`` (a Tensor or array) with the module without training it.
+
+        A persistent buffer (the default) is saved in ``state_dict``; ``persistent=False`` keeps it out
+        (it still moves with ``to(dtype)`` and is listed by ``buffers()``), as in PyTorch.
+        """
+        self._check_new_name("register_buffer", name, self._buffers)
         if value is not None and not isinstance(value, Tensor):
             value = from_numpy(to_array(value))  # a private copy (lists become float32)
         if value is not None and value.name is None:
             value.name = name
         self._buffers[name] = value
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
         object.__setattr__(self, name, value)
 
     def register_parameter(self, name: str, value: Parameter | None) -> None:
+        self._check_new_name("register_parameter", name, self._parameters)
         if value is None:
             self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
         else:
+            if not isinstance(value, Parameter):
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}.register_parameter: '{name}' must be a Parameter or None, got a "
+                    f"{type(value).__name__}; wrap it: cr.nn.Parameter(value)"
+                )
             setattr(self, name, value)
 
-    def add_module(self, name: str, module: Module) -> None:
-        setattr(self, name, module)
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the submodule ``name`` (as ``self.name = module`` does)."""
+        self._check_new_name("add_module", name, self._modules)
+        if module is not None and not isinstance(module, Module):
+            raise ArgumentTypeError(
+                f"{type(self).__name__}.add_module: '{name}' must be a Module or None, got a {type(module).__name__}"
+            )
+        if module is None:
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
+            self._modules[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, module)
+
+    register_module = add_module
+
+    def _check_new_name(self, what: str, name, own: dict) -> None:
+        """PyTorch's rules for a registered name: a non-empty string without dots that does not hide an
+        attribute of another kind (a method, a plain attribute, or another kind of registered value)."""
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"{type(self).__name__}.{what}: the name must be a string, got {name!r}")
+        if not name or "." in name:
+            raise ArgumentError(
+                f"{type(self).__name__}.{what}: the name must be non-empty and contain no '.', got {name!r}"
+            )
+        if name not in own and (hasattr(type(self), name) or name in self.__dict__):
+            raise ArgumentError(f"{type(self).__name__}.{what}: attribute '{name}' already exists")
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args, **kwargs):
@@ -166,19 +211,35 @@ class Module:
 
     # ------------------------------------------------------------------ traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        return iter(self._modules.items())
+        """(name, module) for every direct submodule, a module registered twice once (as in PyTorch)."""
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def children(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        for _, m in self.named_children():
+            yield m
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        seen = set()
+    def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) for this module and every submodule, depth first in registration order
+        (this module first, named ``prefix``); a module reachable twice is listed once unless
+        ``remove_duplicate=False``. PyTorch's signature: ``memo`` is a set of modules to leave out."""
+        if isinstance(memo, str):  # named_modules("prefix"), the spelling of earlier versions
+            memo, prefix = None, memo
+        if not remove_duplicate:
+            yield from self._all_named_modules(prefix)
+            return
+        seen = {id(m) for m in memo} if memo is not None else set()
         stack = [(prefix, self)]
         while stack:
             name, m = stack.pop()
             if id(m) in seen:
                 continue
             seen.add(id(m))
+            if memo is not None:
+                memo.add(m)
             yield name, m
             kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
             stack.extend(reversed(kids))
@@ -186,6 +247,14 @@ class Module:
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
+
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every submodule (children first, depth first) and then on this module;
+        returns self. The usual use is initialisation: ``model.apply(init_weights)``."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
@@ -196,7 +265,7 @@ class Module:
         if not recurse:
             mods = [(prefix, self)]
         else:
-            mods = self.named_modules(prefix) if remove_duplicate else self._all_named_modules(prefix)
+            mods = self.named_modules(prefix=prefix) if remove_duplicate else self._all_named_modules(prefix)
         for mname, m in mods:
             for pname, p in m._parameters.items():
                 if p is None or (remove_duplicate and id(p) in seen):
@@ -221,11 +290,22 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for mname, m in self.named_modules(prefix):
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """(name, buffer) pairs, persistent or not, in registration order."""
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
             for bname, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{bname}" if mname else bname), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
@@ -253,15 +333,24 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype) -> Module:
-        """Convert every floating-point parameter and buffer to ``dtype`` in place; returns self."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, **kwargs) -> Module:
+        """Convert every floating-point parameter, gradient and buffer to a dtype, in place; returns self.
+
+        PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` (its dtype)
+        and the keywords ``device=``, ``dtype=``, ``non_blocking=`` (ignored). The parameters stay the same
+        objects (an optimizer made before keeps working on them); integer buffers keep their dtype. The only
+        device is ``"cpu"``: chainrule computes on the CPU with NumPy, and any other device is an error.
+        """
+        dtype = _to_dtype(type(self).__name__, args, kwargs)
+        if dtype is None:
+            return self
         for p in self.parameters():
-            if p.data.dtype.kind == "f":
+            if p.data.dtype.kind == "f" and p.data.dtype != dtype:
                 p.data = p.data.astype(dtype)
-                p.grad = None
-        for _, b in self.named_buffers():
-            if b.data.dtype.kind == "f":
+                if p.grad is not None:
+                    p.grad = from_numpy(p.grad.data.astype(dtype))
+        for b in self.buffers():
+            if b.data.dtype.kind == "f" and b.data.dtype != dtype:
                 b.data = b.data.astype(dtype)
         return self
 
@@ -271,6 +360,14 @@ class Module:
     def float(self) -> Module:
         return self.to(np.float32)
 
+    def cpu(self) -> Module:
+        """The module itself: chainrule computes on the CPU."""
+        return self
+
+    def cuda(self, device=None) -> Module:
+        _check_device(type(self).__name__, "cuda" if device is None else f"cuda:{device}")
+        return self
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> OrderedDict:
         """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
@@ -279,10 +376,13 @@ class Module:
     def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
         """Module by module, its parameters then its buffers; a shared tensor under each of its names."""
         for mname, m in self._all_named_modules():
-            for items in (m._parameters.items(), m._buffers.items()):
-                for k, t in items:
-                    if t is not None:
-                        yield (f"{mname}.{k}" if mname else k), t
+            skip = m._non_persistent_buffers  # buffers registered with persistent=False
+            for k, t in m._parameters.items():
+                if t is not None:
+                    yield (f"{mname}.{k}" if mname else k), t
+            for k, t in m._buffers.items():
+                if t is not None and k not in skip:
+                    yield (f"{mname}.{k}" if mname else k), t
 
     def load_state_dict(self, state, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into the parameters and buffers, after checking names, shapes and dtypes.
@@ -341,3 +441,64 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+# ---------------------------------------------------------------------------- helpers
+def _refuse_plain_container(module: Module, name: str, value) -> None:
+    """A list, tuple or dict of Modules or Parameters assigned as an attribute is not registered (PyTorch
+    silently ignores its parameters); refuse it, naming the container that registers them."""
+    items = list(value.values()) if isinstance(value, dict) else list(value)
+    kind = type(value).__name__
+    if any(isinstance(v, Module) for v in items):
+        container = "ModuleDict" if isinstance(value, dict) else "ModuleList"
+        what = "Modules"
+    elif any(isinstance(v, Parameter) for v in items):
+        container = "ParameterDict" if isinstance(value, dict) else "ParameterList"
+        what = "Parameters"
+    else:
+        return
+    raise ArgumentTypeError(
+        f"{type(module).__name__}: '{name}' is assigned a {kind} of {what}, which a Module does not register: "
+        f"their parameters would be missing from parameters(), state_dict() and the optimizer. Use "
+        f"self.{name} = cr.nn.{container}(...) instead"
+    )
+
+
+def _check_device(owner: str, device) -> None:
+    text = str(device).lower()
+    if text != "cpu" and not text.startswith("cpu:"):
+        raise UnsupportedError(
+            f"{owner}.to: device {str(device)!r} is not available: chainrule computes on the CPU (with NumPy). "
+            "Use 'cpu', or leave the device out"
+        )
+
+
+def _to_dtype(owner: str, args, kwargs):
+    """The dtype that Module.to(...) asks for (None: none), after checking any device it names."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    if unknown:
+        raise ArgumentTypeError(f"{owner}.to: unexpected keyword argument(s) {sorted(unknown)}")
+    if len(args) > 2:
+        raise ArgumentTypeError(f"{owner}.to: expected at most a device and a dtype, got {len(args)} arguments")
+    dtype = kwargs.get("dtype")
+    device = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, bool):
+            continue  # to(dtype, non_blocking) spelled positionally
+        elif isinstance(a, str) or type(a).__name__ == "device":
+            device = a
+        else:
+            dtype = a
+    if device is not None:
+        _check_device(owner, device)
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{owner}.to: {dtype!r} is neither a device nor a dtype") from None
+    if dt.kind not in "fc":
+        raise DTypeError(f"{owner}.to: only floating-point dtypes convert a module's parameters, got {dt}")
+    return dt

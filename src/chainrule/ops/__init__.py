@@ -50,7 +50,7 @@ from .elementwise import (
     tanh,
     where,
 )
-from .linalg import LinearOp, Matmul, linear, matmul
+from .linalg import LinearOp, Matmul, bilinear, linear, matmul
 from .loss import (
     BCELossOp,
     BCEWithLogitsOp,
@@ -176,6 +176,6 @@ from .integer import (  # (FloorDivide, whose backward always raises as PyTorch'
 )
 
 from .operands import as_t, as_float_t, pair
-from .nnops import BatchNormOp, DropoutOp, batch_norm, dropout
+from .nnops import BatchNormOp, DropoutOp, EmbeddingOp, LayerNormOp, batch_norm, dropout, embedding, layer_norm
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -117,3 +117,39 @@ def linear(x, weight, bias=None):
     if bias is None:
         return LinearOp()(x, weight)
     return LinearOp()(x, weight, as_t(bias))
+
+
+def bilinear(x1, x2, weight, bias=None):
+    """y[..., o] = sum_ij x1[..., i] * weight[o, i, j] * x2[..., j] + bias[o] (PyTorch's ``bilinear``).
+
+    ``x1`` (..., in1) and ``x2`` (..., in2) share their leading shape; ``weight`` is (out, in1, in2).
+    Built from matmul, reshape, a product and a sum, so its derivatives (of every order) are theirs.
+    """
+    from .reduce import sum as _sum
+    from .shape import expand_dims, reshape, swapaxes
+
+    x1, x2, w = as_t(x1), as_t(x2), as_t(weight)
+    if w.ndim != 3 or x1.ndim == 0 or x2.ndim == 0:
+        raise ShapeError(
+            f"bilinear: expected inputs (..., in1), (..., in2) and a weight (out, in1, in2), got shapes "
+            f"{x1.shape}, {x2.shape} and {w.shape}"
+        )
+    o, i, j = w.shape
+    if x1.shape[-1] != i or x2.shape[-1] != j or x1.shape[:-1] != x2.shape[:-1]:
+        raise ShapeError(
+            f"bilinear: inputs of shapes {x1.shape} and {x2.shape} do not fit a weight of shape {w.shape}: they "
+            f"need the same leading dimensions and last dimensions {i} and {j}"
+        )
+    lead = x1.shape[:-1]
+    n = int(np.prod(lead)) if lead else 1
+    a = reshape(x1, (n, i))
+    b = reshape(x2, (n, j))
+    wm = reshape(swapaxes(w, 0, 1), (i, o * j))  # (in1, out * in2)
+    u = reshape(matmul(a, wm), (n, o, j))  # u[n, o, j] = sum_i x1[n, i] w[o, i, j]
+    y = _sum(u * expand_dims(b, 1), 2)
+    if bias is not None:
+        bias = as_t(bias)
+        if bias.shape != (o,):
+            raise ShapeError(f"bilinear: bias must have shape ({o},), got {bias.shape}")
+        y = y + bias
+    return reshape(y, lead + (o,))

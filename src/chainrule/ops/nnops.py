@@ -1,10 +1,10 @@
-"""Operations with training-time behaviour: dropout and batch normalisation."""
+"""Operations of network layers: dropout, batch and layer normalisation, embedding lookup."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError, UnsupportedError
 from ..function import Function
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
@@ -161,3 +161,182 @@ def batch_norm(
         inv = _wrap((1 / np.sqrt(rv + eps)).astype(dt).reshape(shape))
         return (x - _wrap(rm.astype(dt).reshape(shape))) * inv * w.reshape(shape) + b.reshape(shape)
     return x * _wrap(scale.reshape(shape)) + _wrap(shift.reshape(shape))
+
+
+# ----------------------------------------------------------------------------- layer norm, embedding
+class LayerNormOp(Function):
+    """Normalise each sample over its last ``k`` axes, then scale and shift elementwise (named apart from
+    nn.LayerNorm).
+
+    Inputs (x, [weight], [bias]): weight and bias, when given, have the normalised shape
+    (x.shape[-k:]). The statistics are the mean and the biased variance over those axes.
+    """
+
+    formula = "y = weight * (x - mean) / sqrt(var + eps) + bias  (statistics over the last axes of each sample)"
+    derivative = (
+        "dL/dx = inv_std * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * weight; "
+        "dL/dweight = sum over samples of g * xhat; dL/dbias = sum over samples of g"
+    )
+
+    def __init__(self, k: int, eps: float, has_weight: bool, has_bias: bool):
+        self.k = k
+        self.eps = eps
+        self.has_weight = has_weight
+        self.has_bias = has_bias
+
+    def normalize(self, xp, x):
+        """(xhat, inv_std): x standardised over its last k axes, and 1 / sqrt(var + eps)."""
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        xc = x - xp.mean(x, axes, True)
+        inv_std = (xp.mean(xc * xc, axes, True) + xp.const(self.eps, xc)) ** -0.5
+        return xc * inv_std, inv_std
+
+    def forward(self, x, *affine):
+        w = affine[0] if self.has_weight else None
+        self.save_for_backward(x, w)  # never the bias: a changed bias leaves the gradients right
+        from ..namespace import numpy_ns
+
+        self.xhat, self.inv_std = self.normalize(numpy_ns, x)
+        y = self.xhat * w if w is not None else self.xhat.copy()  # never xhat itself: backward reads it
+        if self.has_bias:
+            b = affine[-1]
+            if b.dtype == y.dtype:
+                y += b
+            else:
+                y = y + b
+        return y
+
+    def vjp(self, xp, g):
+        from ..namespace import numpy_ns
+
+        x, w = self.saved(xp)
+        # the statistics are functions of x: recomputed (and so differentiated) under create_graph
+        xhat, inv_std = (self.xhat, self.inv_std) if xp is numpy_ns else self.normalize(xp, x)
+        needs = self.needs_input_grad
+        axes = tuple(range(x.ndim - self.k, x.ndim))
+        lead = tuple(range(x.ndim - self.k))
+        gx = None
+        if needs[0]:
+            gw = g * w if w is not None else g
+            gx = inv_std * (gw - xp.mean(gw, axes, True) - xhat * xp.mean(gw * xhat, axes, True))
+        out = [gx]
+        if self.has_weight:
+            out.append((xp.sum(g * xhat, lead) if lead else g * xhat) if needs[1] else None)
+        if self.has_bias:
+            out.append((xp.sum(g, lead) if lead else g) if needs[-1] else None)
+        return tuple(out)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """Layer normalisation over the last ``len(normalized_shape)`` axes (PyTorch's ``layer_norm``)."""
+    x = as_t(x)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
+        raise ShapeError(
+            f"layer_norm: normalized_shape {list(shape)} must be the last dimensions of the input, got input of "
+            f"shape {x.shape}"
+        )
+    inputs = [x]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None:
+            t = as_t(t)
+            if tuple(t.shape) != shape:
+                raise ShapeError(f"layer_norm: {name} must have the normalized shape {shape}, got {t.shape}")
+            inputs.append(t)
+    return LayerNormOp(k, eps, weight is not None, bias is not None)(*inputs)
+
+
+class EmbeddingOp(Function):
+    """y = weight[indices]: a row of the table per index (named apart from nn.Embedding).
+
+    The gradient of a row is the sum of the gradients at every position holding its index (repeated
+    indices accumulate); the row ``padding_idx`` gets none; with ``scale_grad_by_freq`` each position's
+    gradient is divided by how often its index occurs in ``indices``.
+    """
+
+    formula = "y = weight[indices]"
+    derivative = "dL/dweight[i] = sum of g over the positions where indices == i (none for padding_idx)"
+
+    def __init__(self, indices: np.ndarray, padding_idx, scale_grad_by_freq: bool):
+        self.indices = indices
+        self.padding_idx = padding_idx
+        self.scale_grad_by_freq = scale_grad_by_freq
+
+    def forward(self, w):
+        self.table_shape = w.shape
+        return w[self.indices]
+
+    def vjp(self, xp, g):
+        idx = self.indices.reshape(-1)
+        n, d = self.table_shape
+        g = xp.reshape(g, (-1, d))
+        if self.padding_idx is not None or self.scale_grad_by_freq:
+            factor = np.ones(idx.shape, np.float64)
+            if self.scale_grad_by_freq:
+                factor /= np.bincount(idx, minlength=n)[idx]
+            if self.padding_idx is not None:
+                factor[idx == self.padding_idx] = 0.0
+            g = g * xp.const(factor[:, None], g)
+        return xp.scatter_add(g, idx, (n, d), False)
+
+
+def embedding(
+    indices,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+):
+    """Look rows of ``weight`` (num_embeddings, embedding_dim) up by integer ``indices`` (PyTorch's
+    ``embedding``): the result has shape ``indices.shape + (embedding_dim,)``.
+
+    ``padding_idx``: that row receives no gradient. ``max_norm``: first, every row that ``indices``
+    refers to whose ``norm_type``-norm exceeds ``max_norm`` is rescaled in place to that norm (as
+    PyTorch does; the weight's version counter counts the change). ``sparse`` gradients are not
+    supported.
+    """
+    if sparse:
+        raise UnsupportedError(
+            "embedding: sparse=True is not supported; chainrule's gradients are dense arrays (the weight's "
+            "gradient has the table's shape). Leave sparse out"
+        )
+    w = as_t(weight)
+    if w.ndim != 2:
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {w.shape}")
+    idx = np.array(indices.data if isinstance(indices, Tensor) else indices)  # a copy: later changes do not matter
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
+    n = w.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise IndexOutOfRangeError(f"embedding: index {int(bad)} is out of range for a table of {n} rows")
+    idx = idx.astype(np.intp, copy=False)
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ArgumentError(f"embedding: padding_idx {padding_idx} is out of range for a table of {n} rows")
+        padding_idx = int(padding_idx) % n
+    if max_norm is not None:
+        _renorm_rows(w, idx, max_norm, norm_type)
+    return EmbeddingOp(idx, padding_idx, scale_grad_by_freq)(w)
+
+
+def _renorm_rows(w: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """PyTorch's embedding_renorm_: rows of ``w`` at ``idx`` whose norm exceeds ``max_norm`` are scaled
+    in place by max_norm / (norm + 1e-7); an in-place change of the weight (its version counts it)."""
+    from ..autograd import mark_modified
+
+    rows = np.unique(idx)
+    if rows.size == 0:
+        return
+    table = w.data
+    norms = np.linalg.norm(table[rows].astype(np.float64), ord=norm_type, axis=1)
+    over = norms > max_norm
+    if not over.any():
+        return
+    rows = rows[over]
+    scale = (max_norm / (norms[over] + 1e-7)).astype(table.dtype)
+    table[rows] = table[rows] * scale[:, None]
+    mark_modified([w])

@@ -24,7 +24,7 @@ from ..errors import ArgumentError, ArgumentTypeError, ChainruleError, Serializa
 from ..tensor import Tensor, as_tensor
 from . import reference
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "clip_grad_value_"]
 
 #: Elements per slice of a sliced update: the slices of the five or six arrays one Adam update
 #: touches (128 KiB each in float32) stay in a core's L2 cache between its arithmetic passes.
@@ -572,25 +572,50 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> float:
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+) -> float:
     """Scale all gradients together so that their joint norm is at most ``max_norm``; return the norm before.
 
     The gradient arrays are replaced by scaled copies (never modified in place,
-    since a gradient array may be shared by two tensors).
+    since a gradient array may be shared by two tensors). ``error_if_nonfinite`` raises when the
+    norm is NaN or infinite (PyTorch's option); ``foreach`` is accepted and ignored.
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     ps = [p for p in parameters if p.grad is not None]
     if not ps:
         return 0.0
+    norm_type = float(norm_type)
     if norm_type == math.inf:
-        total = max(float(np.max(np.abs(p.grad.data))) for p in ps)
+        total = max(float(np.max(np.abs(p.grad.data))) if p.grad.data.size else 0.0 for p in ps)
     else:
         total = float(
             sum(float(np.sum(np.abs(p.grad.data, dtype=np.float64) ** norm_type)) for p in ps) ** (1.0 / norm_type)
+        )
+    if error_if_nonfinite and not math.isfinite(total):
+        raise ArgumentError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
+            "clipped; set error_if_nonfinite=False to clip anyway"
         )
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for p in ps:
             p.grad = as_tensor(p.grad.data * np.asarray(coef, p.grad.data.dtype))
     return total
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clip every gradient element to [-clip_value, clip_value] (PyTorch's ``clip_grad_value_``).
+
+    As with ``clip_grad_norm_``, the gradient arrays are replaced by clipped copies, never
+    changed in place. ``foreach`` is accepted and ignored.
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    c = float(clip_value)
+    for p in parameters:
+        g = p.grad
+        if g is not None:
+            a = g.data
+            p.grad = as_tensor(np.clip(a, np.asarray(-c, a.dtype), np.asarray(c, a.dtype)))
