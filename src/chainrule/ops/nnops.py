@@ -278,7 +278,7 @@ class EmbeddingOp(Function):
             if self.padding_idx is not None:
                 factor[idx == self.padding_idx] = 0.0
             g = g * xp.const(factor[:, None], g)
-        return xp.scatter_add(g, idx, (n, d), False)
+        return xp.take_adjoint(g, idx, (n, d), False)
 
 
 def embedding(
