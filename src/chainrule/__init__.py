@@ -61,6 +61,7 @@ from .ops import (
     var,
     where,
 )
+from .ops import amax, amin, argmax, argmin, cat, concat, movedim, moveaxis, permute, swapdims, tensor_split, unsqueeze
 from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, int32, int64, tensor
 from .creation import arange, full, linspace, ones, ones_like, rand, randn, zeros, zeros_like, manual_seed
 

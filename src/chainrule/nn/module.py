@@ -119,7 +119,7 @@ class Module:
     def register_buffer(self, name: str, value) -> None:
         """Keep ``value`` (a Tensor or array) in ``state_dict`` without training it."""
         if value is not None and not isinstance(value, Tensor):
-            value = from_numpy(to_array(value))  # a private copy (lists become float32)
+            value = from_numpy(to_array(value))  # a private copy (lists follow cr.tensor's dtype rules)
         if value is not None and value.name is None:
             value.name = name
         self._buffers[name] = value
@@ -228,7 +228,7 @@ class Module:
                     yield (f"{mname}.{bname}" if mname else bname), b
 
     def num_parameters(self) -> int:
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
