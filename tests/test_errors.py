@@ -184,14 +184,22 @@ def test_axis_out_of_range():
         cr.tensor(np.ones((2, 2))).sum(axis=2)
 
 
-def test_transpose_refuses_out_of_range_axes():
+def test_permute_and_transpose_refuse_out_of_range_dims():
     a = cr.tensor(np.zeros((2, 3)))
+    with pytest.raises(errors.ShapeError, match="permute"):
+        cr.permute(a, (0, 5))
+    with pytest.raises(errors.ShapeError, match="permute"):
+        cr.permute(cr.tensor(1.0), (0,))
+    with pytest.raises(errors.ShapeError, match="permute"):
+        a.permute(0, 0)
+    assert cr.permute(cr.tensor(1.0), ()).shape == ()
+    assert cr.permute(a, (-1, 0)).shape == (3, 2)
     with pytest.raises(errors.ShapeError, match="transpose"):
-        cr.transpose(a, (0, 5))
+        cr.transpose(a, 0, 2)
     with pytest.raises(errors.ShapeError, match="transpose"):
-        cr.transpose(cr.tensor(1.0), (0,))
-    assert cr.transpose(cr.tensor(1.0), ()).shape == ()
-    assert cr.transpose(a, (-1, 0)).shape == (3, 2)
+        cr.transpose(cr.tensor(1.0), 0, 1)
+    assert cr.transpose(cr.tensor(1.0), 0, -1).shape == ()  # PyTorch allows dims 0 and -1 of a 0-d tensor
+    assert cr.transpose(a, -1, 0).shape == (3, 2)
 
 
 def test_flatten_refuses_an_out_of_range_axis():

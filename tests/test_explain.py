@@ -138,7 +138,7 @@ def test_explain_leaves_grads_alone_and_needs_the_graph():
 
 
 def test_broadcasting_said_in_words():
-    x = cr.tensor(np.ones((64, 3)))
+    x = cr.tensor(np.ones((64, 3), np.float32))
     lin = cr.nn.Linear(3, 10)
     b = cr.tensor(np.zeros(10), requires_grad=True, name="b")
     loss = (x @ lin.weight.T + b).sum()
@@ -169,7 +169,7 @@ def test_a_new_op_documents_itself():
 def test_explain_gives_each_output_of_a_multi_output_node_its_gradient():
     """Per-output gradients through split equal backward's."""
     x = cr.tensor(np.arange(1.0, 6.0), requires_grad=True, name="x", dtype="float64")
-    a, b = cr.split(x, [2], axis=0)
+    a, b = cr.split(x, [2, 3], dim=0)
     a.name, b.name = "a", "b"
     L = (a * a).sum() + (b * 3).sum()
     tr = cr.explain(L)
@@ -326,7 +326,7 @@ def test_gradcheck_graph_does_not_blame_relu_at_an_exact_zero():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 3))
     y = rng.integers(0, 2, 5)
-    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2)).double()
     assert cr.gradcheck_graph(F.cross_entropy(m(cr.tensor(X)), y))
 
 
@@ -334,7 +334,7 @@ def test_gradcheck_graph_catches_a_relu_that_is_wrong_everywhere():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 3))
     y = rng.integers(0, 2, 5)
-    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.ReLU(), cr.nn.Linear(4, 2)).double()
 
     class WrongReLU(cr.Function):  # wrong everywhere, not only at the kink: still caught
         def forward(self, x):

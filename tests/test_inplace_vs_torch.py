@@ -60,7 +60,7 @@ class CR:
 
     @staticmethod
     def split(t, n, axis):
-        return cr.split(t, n, axis=axis)
+        return cr.split(t, t.shape[axis] // n, dim=axis)
 
     @staticmethod
     def broadcast_to(t, shape):

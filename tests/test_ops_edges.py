@@ -36,12 +36,16 @@ def test_reductions_without_elements_give_nan_like_torch():
 
 
 def test_max_over_a_non_empty_axis_of_an_empty_tensor_is_empty():
-    assert cr.max(cr.tensor(np.zeros((0, 3))), axis=1).shape == (0,)
+    values, indices = cr.max(cr.tensor(np.zeros((0, 3))), axis=1)
+    assert values.shape == indices.shape == (0,)
+    assert cr.amax(cr.tensor(np.zeros((0, 3))), dim=1).shape == (0,)
 
 
 def test_min_over_an_empty_axis_is_refused():
-    with pytest.raises(ValueError, match="axis 0 of length 0"):
+    with pytest.raises(ValueError, match="min: cannot reduce over dim 0 of length 0"):
         cr.min(cr.tensor(np.zeros((0, 3))), axis=0)
+    with pytest.raises(ValueError, match="amin: cannot reduce over dim 0 of length 0"):
+        cr.amin(cr.tensor(np.zeros((0, 3))), dim=0)
 
 
 @requires_torch

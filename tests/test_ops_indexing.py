@@ -220,7 +220,7 @@ def test_take_along_dim_matches_torch(shape, indices, dim):
 def test_index_errors_say_what_is_wrong():
     x = cr.tensor(np.zeros((3, 4)))
     with pytest.raises(cr.errors.DTypeError, match="gather: index must be an integer tensor.*dtype=cr.int64"):
-        cr.gather(x, 1, cr.tensor([[0, 1]]))
+        cr.gather(x, 1, cr.tensor([[0.0, 1.0]]))
     with pytest.raises(cr.errors.IndexOutOfRangeError, match="gather: index 4 is out of range for dimension 1"):
         cr.gather(x, 1, np.array([[4]]))
     with pytest.raises(cr.errors.IndexOutOfRangeError, match="index_select: index -1 is out of range"):

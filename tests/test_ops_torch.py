@@ -170,46 +170,63 @@ def test_linear_fused():
 
 # ----------------------------------------------------------------------------- reductions
 AXES = [None, 0, 1, -1, (0, 2)]
+REDUCTIONS = ["sum", "mean", "var", "var0", "std", "std0", "amax", "amin", "logsumexp"]
+
+
+def _reduce(lib, op, t, **dims):
+    """The same call on chainrule and on PyTorch: var/std unbiased unless op ends in 0 (correction=0)."""
+    if op.endswith("0"):
+        return getattr(t, op[:-1])(correction=0, **dims)
+    return getattr(lib, op)(t, **dims)
 
 
 @pytest.mark.parametrize("axis", AXES)
 @pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("op", ["sum", "mean", "var", "var1", "max", "min", "logsumexp", "std"])
+@pytest.mark.parametrize("op", REDUCTIONS)
 def test_reductions(op, axis, keepdims):
     x = rand(3, 4, 2)
     dim = tuple(range(3)) if axis is None else axis
 
-    def crf(t):
-        if op == "var1":
-            return cr.var(t, axis, keepdims, ddof=1)
-        return getattr(cr, op)(t, axis=axis, keepdims=keepdims)
-
     def tf(t):
-        if op == "sum":
-            return t.sum(dim=dim, keepdim=keepdims)
-        if op == "mean":
-            return t.mean(dim=dim, keepdim=keepdims)
-        if op == "var":
-            return t.var(dim=dim, keepdim=keepdims, correction=0)
-        if op == "var1":
-            return t.var(dim=dim, keepdim=keepdims, correction=1)
-        if op == "std":
-            return t.std(dim=dim, keepdim=keepdims, correction=0)
-        if op == "max":
-            return torch.amax(t, dim=dim, keepdim=keepdims)
-        if op == "min":
-            return torch.amin(t, dim=dim, keepdim=keepdims)
-        return torch.logsumexp(t, dim=dim, keepdim=keepdims)
+        return _reduce(torch, op, t, dim=dim, keepdim=keepdims)
 
-    compare_with_torch(crf, tf, x)
+    compare_with_torch(lambda t: _reduce(cr, op, t, dim=axis, keepdim=keepdims), tf, x)
+    # NumPy's spellings of the same arguments give the same
+    compare_with_torch(lambda t: _reduce(cr, op, t, axis=axis, keepdims=keepdims), tf, x, check_numeric=False)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_min_along_a_dim_give_values_and_indices_like_torch(op, dim, keepdim):
+    x = rand(3, 4, 2)
+    compare_with_torch(lambda t: getattr(t, op)(dim, keepdim).values, lambda t: getattr(t, op)(dim, keepdim)[0], x)
+    r, tr = getattr(cr.tensor(x), op)(dim=dim, keepdim=keepdim), getattr(torch.tensor(x), op)(dim=dim, keepdim=keepdim)
+    assert type(r).__name__ == op and r._fields == ("values", "indices")
+    assert r.indices.dtype == np.int64 and not r.indices.requires_grad
+    np.testing.assert_array_equal(r.indices.numpy(), tr.indices.numpy())
+    values, indices = getattr(cr, op)(cr.tensor(x), axis=dim, keepdims=keepdim)  # NumPy's spellings: the same
+    np.testing.assert_array_equal(values.numpy(), tr.values.numpy())
 
 
 @pytest.mark.parametrize("axis", [None, 0, 1])
 def test_max_min_ties_split_fairly(axis):
+    """amax/amin, and max/min of everything, share the gradient among ties evenly, as PyTorch's do."""
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
     dim = (0, 1) if axis is None else axis
-    compare_with_torch(lambda t: cr.max(t, axis), lambda t: torch.amax(t, dim=dim), x, check_numeric=False)
-    compare_with_torch(lambda t: cr.min(t, axis), lambda t: torch.amin(t, dim=dim), x, check_numeric=False)
+    compare_with_torch(lambda t: cr.amax(t, axis), lambda t: torch.amax(t, dim=dim), x, check_numeric=False)
+    compare_with_torch(lambda t: cr.amin(t, axis), lambda t: torch.amin(t, dim=dim), x, check_numeric=False)
+    if axis is None:
+        compare_with_torch(cr.max, torch.max, x, check_numeric=False)
+        compare_with_torch(lambda t: t.min(), lambda t: t.min(), x, check_numeric=False)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_max_min_along_a_dim_send_the_gradient_to_the_index_returned(dim):
+    """With a dim, ties do not share: the gradient goes to the element whose index is returned (PyTorch)."""
+    x = np.array([[1.0, 3.0, 3.0], [1.0, 2.0, 0.0]])
+    compare_with_torch(lambda t: cr.max(t, dim).values, lambda t: torch.max(t, dim).values, x, check_numeric=False)
+    compare_with_torch(lambda t: t.min(dim).values, lambda t: t.min(dim).values, x, check_numeric=False)
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
@@ -226,11 +243,20 @@ def test_shape_ops():
     compare_with_torch(lambda t: cr.reshape(t, (-1, 2)), lambda t: t.reshape(-1, 2), x)
     compare_with_torch(lambda t: cr.flatten(t, 1), lambda t: torch.flatten(t, 1), x)
     compare_with_torch(lambda t: t.flatten(), lambda t: t.flatten(), x)
-    compare_with_torch(lambda t: cr.transpose(t, (2, 0, 1)), lambda t: t.permute(2, 0, 1), x)
-    compare_with_torch(lambda t: cr.transpose(t), lambda t: t.permute(2, 1, 0), x)
-    compare_with_torch(lambda t: cr.swapaxes(t, 0, 2), lambda t: t.transpose(0, 2), x)
+    compare_with_torch(lambda t: cr.permute(t, (2, 0, 1)), lambda t: t.permute(2, 0, 1), x)
+    compare_with_torch(lambda t: t.permute(2, 0, 1), lambda t: t.permute(2, 0, 1), x)
+    compare_with_torch(lambda t: cr.transpose(t, 0, 2), lambda t: torch.transpose(t, 0, 2), x)
+    compare_with_torch(lambda t: t.transpose(-1, 1), lambda t: t.transpose(-1, 1), x)
+    compare_with_torch(lambda t: t.transpose(0, 1), lambda t: t.transpose(0, 1), rand(3, 4))
+    compare_with_torch(lambda t: t.mT, lambda t: t.mT, x)
+    compare_with_torch(lambda t: t.t(), lambda t: t.t(), rand(3, 4))
+    compare_with_torch(lambda t: cr.swapaxes(t, 0, 2), lambda t: t.swapaxes(0, 2), x)
+    compare_with_torch(lambda t: cr.movedim(t, 0, 2), lambda t: torch.movedim(t, 0, 2), x)
     compare_with_torch(lambda t: cr.expand_dims(t, 1), lambda t: t.unsqueeze(1), x)
+    compare_with_torch(lambda t: t.unsqueeze(-1), lambda t: t.unsqueeze(-1), x)
     compare_with_torch(lambda t: cr.squeeze(t, 1), lambda t: t.squeeze(1), rand(2, 1, 3))
+    compare_with_torch(lambda t: cr.squeeze(t, 0), lambda t: t.squeeze(0), rand(2, 1, 3))  # not size 1: unchanged
+    compare_with_torch(lambda t: t.squeeze((0, 2)), lambda t: t.squeeze((0, 2)), rand(1, 2, 1, 3))
     compare_with_torch(lambda t: cr.squeeze(t), lambda t: t.squeeze(), rand(1, 2, 1, 3))
     compare_with_torch(lambda t: cr.broadcast_to(t, (2, 3, 4)), lambda t: t.expand(2, 3, 4), rand(3, 1))
 
@@ -268,19 +294,28 @@ def test_getitem_boolean_mask():
 
 def test_join_and_split():
     a, b, c = rand(2, 3), rand(1, 3), rand(2, 3)
-    compare_with_torch(lambda a, b: cr.concatenate([a, b], 0), lambda a, b: torch.cat([a, b], 0), a, b)
+    compare_with_torch(lambda a, b: cr.cat([a, b], 0), lambda a, b: torch.cat([a, b], 0), a, b)
+    compare_with_torch(lambda a, b: cr.concatenate([a, b], 0), lambda a, b: torch.concatenate([a, b], 0), a, b)
+    compare_with_torch(lambda a, c: cr.cat([a, c], dim=1), lambda a, c: torch.cat([a, c], dim=1), a, c)
     compare_with_torch(lambda a, c: cr.concatenate([a, c], axis=1), lambda a, c: torch.cat([a, c], 1), a, c)
+    compare_with_torch(lambda a, c: cr.stack([a, c], dim=1), lambda a, c: torch.stack([a, c], 1), a, c)
     compare_with_torch(lambda a, c: cr.stack([a, c], axis=1), lambda a, c: torch.stack([a, c], 1), a, c)
     compare_with_torch(lambda a, c: cr.stack([a, c]), lambda a, c: torch.stack([a, c]), a, c)
-    x = rand(6, 4)
-    compare_with_torch(lambda t: cr.split(t, 3), lambda t: torch.tensor_split(t, 3), x)
-    compare_with_torch(lambda t: cr.split(t, [1, 4], axis=0), lambda t: torch.tensor_split(t, [1, 4], 0), x)
-    compare_with_torch(lambda t: cr.split(t, 2, axis=1), lambda t: torch.tensor_split(t, 2, 1), x)
+    x = rand(7, 4)
+    # split: PyTorch's meaning (pieces of a size, or of the sizes listed)
+    compare_with_torch(lambda t: cr.split(t, 3), lambda t: torch.split(t, 3), x)
+    compare_with_torch(lambda t: t.split([1, 4, 2], dim=0), lambda t: t.split([1, 4, 2], 0), x)
+    compare_with_torch(lambda t: cr.split(t, 2, axis=1), lambda t: torch.split(t, 2, 1), x)
+    # tensor_split: NumPy's split (a number of pieces, or the indices to cut at)
+    compare_with_torch(lambda t: cr.tensor_split(t, 3), lambda t: torch.tensor_split(t, 3), x)
+    compare_with_torch(lambda t: t.tensor_split([1, 4], dim=0), lambda t: t.tensor_split([1, 4], 0), x)
+    compare_with_torch(lambda t: cr.tensor_split(t, 2, axis=1), lambda t: torch.tensor_split(t, 2, 1), x)
 
 
 def test_split_uses_only_some_outputs():
     x = rand(6, 2)
-    compare_with_torch(lambda t: cr.split(t, 3)[1] * 2, lambda t: torch.tensor_split(t, 3)[1] * 2, x)
+    compare_with_torch(lambda t: cr.split(t, 2)[1] * 2, lambda t: torch.split(t, 2)[1] * 2, x)
+    compare_with_torch(lambda t: cr.tensor_split(t, 3)[1] * 2, lambda t: torch.tensor_split(t, 3)[1] * 2, x)
 
 
 # ----------------------------------------------------------------------------- losses

@@ -12,8 +12,9 @@ from conftest import requires_torch, torch
 
 def test_default_dtypes():
     assert cr.tensor(1.5).dtype == np.float32
-    assert cr.tensor(3).dtype == np.float32
-    assert cr.tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert cr.tensor(3).dtype == np.int64  # integers make int64 tensors, as torch.tensor does
+    assert cr.tensor([[1, 2], [3, 4]]).dtype == np.int64
+    assert cr.tensor([[1, 2.0], [3, 4]]).dtype == np.float32
     assert cr.tensor([True, False]).dtype == np.bool_
     assert cr.tensor(np.ones(2, np.float64)).dtype == np.float64
     assert cr.tensor(np.ones(2, np.float16)).dtype == np.float16
@@ -33,8 +34,9 @@ def test_copies_data():
 
 def test_properties_and_conversion():
     t = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.numel() == 6
-    assert t.T.shape == (3, 2)
+    assert t.shape == (2, 3) and t.ndim == 2 and t.dim() == 2 and t.numel() == 6
+    assert t.size() == (2, 3) and t.size(0) == 2 and t.size(-1) == 3
+    assert t.T.shape == (3, 2) and t.mT.shape == (3, 2) and t.t().shape == (3, 2)
     assert t.grad is None and t.requires_grad
     assert cr.tensor(2.5).item() == 2.5
     with pytest.raises(ValueError, match="one-element"):
@@ -56,9 +58,11 @@ def test_repr():
 
 def test_reflected_operators_with_numbers_and_arrays():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
-    a = np.array([10.0, 20.0])
+    a = np.array([10.0, 20.0], np.float32)
     for y in (a + x, a - x, a * x, a / x, a @ x, 2 + x, 2 - x, 2 * x, 2 / x, 2**x):
         assert isinstance(y, cr.Tensor) and y.requires_grad
+    with pytest.raises(cr.errors.DTypeError, match="float64.*float32"):
+        a.astype(np.float64) @ x  # a product of two dtypes is an error, as in PyTorch
     np.testing.assert_allclose((a - x).numpy(), [9.0, 18.0])
     np.testing.assert_allclose((2**x).numpy(), [2.0, 4.0])
 

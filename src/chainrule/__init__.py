@@ -104,6 +104,7 @@ from .ops import (
     unbind,
 )
 from .ops import movedim as moveaxis
+from .ops import amax, amin, cat, concat, permute, swapdims, tensor_split, unsqueeze
 from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, int32, int64, tensor
 from .creation import arange, full, linspace, ones, ones_like, rand, randn, zeros, zeros_like, manual_seed
 from .creation import empty, eye, full_like, randint, randperm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError
-from .tensor import Tensor, from_numpy
+from .tensor import Tensor, from_numpy, to_array
 
 __all__ = [
     "zeros",
@@ -63,7 +63,11 @@ def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
     return _make(np.ones(_shape(shape), dtype), requires_grad)
 
 
-def full(shape, value, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+def full(shape, value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``value``; without ``dtype``, the dtype ``cr.tensor(value)`` would have
+    (float32 for a Python float, int64 for an int, bool for a bool), as ``torch.full`` does."""
+    if dtype is None:
+        dtype = to_array(value.data if isinstance(value, Tensor) else value, copy=False).dtype
     return _make(np.full(shape, value, dtype), requires_grad)
 
 

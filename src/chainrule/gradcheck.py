@@ -130,7 +130,7 @@ def gradcheck(
             label = f"input {k}" + (f" ({t.name!r})" if t.name else "")
             raise GradcheckError(
                 f"gradcheck: the gradient of {label}, shape {t.shape}, is wrong at {int(bad.sum())} of "
-                f"{t.size} elements. Largest mismatch at index {tuple(int(i) for i in where)}: "
+                f"{t.numel()} elements. Largest mismatch at index {tuple(int(i) for i in where)}: "
                 f"numerical {num.reshape(-1)[j]:.8g}, analytical {ana.reshape(-1)[j]:.8g} "
                 f"(|difference| {diff.reshape(-1)[j]:.3g} > atol + rtol*|numerical| = {tol.reshape(-1)[j]:.3g})"
             )

@@ -10,6 +10,8 @@ Every built-in operation writes its vector-Jacobian product once, as
 Another array library with NumPy's operators (CuPy, say) would plug in as one more namespace
 with these functions, without touching any formula. Every function takes and returns the
 namespace's own arrays; ``cond``/``index``/``mask`` arguments are always plain (NumPy) arrays.
+The names have NumPy's meanings (``transpose(x, axes)`` permutes, ``split(x, indices)`` cuts at
+indices, ``axis``/``keepdims``), also in the tensor namespace.
 """
 
 from __future__ import annotations
@@ -153,11 +155,26 @@ class TensorNamespace:
     name = "chainrule"
     _NAMES = frozenset(
         (
-            "exp log log1p maximum softplus softmax log_softmax sqrt sin cos tanh sigmoid matmul reshape transpose "
-            "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate split take take_adjoint "
-            "sum_to"
+            "exp log log1p maximum softplus softmax log_softmax sqrt sin cos tanh sigmoid matmul reshape "
+            "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate take take_adjoint sum_to"
         ).split()
     ) | frozenset("flip roll stack pad einsum".split())  # indexing, layout, einsum (issue 11)
+
+    # The namespace speaks NumPy's language (as the array API does); where chainrule's Tensor functions
+    # take PyTorch's meaning of a name, the NumPy meaning is spelled out here.
+    @staticmethod
+    def transpose(x, axes=None):
+        """NumPy's ``transpose``: the axes permuted (reversed when None), chainrule's ``permute``."""
+        from .ops import permute
+
+        return permute(x, tuple(range(x.ndim - 1, -1, -1)) if axes is None else axes)
+
+    @staticmethod
+    def split(x, indices, axis=0):
+        """NumPy's ``split`` at indices, chainrule's ``tensor_split``."""
+        from .ops import tensor_split
+
+        return tensor_split(x, indices, axis)
 
     @staticmethod
     def const(value, like):

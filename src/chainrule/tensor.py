@@ -39,10 +39,11 @@ _new = object.__new__
 
 
 def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
-    """Convert user data to an ndarray following chainrule's dtype rules.
+    """Convert user data to an ndarray following chainrule's dtype rules (``torch.tensor``'s).
 
-    Python numbers and (nested) lists of numbers become float32 unless ``dtype``
-    says otherwise (lists of bools stay bool); NumPy arrays keep their dtype.
+    Unless ``dtype`` says otherwise: Python floats (and lists holding any) become float32, the
+    default float; Python ints (and lists of ints) int64; bools stay bool; complex numbers
+    complex64. NumPy arrays and NumPy scalars keep their dtype.
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -63,9 +64,14 @@ def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
             arr = np.array(data)
         except ValueError:  # NumPy refuses ragged nested lists
             arr = np.empty(0, dtype=object)
-        if arr.dtype.kind in "iuf":
+        kind = arr.dtype.kind
+        if kind == "f":
             arr = arr.astype(_DEFAULT_FLOAT)
-        elif arr.dtype.kind == "O":
+        elif kind in "iu":
+            arr = arr.astype(np.int64)
+        elif kind == "c":
+            arr = arr.astype(np.complex64)
+        elif kind == "O":
             raise ArgumentTypeError(_RAGGED.format(type(data).__name__))
     return arr
 
@@ -246,19 +252,38 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
-        """Number of elements (NumPy's ``size``)."""
-        return self.data.size
+    def size(self, dim: int | None = None):
+        """The shape (a tuple), or the length of dimension ``dim``, as in PyTorch (the number of elements
+        is ``numel()``)."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[_operands.norm_axis(dim, self.data.ndim, "size")[0]]
 
     def numel(self) -> int:
         """Number of elements."""
         return self.data.size
 
+    nelement = numel
+
+    def dim(self) -> int:
+        """Number of dimensions (``ndim``)."""
+        return self.data.ndim
+
     @property
     def T(self) -> Tensor:
-        """The tensor with its axes reversed (NumPy's ``.T``)."""
-        return _ops.transpose(self)
+        """The tensor with its dimensions reversed (a 2-D tensor transposed), as PyTorch's ``.T``."""
+        return _ops.reverse_dims(self)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dimensions swapped: a batch of matrices transposed."""
+        return _ops.matrix_transpose(self)
+
+    def t(self) -> Tensor:
+        """A tensor of at most 2 dimensions transposed (PyTorch's ``t``)."""
+        if self.data.ndim > 2:
+            raise ShapeError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}; use transpose")
+        return _ops.reverse_dims(self)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
@@ -607,44 +632,55 @@ class Tensor:
     def minimum(self, other):
         return _ops.minimum(self, other)
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return _ops.sum(self, axis, keepdims)
+    # Reductions take PyTorch's dim/keepdim, or NumPy's axis/keepdims (the same arguments, not both).
+    def sum(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return _ops.mean(self, axis, keepdims)
+    def mean(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return _ops.var(self, axis, keepdims, ddof)
+    def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None, ddof=None):
+        """Variance, unbiased (``correction=1``) unless ``correction=0``/``unbiased=False``, as in PyTorch."""
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof)
 
-    def std(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return _ops.std(self, axis, keepdims, ddof)
+    def std(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None, ddof=None):
+        """Standard deviation, unbiased (``correction=1``) unless ``correction=0``/``unbiased=False``."""
+        return _ops.std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return _ops.max(self, axis, keepdims)
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The largest value; with ``dim``, the named tuple ``(values, indices)`` (see ``chainrule.max``)."""
+        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False):
-        return _ops.min(self, axis, keepdims)
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """The smallest value; with ``dim``, the named tuple ``(values, indices)``."""
+        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis=None, keepdims: bool = False) -> Tensor:
-        return wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
+    def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _ops.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis=None, keepdims: bool = False) -> Tensor:
-        return wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
+    def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _ops.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def any(self, axis=None, keepdims: bool = False) -> Tensor:
-        return wrap(np.any(self.data, axis=axis, keepdims=keepdims))
+    def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        return _ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def all(self, axis=None, keepdims: bool = False) -> Tensor:
-        return wrap(np.all(self.data, axis=axis, keepdims=keepdims))
+    def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        return _ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def logsumexp(self, axis=None, keepdims: bool = False):
-        return _ops.logsumexp(self, axis, keepdims)
+    def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        return _logical(np.any, "any", self, dim, keepdim, axis, keepdims)
 
-    def softmax(self, axis: int = -1):
-        return _ops.softmax(self, axis)
+    def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        return _logical(np.all, "all", self, dim, keepdim, axis, keepdims)
 
-    def log_softmax(self, axis: int = -1):
-        return _ops.log_softmax(self, axis)
+    def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return _ops.logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def softmax(self, dim=None, *, axis=None):
+        return _ops.softmax(self, dim, axis=axis)
+
+    def log_softmax(self, dim=None, *, axis=None):
+        return _ops.log_softmax(self, dim, axis=axis)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -653,24 +689,30 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self, start_axis: int = 0, end_axis: int = -1):
-        return _ops.flatten(self, start_axis, end_axis)
+    def flatten(self, start_dim=None, end_dim=None, *, start_axis=None, end_axis=None):
+        return _ops.flatten(self, start_dim, end_dim, start_axis=start_axis, end_axis=end_axis)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
+    def transpose(self, dim0: int, dim1: int):
+        """Dimensions ``dim0`` and ``dim1`` swapped, as PyTorch's ``transpose`` (NumPy's is ``permute``)."""
+        return _ops.transpose(self, dim0, dim1)
 
-    def swapaxes(self, axis1: int, axis2: int):
-        return _ops.swapaxes(self, axis1, axis2)
+    def permute(self, *dims):
+        """The dimensions in the order ``dims``: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
+        return _ops.permute(self, *dims)
+
+    def swapaxes(self, axis0: int, axis1: int):
+        return _ops.transpose(self, axis0, axis1)
+
+    swapdims = swapaxes
 
     def expand_dims(self, axis):
         return _ops.expand_dims(self, axis)
 
-    unsqueeze = expand_dims
+    def unsqueeze(self, dim: int):
+        return _ops.unsqueeze(self, dim)
 
-    def squeeze(self, axis=None):
-        return _ops.squeeze(self, axis)
+    def squeeze(self, dim=None, *, axis=None):
+        return _ops.squeeze(self, dim, axis=axis)
 
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
@@ -832,6 +874,22 @@ class Tensor:
 
     # ------------------------------------------------------------------ end of the indexing ... integer block
 
+    def split(self, split_size_or_sections, dim=None, *, axis=None):
+        """Pieces of ``split_size`` along ``dim``, or of the sizes listed (PyTorch's ``split``)."""
+        return _ops.split(self, split_size_or_sections, dim, axis=axis)
+
+    def tensor_split(self, indices_or_sections, dim=None, *, axis=None):
+        """``sections`` nearly equal pieces along ``dim``, or pieces cut at ``indices`` (NumPy's ``split``)."""
+        return _ops.tensor_split(self, indices_or_sections, dim, axis=axis)
+
+
+def _logical(fn, op, t, dim, keepdim, axis, keepdims) -> Tensor:
+    """any/all: not differentiable, a bool tensor."""
+    dim = _operands.dim_arg(op, dim, axis)
+    if dim is not None:
+        dim = _operands.norm_axis(dim, t.data.ndim, op)
+    return wrap(np.asarray(fn(t.data, axis=dim, keepdims=_operands.keepdim_arg(op, keepdim, keepdims))))
+
 
 def wrap(data: np.ndarray, requires_grad: bool = False, edge=None) -> Tensor:
     """A Tensor around ``data`` with no copy and no checks: the engine's constructor on its hot path
@@ -874,10 +932,11 @@ def _random(generator):
 def tensor(data: Any, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
     """Make a tensor from a number, a (nested) list, an ndarray or another tensor.
 
-    The data are copied. Python numbers and lists become float32 (lists of bools
-    stay bool); NumPy arrays keep their dtype; ``dtype`` overrides both, e.g.
-    ``cr.tensor(x, dtype=cr.float64)``. Only floating-point tensors can have
-    ``requires_grad=True``.
+    The data are copied. As ``torch.tensor`` does: Python floats (and lists holding
+    any) become float32, the default float; Python ints int64 (``cr.tensor([0, 2])``
+    is int64); bools stay bool; NumPy arrays keep their dtype; ``dtype`` overrides
+    them all, e.g. ``cr.tensor([0, 2], dtype=cr.float32)``. Only floating-point
+    tensors can have ``requires_grad=True``.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
@@ -903,3 +962,4 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
 from . import autograd as _autograd  # noqa: E402
 from . import inplace as _inplace  # noqa: E402
 from . import ops as _ops  # noqa: E402
+from .ops import operands as _operands  # noqa: E402

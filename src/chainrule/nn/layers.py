@@ -10,7 +10,8 @@ import numpy as np
 from .. import ops
 from ..creation import default_generator
 from ..errors import ArgumentError, ArgumentTypeError
-from ..ops.linalg import LinearOp
+from ..ops.linalg import LinearOp, check_linear_dtypes
+from ..ops.operands import dim_arg
 from ..tensor import Tensor, from_numpy
 from . import init
 from .module import Module, Parameter
@@ -64,9 +65,15 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        if self.bias is None:
-            return LinearOp()(x if isinstance(x, Tensor) else ops.as_t(x), self.weight)
-        return LinearOp()(x if isinstance(x, Tensor) else ops.as_t(x), self.weight, self.bias)
+        if not isinstance(x, Tensor):
+            x = ops.as_t(x)
+        w, b = self.weight, self.bias
+        dt = w.data.dtype
+        if x.data.dtype is not dt or (b is not None and b.data.dtype is not dt):
+            check_linear_dtypes(x, w, b)  # a float64 batch for a float32 layer: an error, as in PyTorch
+        if b is None:
+            return LinearOp()(x, w)
+        return LinearOp()(x, w, b)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -151,34 +158,42 @@ class LeakyReLU(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``axis`` (``dim`` is accepted as PyTorch's name for it)."""
+    """Softmax along ``dim`` (the last one by default; ``axis`` is accepted as NumPy's name for it)."""
 
-    def __init__(self, axis: int = -1, dim: int | None = None):
+    def __init__(self, dim: int | None = None, *, axis: int | None = None):
         super().__init__()
-        self.axis = dim if dim is not None else axis
+        d = dim_arg(type(self).__name__, dim, axis)
+        self.dim = -1 if d is None else d
+
+    @property
+    def axis(self) -> int:
+        return self.dim
 
     def forward(self, x):
-        return ops.softmax(x, self.axis)
+        return ops.softmax(x, self.dim)
 
     def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
     def forward(self, x):
-        return ops.log_softmax(x, self.axis)
+        return ops.log_softmax(x, self.dim)
 
 
 class Flatten(Module):
-    """Merge axes start_axis..end_axis (by default everything but the batch axis)."""
+    """Merge dimensions start_dim..end_dim (by default everything but the batch dimension; ``start_axis`` and
+    ``end_axis`` are accepted as other names for them)."""
 
-    def __init__(self, start_axis: int = 1, end_axis: int = -1):
+    def __init__(self, start_dim: int | None = None, end_dim: int | None = None, *, start_axis=None, end_axis=None):
         super().__init__()
-        self.start_axis = start_axis
-        self.end_axis = end_axis
+        start_dim = dim_arg("Flatten", start_dim, start_axis)
+        end_dim = dim_arg("Flatten", end_dim, end_axis)
+        self.start_dim = 1 if start_dim is None else start_dim
+        self.end_dim = -1 if end_dim is None else end_dim
 
     def forward(self, x):
-        return ops.flatten(x, self.start_axis, self.end_axis)
+        return ops.flatten(x, self.start_dim, self.end_dim)
 
 
 class Dropout(Module):

@@ -128,7 +128,7 @@ class Module:
         """
         self._check_new_name("register_buffer", name, self._buffers)
         if value is not None and not isinstance(value, Tensor):
-            value = from_numpy(to_array(value))  # a private copy (lists become float32)
+            value = from_numpy(to_array(value))  # a private copy (lists follow cr.tensor's dtype rules)
         if value is not None and value.name is None:
             value.name = name
         self._buffers[name] = value
@@ -308,7 +308,7 @@ class Module:
             yield b
 
     def num_parameters(self) -> int:
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:

@@ -13,7 +13,7 @@ from ..errors import ArgumentError, ArgumentTypeError, ShapeError, UnsupportedEr
 from ..function import Function
 from .indexing import resolve_dim
 from .operands import as_t, norm_axis
-from .shape import getitem, split, transpose
+from .shape import getitem, permute, split, tensor_split
 
 __all__ = [
     "Flip",
@@ -406,9 +406,9 @@ def chunk(input, chunks: int, dim=None, *, axis=None):  # noqa: A002
         raise ShapeError("chunk: cannot chunk a 0-d tensor")
     size = x.data.shape[dim]
     step = -(-size // chunks)
-    if step == 0:
-        return split(x, chunks, dim)
-    return split(x, list(range(step, size, step)), dim)
+    if step == 0:  # an empty dimension: chunks empty pieces
+        return tensor_split(x, chunks, dim)
+    return split(x, step, dim)
 
 
 def movedim(input, source, destination):  # noqa: A002
@@ -427,7 +427,7 @@ def movedim(input, source, destination):  # noqa: A002
         order[b] = a
     rest = iter(a for a in range(nd) if a not in s)
     order = [next(rest) if o is None else o for o in order]
-    return transpose(x, order) if order != list(range(nd)) else x
+    return permute(x, order) if order != list(range(nd)) else x
 
 
 def unbind(input, dim=None, *, axis=None):  # noqa: A002

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..function import Function
-from .operands import as_t, pair
+from ..tensor import Tensor
+from .operands import as_t
 
 
 def _matmul_error(a_shape, b_shape):
@@ -20,7 +21,7 @@ def _matmul_error(a_shape, b_shape):
 
 
 class Matmul(Function):
-    """y = a @ b with NumPy's rules for 1-D and batched operands."""
+    """y = a @ b with the rules for 1-D and batched operands that NumPy and PyTorch share."""
 
     formula = "y = a @ b"
     derivative = "dy/da = g @ b^T; dy/db = a^T @ g"
@@ -104,19 +105,36 @@ class LinearOp(Function):
         return gx, gw, (xp.sum(g2, axis=0) if needs[2] else None)
 
 
+def _same_dtype(op: str, first: str, a, second: str, b) -> None:
+    """PyTorch's rule for matrix products: no promotion, the operands' dtypes must be equal."""
+    da, db = a.data.dtype, b.data.dtype
+    if da is not db and da != db:
+        raise DTypeError(
+            f"{op}: {first} has dtype {da} and {second} has dtype {db}; they must have the same dtype, as in "
+            f"PyTorch (nothing is promoted silently): convert {first} first, e.g. with .to({str(db)!r})"
+        )
+
+
 def matmul(a, b):
-    """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes are batches."""
-    a, b = pair(a, b)
+    """Matrix product with PyTorch's (and NumPy's) rules: 1-D operands are vectors, leading dimensions are
+    batches. Both operands must have the same dtype (DTypeError otherwise, as in PyTorch)."""
+    a, b = as_t(a), as_t(b)
+    _same_dtype("matmul", "the first operand", a, "the second", b)
     return Matmul()(a, b)
 
 
 def linear(x, weight, bias=None):
-    """y = x @ weight.T + bias in one graph node; ``weight`` has shape (out_features, in_features)."""
-    x = as_t(x)
+    """y = x @ weight.T + bias in one graph node; ``weight`` has shape (out_features, in_features). The
+    input, weight and bias must have one dtype (DTypeError otherwise, as in PyTorch): a float64 batch
+    meets a float32 layer as an error, never as a silent float64 computation."""
+    x = x if isinstance(x, Tensor) else as_t(x)
     weight = as_t(weight)
     if bias is None:
+        check_linear_dtypes(x, weight)
         return LinearOp()(x, weight)
-    return LinearOp()(x, weight, as_t(bias))
+    bias = as_t(bias)
+    check_linear_dtypes(x, weight, bias)
+    return LinearOp()(x, weight, bias)
 
 
 def bilinear(x1, x2, weight, bias=None):
@@ -153,3 +171,10 @@ def bilinear(x1, x2, weight, bias=None):
             raise ShapeError(f"bilinear: bias must have shape ({o},), got {bias.shape}")
         y = y + bias
     return reshape(y, lead + (o,))
+
+
+def check_linear_dtypes(x, weight, bias=None) -> None:
+    """Raise DTypeError unless the input, the weight and the bias (tensors) have one dtype."""
+    _same_dtype("linear", "the input", x, "the weight", weight)
+    if bias is not None:
+        _same_dtype("linear", "the bias", bias, "the weight", weight)

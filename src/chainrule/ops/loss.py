@@ -66,7 +66,7 @@ class MSELossOp(Function):
 
     def vjp(self, xp, g):
         x, t = self.saved(xp)
-        n = x.size if self.reduction == "mean" else 1
+        n = xp.data(x).size if self.reduction == "mean" else 1
         d = (x - t) * (g * (2 / n if n else 0.0))
         nx, nt = self.needs_input_grad
         return (d if nx else None), (-d if nt else None)
@@ -301,7 +301,7 @@ class BCELossOp(Function):
 
     def vjp(self, xp, g):
         p, t = self.saved(xp)
-        scale = _scale(xp, g, self.reduction, p.size)
+        scale = _scale(xp, g, self.reduction, xp.data(p).size)
         np_, nt = self.needs_input_grad
         gp = gt = None
         if np_:
@@ -338,7 +338,7 @@ class BCEWithLogitsOp(Function):
 
     def vjp(self, xp, g):
         x, t, pw = self.saved(xp)
-        scale = _scale(xp, g, self.reduction, x.size)
+        scale = _scale(xp, g, self.reduction, xp.data(x).size)
         needs = self.needs_input_grad
         gx = gt = None
         if needs[0]:

@@ -88,7 +88,7 @@ class BatchNormOp(Function):
         gxhat_sum = xp.sum(g * xhat, axis=axes)
         gx = None
         if ng[0]:
-            n = x.size // gamma.size
+            n = xp.data(x).size // xp.data(gamma).size
             mg = xp.reshape(gsum, shape) * xp.const(1 / n, g)
             mgx = xp.reshape(gxhat_sum, shape) * xp.const(1 / n, g)
             gx = (xp.reshape(gamma, shape) * inv_std) * (g - mg - xhat * mgx)
@@ -138,7 +138,7 @@ def batch_norm(
         raise ShapeError(f"batch_norm: weight and bias must have shape ({c},), got {w.shape} and {b.shape}")
     if training:
         axes = (0,) if x.ndim == 2 else (0, 2)
-        n = x.size // c
+        n = x.data.size // c
         if n < 2:
             raise ArgumentError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
         y = BatchNormOp(eps)(x, w, b)

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, to_array
 from ..tensor import wrap as _wrap
 
@@ -49,31 +49,63 @@ def number_for(x: np.ndarray, v):
 def pair(a, b) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as tensors, with no accidental float64.
 
-    Python numbers and NumPy scalars take the tensor's dtype; an integer or bool
-    operand meeting a float tensor is converted to that float dtype (as PyTorch
-    does); two float dtypes promote as NumPy promotes them.
+    PyTorch's type promotion: Python numbers and NumPy scalars take the tensor's
+    dtype; an integer or bool operand meeting a float tensor is converted to that
+    float dtype; a 0-d tensor (or array) does not widen a tensor with dimensions of
+    its own kind; otherwise two dtypes of one kind promote to the wider.
     """
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
             da = a.data.dtype
             db = b.data.dtype
             if da is not db and da != db:
-                if da.kind in "fc" and db.kind in "biu":
-                    b = _wrap(b.data.astype(da))
-                elif db.kind in "fc" and da.kind in "biu":
-                    a = _wrap(a.data.astype(db))
+                return _promoted(a, b)
             return a, b
         c = _const(b, a.data.dtype)
         if c.dtype.kind in "fc" and a.data.dtype.kind in "biu":  # int tensor with a float: float32
             a = _wrap(a.data.astype(c.dtype))
+        elif c.dtype is not a.data.dtype and c.ndim == 0 < a.data.ndim and c.dtype != a.data.dtype:
+            return _promoted(a, _wrap(c))  # a 0-d array of another dtype: as a 0-d tensor would be
         return a, _wrap(c)
     if isinstance(b, Tensor):
         c = _const(a, b.data.dtype)
         if c.dtype.kind in "fc" and b.data.dtype.kind in "biu":
             b = _wrap(b.data.astype(c.dtype))
+        elif c.dtype is not b.data.dtype and c.ndim == 0 < b.data.ndim and c.dtype != b.data.dtype:
+            return _promoted(_wrap(c), b)
         return _wrap(c), b
     a = _wrap(_const(a, None))
     return a, _wrap(_const(b, a.data.dtype))
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promoted(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Two tensors of different dtypes, as PyTorch promotes them: the higher category (bool < integer <
+    float < complex) wins; within one category a tensor with dimensions outranks a 0-d one (float32
+    matrix * float64 0-d tensor is float32), else the wider dtype wins (float32 * float64 is float64).
+    Only the 0-d case differs from NumPy, so only there is an operand converted (differentiably)."""
+    da, db = a.data.dtype, b.data.dtype
+    ca, cb = _CATEGORY[da.kind], _CATEGORY[db.kind]
+    if ca != cb:  # an integer or bool operand takes the other's (float) dtype, as before
+        if ca > cb:
+            return a, _wrap(b.data.astype(da)) if cb < 2 else _cast(b, da)
+        return (_wrap(a.data.astype(db)) if ca < 2 else _cast(a, db)), b
+    za, zb = a.data.ndim == 0, b.data.ndim == 0
+    if za and not zb:
+        return _cast(a, db), b
+    if zb and not za:
+        return a, _cast(b, da)
+    return a, b  # NumPy's promotion is PyTorch's here
+
+
+def _cast(t: Tensor, dtype) -> Tensor:
+    if t.requires_grad:
+        from .elementwise import astype
+
+        return astype(t, dtype)
+    return _wrap(t.data.astype(dtype))
 
 
 def norm_axis(axis, ndim: int, op: str):
@@ -92,6 +124,24 @@ def norm_axis(axis, ndim: int, op: str):
             raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
         out.append(int(ax) % ndim if ndim else 0)
     return tuple(sorted(set(out)))
+
+
+def dim_arg(op: str, dim, axis):
+    """PyTorch's ``dim`` or NumPy's ``axis`` (two names for one argument): whichever was given."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise ArgumentError(f"{op}: give dim or axis (NumPy's name for it), not both")
+    return axis
+
+
+def keepdim_arg(op: str, keepdim, keepdims) -> bool:
+    """PyTorch's ``keepdim`` or NumPy's ``keepdims`` (two names for one argument); False when neither."""
+    if keepdims is None:
+        return bool(keepdim)
+    if keepdim is not None:
+        raise ArgumentError(f"{op}: give keepdim or keepdims (NumPy's name for it), not both")
+    return bool(keepdims)
 
 
 def keep_shape(shape: tuple, axes: tuple) -> tuple:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..function import Function
-from .operands import as_float_t, as_t, keep_shape, norm_axis, number_for
+from ..tensor import Tensor, wrap
+from .operands import as_float_t, as_t, dim_arg, keep_shape, keepdim_arg, norm_axis, number_for
 
 
 def _quietly(fn, *args, **kwargs):
@@ -104,7 +106,7 @@ class AMax(_Reduce):
         empty = [a for a in self.axes if x.shape[a] == 0]
         if empty:
             raise ArgumentError(
-                f"{type(self).__name__.lower()[1:]}: cannot reduce over axis {empty[0]} of length 0 "
+                f"{type(self).__name__.lower()}: cannot reduce over dim {empty[0]} of length 0 "
                 f"(input shape {x.shape}); there is no maximum/minimum of nothing"
             )
         self.save_for_backward(x)
@@ -234,57 +236,180 @@ class SumTo(Function):
 
 
 # --------------------------------------------------------------------------- functions
-def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Sum over ``axis`` (None: all axes; an int or a tuple)."""
+# Every reduction takes PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims`` (the same arguments
+# under two names; giving both is an error).
+
+
+def sum(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+    """Sum over ``dim`` (None: all dimensions; an int or a tuple)."""
     x = as_t(x)
-    return Sum(norm_axis(axis, x.data.ndim, "sum"), keepdims)(x)
+    return Sum(norm_axis(dim_arg("sum", dim, axis), x.data.ndim, "sum"), keepdim_arg("sum", keepdim, keepdims))(x)
 
 
-def mean(x, axis=None, keepdims: bool = False):
+def mean(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    """Mean over ``dim`` (None: all dimensions)."""
     x = as_float_t(x)
-    return Mean(norm_axis(axis, x.data.ndim, "mean"), keepdims)(x)
+    return Mean(norm_axis(dim_arg("mean", dim, axis), x.data.ndim, "mean"), keepdim_arg("mean", keepdim, keepdims))(x)
 
 
-def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
-    """Variance; ``ddof=1`` gives the unbiased estimate (PyTorch's default)."""
+def _correction(op, unbiased, correction, ddof):
+    """The degrees-of-freedom correction from PyTorch's ``correction`` or ``unbiased`` or NumPy's ``ddof``
+    (at most one of them; by default 1, the unbiased estimate, as in PyTorch)."""
+    given = [n for n, v in (("unbiased", unbiased), ("correction", correction), ("ddof", ddof)) if v is not None]
+    if len(given) > 1:
+        raise ArgumentError(
+            f"{op}: give one of unbiased, correction and ddof (NumPy's name for correction), not {given}"
+        )
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    c = correction if correction is not None else ddof if ddof is not None else 1
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{op}: correction must be a number, got {c!r}")
+    return c
+
+
+def var(x, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None, ddof=None):
+    """Variance over ``dim``: sum((x - mean)^2) / (n - correction). ``correction=1`` (the default, as in
+    PyTorch) is the unbiased sample variance, ``correction=0`` (or ``unbiased=False``) the population one.
+    ``x.var(False)`` means ``unbiased=False``, as in PyTorch."""
+    if isinstance(dim, bool):  # PyTorch's var(unbiased) overload
+        dim, unbiased = None, dim if unbiased is None else unbiased
+    c = _correction("var", unbiased, correction, ddof)
     x = as_float_t(x)
-    return Var(norm_axis(axis, x.data.ndim, "var"), keepdims, ddof)(x)
+    axes = norm_axis(dim_arg("var", dim, axis), x.data.ndim, "var")
+    return Var(axes, keepdim_arg("var", keepdim, keepdims), c)(x)
 
 
-def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
+def std(x, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None, ddof=None):
+    """Standard deviation over ``dim``: the square root of :func:`var` (unbiased by default, as in PyTorch)."""
     from .elementwise import sqrt
 
-    return sqrt(var(x, axis, keepdims, ddof))
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
-def max(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Maximum over ``axis``; ties share the gradient equally."""
+def amax(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    """The largest values over ``dim`` (None: all; an int or a tuple); tied maxima share the gradient equally,
+    as in PyTorch."""
     x = as_t(x)
-    return AMax(norm_axis(axis, x.data.ndim, "max"), keepdims)(x)
+    return AMax(norm_axis(dim_arg("amax", dim, axis), x.data.ndim, "amax"), keepdim_arg("amax", keepdim, keepdims))(x)
 
 
-def min(x, axis=None, keepdims: bool = False):  # noqa: A001
-    """Minimum over ``axis``; ties share the gradient equally."""
+def amin(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    """The smallest values over ``dim``; tied minima share the gradient equally, as in PyTorch."""
     x = as_t(x)
-    return AMin(norm_axis(axis, x.data.ndim, "min"), keepdims)(x)
+    return AMin(norm_axis(dim_arg("amin", dim, axis), x.data.ndim, "amin"), keepdim_arg("amin", keepdim, keepdims))(x)
 
 
-def logsumexp(x, axis=None, keepdims: bool = False):
-    """ln(sum(exp(x))) over ``axis``, without overflow."""
+# What max(x, dim) and min(x, dim) return, as PyTorch's torch.return_types.max/min: (values, indices).
+max_result = namedtuple("max", ["values", "indices"])
+max_result.__doc__ = "max(x, dim): the largest values along dim and where they are (an int64 tensor)."
+min_result = namedtuple("min", ["values", "indices"])
+min_result.__doc__ = "min(x, dim): the smallest values along dim and where they are (an int64 tensor)."
+
+
+class MaxDim(Function):
+    """The largest value along one dimension, and its index; the gradient goes to that index only (the first
+    maximum where several tie, or the first NaN), as PyTorch's ``max(dim)`` does."""
+
+    formula = "y = x[argmax_i x_i] along dim"
+    derivative = "dy/dx_i = 1 at the index returned, else 0"
+    _arg = staticmethod(np.argmax)
+
+    def __init__(self, axis, keepdim):
+        self.axis = axis
+        self.keepdim = keepdim
+
+    def forward(self, x):
+        if x.shape[self.axis] == 0:
+            name = "max" if type(self)._arg is np.argmax else "min"
+            raise ArgumentError(
+                f"{name}: cannot reduce over dim {self.axis} of length 0 (input shape {x.shape}); "
+                "there is no maximum/minimum of nothing"
+            )
+        idx = np.expand_dims(self._arg(x, axis=self.axis), self.axis)
+        self.index = idx
+        self.length = x.shape[self.axis]
+        y = np.take_along_axis(x, idx, axis=self.axis)
+        return y if self.keepdim else np.squeeze(y, self.axis)
+
+    def vjp(self, xp, g):
+        positions = np.arange(self.length).reshape((-1,) + (1,) * (self.index.ndim - 1 - self.axis))
+        hit = positions == self.index  # one-hot along the axis: where each value was taken from
+        if not self.keepdim:
+            g = xp.expand_dims(g, self.axis)
+        return xp.where(hit, g, xp.const(0, g))
+
+
+class MinDim(MaxDim):
+    """The smallest value along one dimension, and its index; the gradient goes to that index only."""
+
+    formula = "y = x[argmin_i x_i] along dim"
+    _arg = staticmethod(np.argmin)
+
+
+def _extreme(name, x, dim, keepdim, axis, keepdims):
+    """max or min: of everything (a 0-d tensor), of two tensors elementwise, or along one dim (a named tuple)."""
+    dim = dim_arg(name, dim, axis)
+    keep = keepdim_arg(name, keepdim, keepdims)
+    if dim is None:
+        if keep:
+            raise ArgumentError(f"{name}: keepdim needs a dim; use {name}(x, dim, keepdim=True) or a{name}(x)")
+        return (amax if name == "max" else amin)(x)
+    if isinstance(dim, Tensor):  # PyTorch's max(input, other): the elementwise maximum
+        from .elementwise import maximum, minimum
+
+        return (maximum if name == "max" else minimum)(x, dim)
+    if isinstance(dim, (tuple, list)):
+        raise ArgumentTypeError(f"{name}: dim must be one int (for several dims use a{name}), got {dim!r}")
+    x = as_t(x)
+    result = max_result if name == "max" else min_result
+    if x.data.ndim == 0:
+        norm_axis(dim, 1, name)  # dim 0 or -1, as PyTorch allows for a 0-d tensor
+        values = _extreme(name, x.reshape(1), 0, False, None, None).values  # 0-d, with keepdim too (PyTorch)
+        return result(values, wrap(np.zeros((), np.int64)))
+    a = norm_axis(dim, x.data.ndim, name)[0]
+    op = (MaxDim if name == "max" else MinDim)(a, keep)
+    values = op(x)
+    idx = op.index if keep else np.squeeze(op.index, a)
+    return result(values, wrap(idx.astype(np.int64, copy=False)))
+
+
+def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+    """PyTorch's ``max``: without ``dim``, the largest value (a 0-d tensor; ties share the gradient); with an
+    int ``dim``, the named tuple ``(values, indices)`` along it (the gradient goes to the index returned);
+    with a tensor in place of ``dim``, the elementwise maximum of the two. For the largest values over
+    several dims use :func:`amax`."""
+    return _extreme("max", x, dim, keepdim, axis, keepdims)
+
+
+def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
+    """PyTorch's ``min``: the smallest value, or ``(values, indices)`` along ``dim``, or the elementwise
+    minimum with a tensor (see :func:`max`)."""
+    return _extreme("min", x, dim, keepdim, axis, keepdims)
+
+
+def logsumexp(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    """ln(sum(exp(x))) over ``dim``, without overflow."""
     x = as_float_t(x)
-    return LogSumExp(norm_axis(axis, x.data.ndim, "logsumexp"), keepdims)(x)
+    axes = norm_axis(dim_arg("logsumexp", dim, axis), x.data.ndim, "logsumexp")
+    return LogSumExp(axes, keepdim_arg("logsumexp", keepdim, keepdims))(x)
 
 
-def softmax(x, axis: int = -1):
-    """exp(x) / sum(exp(x)) along ``axis``."""
+def _one_dim(op, x, dim, axis) -> int:
+    d = dim_arg(op, dim, axis)
+    return norm_axis(-1 if d is None else d, x.data.ndim, op)[0]
+
+
+def softmax(x, dim=None, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (the last dimension when None)."""
     x = as_float_t(x)
-    return SoftmaxOp(norm_axis(axis, x.data.ndim, "softmax")[0])(x)
+    return SoftmaxOp(_one_dim("softmax", x, dim, axis))(x)
 
 
-def log_softmax(x, axis: int = -1):
-    """x - logsumexp(x) along ``axis``, without overflow."""
+def log_softmax(x, dim=None, *, axis=None):
+    """x - logsumexp(x) along ``dim`` (the last dimension when None), without overflow."""
     x = as_float_t(x)
-    return LogSoftmaxOp(norm_axis(axis, x.data.ndim, "log_softmax")[0])(x)
+    return LogSoftmaxOp(_one_dim("log_softmax", x, dim, axis))(x)
 
 
 def sum_to(x, shape):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ..errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from .operands import as_t, norm_axis
+from .operands import as_t, dim_arg, norm_axis
 
 
 class Reshape(Function):
@@ -200,7 +202,8 @@ class Stack(Function):
 
 
 class Split(Function):
-    """Several outputs: x cut into pieces along an axis."""
+    """Several outputs: x cut into pieces along an axis (at ``sections``: indices, or a number of nearly
+    equal pieces, as NumPy's ``array_split`` and PyTorch's ``tensor_split`` take them)."""
 
     view = True
     formula = "y_1, y_2, ... = pieces of x along an axis"
@@ -212,7 +215,7 @@ class Split(Function):
 
     def forward(self, x):
         try:
-            return tuple(np.split(x, self.sections, axis=self.axis))
+            return tuple(np.array_split(x, self.sections, axis=self.axis))
         except ValueError as e:
             raise ShapeError(f"split: {e} (shape {x.shape}, axis {self.axis})") from None
 
@@ -221,6 +224,13 @@ class Split(Function):
 
 
 # --------------------------------------------------------------------------- functions
+# Dimension arguments take PyTorch's name (``dim``) or NumPy's (``axis``); giving both is an error.
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
 def reshape(x, shape):
     """The same values in a new shape (one dimension may be -1)."""
     x = as_t(x)
@@ -232,59 +242,100 @@ def reshape(x, shape):
     return Reshape(shape)(x)
 
 
-def flatten(x, start_axis: int = 0, end_axis: int = -1):
-    """Merge axes ``start_axis..end_axis`` into one (PyTorch's ``flatten``)."""
+def flatten(x, start_dim=None, end_dim=None, *, start_axis=None, end_axis=None):
+    """Merge dimensions ``start_dim..end_dim`` (by default 0 and -1: all) into one (PyTorch's ``flatten``;
+    ``start_axis``/``end_axis`` are accepted as other names for them)."""
     x = as_t(x)
+    start_dim = _or(dim_arg("flatten", start_dim, start_axis), 0)
+    end_dim = _or(dim_arg("flatten", end_dim, end_axis), -1)
     nd = x.data.ndim
     if nd == 0:
         return reshape(x, (1,))
-    s = norm_axis(start_axis, nd, "flatten")[0]
-    e = norm_axis(end_axis, nd, "flatten")[0]
+    s = norm_axis(start_dim, nd, "flatten")[0]
+    e = norm_axis(end_dim, nd, "flatten")[0]
     if s > e:
-        raise ShapeError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for {nd} dims")
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {nd} dims")
     shp = x.data.shape
     new = shp[:s] + (int(np.prod(shp[s : e + 1])),) + shp[e + 1 :]
     return reshape(x, new)
 
 
-def transpose(x, axes=None):
-    """Permute the axes (reverse them when ``axes`` is None), as NumPy does."""
+def permute(x, *dims):
+    """The dimensions in the order ``dims`` (a permutation of 0..ndim-1; PyTorch's ``permute``, NumPy's
+    ``transpose(x, axes)``). ``x.permute(1, 0)`` and ``x.permute((1, 0))`` both work."""
     x = as_t(x)
-    if axes is not None:
-        nd = x.data.ndim
-        given = tuple(axes)
-        axes = tuple(norm_axis(a, nd, "transpose")[0] for a in given) if nd else given
-        if sorted(axes) != list(range(nd)):
-            raise ShapeError(
-                f"transpose: axes {given} are not a permutation of the {nd} axes of a tensor of shape {x.data.shape}"
-            )
-    if x.data.ndim < 2:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    nd = x.data.ndim
+    given = tuple(dims)
+    order = tuple(norm_axis(a, nd, "permute")[0] for a in given) if nd else given
+    if sorted(order) != list(range(nd)):
+        raise ShapeError(
+            f"permute: dims {given} are not a permutation of the {nd} dims of a tensor of shape {x.data.shape}"
+        )
+    if order == tuple(range(nd)):
         return x
-    return Transpose(axes)(x)
+    return Transpose(order)(x)
 
 
-def swapaxes(x, axis1: int, axis2: int):
+def transpose(x, dim0: int, dim1: int):
+    """``x`` with dimensions ``dim0`` and ``dim1`` swapped (PyTorch's ``transpose``; for NumPy's
+    ``transpose(x, axes)`` use :func:`permute`, for all dimensions reversed ``x.T``)."""
     x = as_t(x)
-    axes = list(range(x.data.ndim))
-    a, b = norm_axis(axis1, x.data.ndim, "swapaxes")[0], norm_axis(axis2, x.data.ndim, "swapaxes")[0]
-    axes[a], axes[b] = axes[b], axes[a]
-    return transpose(x, axes)
+    nd = x.data.ndim
+    if nd == 0:  # PyTorch allows dims 0 and -1 of a 0-d tensor
+        norm_axis(dim0, 1, "transpose"), norm_axis(dim1, 1, "transpose")
+        return x
+    a, b = norm_axis(dim0, nd, "transpose")[0], norm_axis(dim1, nd, "transpose")[0]
+    order = list(range(nd))
+    order[a], order[b] = order[b], order[a]
+    return permute(x, order)
+
+
+def swapaxes(x, axis0: int, axis1: int):
+    """Another name for :func:`transpose` (NumPy's and PyTorch's)."""
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def reverse_dims(x):
+    """All dimensions in reverse order (what ``x.T`` gives)."""
+    x = as_t(x)
+    return permute(x, tuple(range(x.data.ndim - 1, -1, -1)))
+
+
+def matrix_transpose(x):
+    """The last two dimensions swapped (``x.mT``)."""
+    x = as_t(x)
+    if x.data.ndim < 2:
+        raise ShapeError(f"mT: the tensor needs at least 2 dimensions, got shape {x.data.shape}")
+    return transpose(x, -2, -1)
 
 
 def expand_dims(x, axis):
-    """Insert axes of size 1 at ``axis`` (an int or a tuple)."""
+    """Insert dimensions of size 1 at ``axis`` (an int or a tuple; NumPy's ``expand_dims``)."""
     x = as_t(x)
     return reshape(x, np.expand_dims(x.data, axis).shape)
 
 
-def squeeze(x, axis=None):
-    """Remove axes of size 1 (all of them, or those in ``axis``)."""
+def unsqueeze(x, dim: int):
+    """Insert a dimension of size 1 at ``dim`` (PyTorch's ``unsqueeze``)."""
     x = as_t(x)
-    if axis is not None:
-        for a in norm_axis(axis, x.data.ndim, "squeeze"):
-            if x.data.shape[a] != 1:
-                raise ShapeError(f"squeeze: axis {a} has size {x.data.shape[a]}, not 1 (shape {x.shape})")
-    return reshape(x, np.squeeze(x.data, axis).shape)
+    d = norm_axis(dim, x.data.ndim + 1, "unsqueeze")[0]
+    return reshape(x, x.data.shape[:d] + (1,) + x.data.shape[d:])
+
+
+def squeeze(x, dim=None, *, axis=None):
+    """Remove dimensions of size 1: all of them, or those of ``dim`` (an int or a tuple) that have size 1
+    (a dimension of another size is left as it is, as in PyTorch)."""
+    x = as_t(x)
+    dim = dim_arg("squeeze", dim, axis)
+    if dim is None:
+        return reshape(x, np.squeeze(x.data).shape)
+    dims = norm_axis(dim, x.data.ndim, "squeeze")
+    return reshape(x, tuple(n for i, n in enumerate(x.data.shape) if not (i in dims and n == 1)))
 
 
 def broadcast_to(x, shape):
@@ -296,14 +347,18 @@ def broadcast_to(x, shape):
 
 
 def moveaxis(x, source: int, destination: int):
-    """Move axis ``source`` to position ``destination``, the others keeping their order (NumPy's ``moveaxis``)."""
+    """Move dimension ``source`` to position ``destination``, the others keeping their order (NumPy's
+    ``moveaxis``, PyTorch's ``movedim``)."""
     x = as_t(x)
     nd = x.data.ndim
     src = norm_axis(source, nd, "moveaxis")[0]
     dst = norm_axis(destination, nd, "moveaxis")[0]
     order = [a for a in range(nd) if a != src]
     order.insert(dst, src)
-    return transpose(x, order)
+    return permute(x, order)
+
+
+movedim = moveaxis
 
 
 def take(x, index):
@@ -332,31 +387,62 @@ def getitem(x, index):
     return GetItem(_norm_index(index))(as_t(x))
 
 
-def concatenate(tensors, axis: int = 0):
-    """Join tensors along an existing axis."""
+def cat(tensors, dim=None, *, axis=None):
+    """Join tensors along an existing dimension (0 by default; PyTorch's ``cat``; ``concatenate`` and
+    ``concat`` are other names for it)."""
     ts = [as_t(t) for t in tensors]
     if not ts:
-        raise ArgumentError("concatenate: need at least one tensor")
-    axis = norm_axis(axis, ts[0].data.ndim, "concatenate")[0]
-    return Concatenate(axis)(*ts)
+        raise ArgumentError("cat: need at least one tensor")
+    d = _or(dim_arg("cat", dim, axis), 0)
+    return Concatenate(norm_axis(d, ts[0].data.ndim, "cat")[0])(*ts)
 
 
-def stack(tensors, axis: int = 0):
-    """Join tensors of one shape along a new axis."""
+def concatenate(tensors, axis=None, *, dim=None):
+    """Another name for :func:`cat` (NumPy's)."""
+    return cat(tensors, dim, axis=axis)
+
+
+concat = concatenate
+
+
+def stack(tensors, dim=None, *, axis=None):
+    """Join tensors of one shape along a new dimension (0 by default)."""
     ts = [as_t(t) for t in tensors]
     if not ts:
         raise ArgumentError("stack: need at least one tensor")
-    axis = norm_axis(axis, ts[0].data.ndim + 1, "stack")[0]
-    return Stack(axis)(*ts)
+    d = _or(dim_arg("stack", dim, axis), 0)
+    return Stack(norm_axis(d, ts[0].data.ndim + 1, "stack")[0])(*ts)
 
 
-def split(x, indices_or_sections, axis: int = 0):
-    """Cut ``x`` along ``axis`` into equal sections or at the given indices (NumPy's ``split``).
-
-    Returns a tuple of tensors.
-    """
+def split(x, split_size_or_sections, dim=None, *, axis=None):
+    """Cut ``x`` along ``dim`` into pieces of ``split_size`` (the last one smaller if need be) or of the
+    sizes in the list ``sections``, as PyTorch's ``split`` does (NumPy's ``split``, which takes a number of
+    pieces or the indices to cut at, is :func:`tensor_split`). Returns a tuple of tensors."""
     x = as_t(x)
-    axis = norm_axis(axis, x.data.ndim, "split")[0]
-    if isinstance(indices_or_sections, np.ndarray):
-        indices_or_sections = indices_or_sections.tolist()
-    return Split(indices_or_sections, axis)(x)
+    d = norm_axis(_or(dim_arg("split", dim, axis), 0), x.data.ndim, "split")[0]
+    n = x.data.shape[d]
+    sizes = split_size_or_sections
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        if sizes <= 0 and n:
+            raise ArgumentError(f"split: split_size must be positive, got {sizes}")
+        indices = list(range(int(sizes), n, int(sizes))) if sizes > 0 else []
+    else:
+        sizes = [int(k) for k in sizes]
+        if any(k < 0 for k in sizes) or builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} must be non-negative and add up to {n}, dim {d}'s length")
+        indices = [int(b) for b in np.cumsum(sizes)[:-1]]
+    return Split(indices, d)(x)
+
+
+def tensor_split(x, indices_or_sections, dim=None, *, axis=None):
+    """Cut ``x`` along ``dim`` into ``sections`` nearly equal pieces or at the given ``indices`` (PyTorch's
+    ``tensor_split``, NumPy's ``array_split``). Returns a tuple of tensors."""
+    x = as_t(x)
+    d = norm_axis(_or(dim_arg("tensor_split", dim, axis), 0), x.data.ndim, "tensor_split")[0]
+    if isinstance(indices_or_sections, (np.ndarray, Tensor)):
+        indices_or_sections = np.asarray(indices_or_sections).tolist()
+    if isinstance(indices_or_sections, (list, tuple)):
+        indices_or_sections = [int(i) for i in indices_or_sections]
+    elif indices_or_sections <= 0:
+        raise ArgumentError(f"tensor_split: the number of sections must be positive, got {indices_or_sections}")
+    return Split(indices_or_sections, d)(x)

@@ -17,7 +17,7 @@ from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor, wrap
 from .indexing import resolve_dim
-from .operands import as_t, norm_axis
+from .operands import as_t, keepdim_arg, norm_axis
 from .shape import reshape
 
 __all__ = ["Sort", "TopK", "ValuesIndices", "sort", "topk", "argsort", "argmax", "argmin"]
@@ -144,8 +144,7 @@ def argsort(input, dim=None, descending: bool = False, *, stable: bool = False, 
 def _arg(fn, op, input, dim, keepdim, axis, keepdims):  # noqa: A002
     x = as_t(input).data
     dim = resolve_dim(dim, axis, op)
-    if keepdims is not None:
-        keepdim = bool(keepdims) or keepdim
+    keepdim = keepdim_arg(op, keepdim, keepdims)
     if x.size == 0 and (dim is None or x.ndim == 0 or x.shape[norm_axis(dim, x.ndim, op)[0]] == 0):
         raise ArgumentError(f"{op}: the input of shape {x.shape} is empty along the reduced dimension")
     if dim is None:
@@ -157,13 +156,13 @@ def _arg(fn, op, input, dim, keepdim, axis, keepdims):  # noqa: A002
     return wrap(np.asarray(fn(x, axis=dim, keepdims=bool(keepdim)), np.int64))
 
 
-def argmax(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A002
+def argmax(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A002
     """The int64 index of the largest value along ``dim`` (of the flattened tensor without ``dim``; then
     ``keepdim`` gives a tensor of ones in shape); the first one where values tie, a NaN if there is one.
     Not differentiable."""
     return _arg(np.argmax, "argmax", input, dim, keepdim, axis, keepdims)
 
 
-def argmin(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A002
+def argmin(input, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A002
     """The int64 index of the smallest value along ``dim`` (see argmax); a NaN if there is one."""
     return _arg(np.argmin, "argmin", input, dim, keepdim, axis, keepdims)
