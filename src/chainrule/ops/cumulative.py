@@ -274,9 +274,10 @@ def _running(op_cls, result, input, dim, axis, op):  # noqa: A002
     node = op_cls(d)
     if x.data.ndim == 0:  # one element
         values = reshape(node(reshape(x, (1,))), ())
-        return result(values, _wrap(node.indices.reshape(()).astype(np.int64)))
-    values = node(x)
-    return result(values, _wrap(node.indices.astype(np.int64, copy=False)))
+    else:
+        values = node(x)
+    # a copy: the node keeps its indices for backward, and the caller may change theirs
+    return result(values, _wrap(node.indices.reshape(values.shape).astype(np.int64, copy=True)))
 
 
 def cummax(input, dim=None, *, axis=None):  # noqa: A002

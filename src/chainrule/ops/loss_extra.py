@@ -56,7 +56,7 @@ class _Loss(Function):
     def __init__(self, reduction: str):
         self.reduction = reduction
 
-    def _check(self, x, t):
+    def _same_shapes(self, x, t):
         if x.shape != t.shape:
             raise ShapeError(
                 f"{self.name_}: input shape {x.shape} and target shape {t.shape} differ; they must match "
@@ -77,7 +77,7 @@ class L1LossOp(_Loss):
     derivative = "dL/dx = sign(x - t) / N; dL/dt = -sign(x - t) / N"
 
     def forward(self, x, t):
-        self._check(x, t)
+        self._same_shapes(x, t)
         self.save_for_backward(x, t)
         return _reduced(np.abs(x - t), self.reduction)
 
@@ -100,7 +100,7 @@ class SmoothL1LossOp(_Loss):
         self.beta = beta
 
     def forward(self, x, t):
-        self._check(x, t)
+        self._same_shapes(x, t)
         self.save_for_backward(x, t)
         d = x - t
         a = np.abs(d)
@@ -131,7 +131,7 @@ class HuberLossOp(_Loss):
         self.delta = delta
 
     def forward(self, x, t):
-        self._check(x, t)
+        self._same_shapes(x, t)
         self.save_for_backward(x, t)
         d = x - t
         a = np.abs(d)
@@ -162,7 +162,7 @@ class KLDivOp(_Loss):
             self.derivative = "dL/dx = -exp(t) / N; dL/dt = exp(t) (t - x + 1) / N"
 
     def forward(self, x, t):
-        self._check(x, t)
+        self._same_shapes(x, t)
         self.save_for_backward(x, t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.log_target:
