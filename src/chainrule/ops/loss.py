@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, IndexOutOfRangeError, ShapeError, UnsupportedError
 from ..function import Function
+from ..namespace import numpy_ns
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
 from .operands import as_t
@@ -138,8 +139,6 @@ class CrossEntropyOp(Function):
         if not self.probs:
             self._check_indices(x, t, c)
         self.save_for_backward(x, t)
-        from ..namespace import numpy_ns
-
         logp, self.p = _log_softmax_rows(_rows(numpy_ns, x, c))
         if self.probs:
             loss = self._prob_loss(numpy_ns, t, logp, c)
@@ -222,8 +221,6 @@ class CrossEntropyOp(Function):
         return rows
 
     def vjp(self, xp, g):
-        from ..namespace import numpy_ns
-
         x, t = self.saved(xp)
         c = self.p.shape[1]
         scale = xp.reshape(g, (-1, 1)) if self.reduction == "none" else _scale(xp, g, self.reduction, self.count)
@@ -262,8 +259,6 @@ class NLLLossOp(Function):
         self.weight = weight  # class weights: a (C,) array in the input's dtype, or None
 
     def forward(self, logp, t):
-        from ..namespace import numpy_ns
-
         if logp.ndim == 0:
             raise ShapeError("nll_loss: input must have a class dimension, got a 0-d tensor")
         _check_class_targets("nll_loss", t)
@@ -271,8 +266,9 @@ class NLLLossOp(Function):
         want = logp.shape[:1] + logp.shape[2:] if logp.ndim > 1 else ()
         if t.shape != want:
             raise ShapeError(f"nll_loss: input of shape {logp.shape} needs targets of shape {want}, got {t.shape}")
-        _check_weight("nll_loss", self.weight, c)
-        lp = _rows(numpy_ns, logp, c)
+        if self.weight is not None:
+            _check_weight("nll_loss", self.weight, c)
+        lp = logp.reshape(-1, c) if logp.ndim <= 2 else _rows(numpy_ns, logp, c)
         t1 = t.reshape(-1)
         mask = t1 != self.ignore_index
         if mask.all():
@@ -281,15 +277,21 @@ class NLLLossOp(Function):
         if (safe < 0).any() or (safe >= c).any():
             raise IndexOutOfRangeError(f"nll_loss: target class out of range for {c} classes (0..{c - 1})")
         rows = np.arange(t1.shape[0])
-        wt = np.ones(t1.shape, logp.dtype) if self.weight is None else self.weight[safe].astype(logp.dtype)
-        if mask is not None:
-            wt = wt * mask
-        loss = -lp[rows, safe] * wt
-        # d(loss_n)/d(logp): -w[t_n] at each sample's target class (0 for ignored samples)
+        loss = -lp[rows, safe]
+        # d(loss_n)/d(logp): -w[t_n] at each sample's target class (-1 unweighted; 0 for ignored samples)
         unit = np.zeros(lp.shape, logp.dtype)
-        unit[rows, safe] = -wt
-        self.unit = _restore(numpy_ns, unit, logp.shape)
-        self.count = wt.sum() if self.weight is not None else (int(mask.sum()) if mask is not None else t1.shape[0])
+        if self.weight is None:
+            unit[rows, safe] = -1
+            if mask is not None:
+                loss = loss * mask
+                unit *= mask[:, None]
+            self.count = int(mask.sum()) if mask is not None else t1.shape[0]
+        else:  # PyTorch's weighted mean: divided by the weights of the targets, not their number
+            wt = self.weight[safe] if mask is None else self.weight[safe] * mask
+            loss = loss * wt
+            unit[rows, safe] = -wt
+            self.count = wt.sum()
+        self.unit = unit.reshape(logp.shape) if logp.ndim <= 2 else _restore(numpy_ns, unit, logp.shape)
         if self.reduction == "none":
             return loss.reshape(want)
         return _reduce(loss, self.reduction, self.count)
