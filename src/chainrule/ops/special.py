@@ -170,6 +170,8 @@ def erfinv_array(y) -> np.ndarray:
         r = _erfinv_start(t)
         for _ in range(2):
             r = _halley(r, (_erf_pos(r) - t) * np.exp(r * r) * (1 / _TWO_OVER_SQRT_PI))
+        tiny = t < 1e-150  # erfinv(t) = sqrt(pi)/2 t (1 + pi t^2/12 + ...): one rounding, also for subnormal t
+        r[tiny] = t[tiny] * (math.sqrt(math.pi) / 2)
         x[central] = r
     if tail.any():
         q = 1.0 - a[tail]  # exact for a >= 0.5
