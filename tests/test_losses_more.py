@@ -176,6 +176,8 @@ def test_cosine_similarity_clamps_small_norms_as_torch_does():
         check_numeric=False,
     )
     assert cr.cosine_similarity is F.cosine_similarity
+    x, y = cr.tensor(a), cr.tensor(b)
+    np.testing.assert_array_equal(F.cosine_similarity(x, y, axis=0).numpy(), F.cosine_similarity(x, y, 0).numpy())
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.3, -0.2])

@@ -544,3 +544,7 @@ def test_prod_dtypes_and_edges_follow_torch():
     np.testing.assert_array_equal(x.prod(axis=1, keepdims=True).numpy(), x.prod(1, True).numpy())
     with pytest.raises(cr.errors.ArgumentTypeError, match="single int"):
         cr.prod(x, (0, 1))
+    with pytest.raises(cr.errors.ArgumentError, match="not both"):
+        cr.prod(x, 1, True, keepdims=False)
+    with pytest.raises(cr.errors.ArgumentError, match="not both"):
+        cr.prod(x, 1, axis=0)

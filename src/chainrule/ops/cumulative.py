@@ -293,7 +293,9 @@ def cummin(input, dim=None, *, axis=None):  # noqa: A002
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):  # noqa: A002
     """The product of the elements over ``dim`` (an int; None: all of them). Integers and booleans multiply in
     int64 (as in PyTorch). The gradient is right with zeros in the input, any number of them."""
-    if keepdims is not None:
+    if keepdims is not None:  # NumPy's name
+        if keepdim and not keepdims:
+            raise ArgumentError("prod: give keepdim or keepdims, not both")
         keepdim = keepdims
     x = _int_sum_dtype(_with_dtype(input, dtype))
     d = pick_dim(dim, axis, "prod")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
+from ..namespace import numpy_ns
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
 from .operands import as_float_t, as_t, broadcast_shapes, norm_axis, pair
@@ -40,9 +41,7 @@ def _reduced(loss: np.ndarray, reduction: str, batch: int = 1) -> np.ndarray:
 
 def _scaled(xp, g, reduction: str, size: int, batch: int = 1):
     """d(reduced loss)/d(each element's loss), broadcastable against the elements."""
-    if reduction == "none":
-        return g
-    if reduction == "sum":
+    if reduction in ("none", "sum"):
         return g
     n = size if reduction == "mean" else batch
     return g * (1 / n if n else float("nan"))
@@ -51,7 +50,7 @@ def _scaled(xp, g, reduction: str, size: int, batch: int = 1):
 class _Loss(Function):
     """A loss of the elements of one input against a target of the same shape."""
 
-    name_ = ""
+    op_name = ""
 
     def __init__(self, reduction: str):
         self.reduction = reduction
@@ -59,7 +58,7 @@ class _Loss(Function):
     def _same_shapes(self, x, t):
         if x.shape != t.shape:
             raise ShapeError(
-                f"{self.name_}: input shape {x.shape} and target shape {t.shape} differ; they must match "
+                f"{self.op_name}: input shape {x.shape} and target shape {t.shape} differ; they must match "
                 "(reshape the target, e.g. y.reshape(-1, 1))"
             )
 
@@ -72,7 +71,7 @@ class _Loss(Function):
 class L1LossOp(_Loss):
     """Mean absolute error (named apart from nn.L1Loss)."""
 
-    name_ = "l1_loss"
+    op_name = "l1_loss"
     formula = "L = mean(|x - t|)"
     derivative = "dL/dx = sign(x - t) / N; dL/dt = -sign(x - t) / N"
 
@@ -91,7 +90,7 @@ class L1LossOp(_Loss):
 class SmoothL1LossOp(_Loss):
     """Squared below ``beta``, absolute above (named apart from nn.SmoothL1Loss)."""
 
-    name_ = "smooth_l1_loss"
+    op_name = "smooth_l1_loss"
     formula = "L = mean(0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta),  d = x - t"
     derivative = "dL/dx = (d / beta if |d| < beta else sign(d)) / N"
 
@@ -122,7 +121,7 @@ class SmoothL1LossOp(_Loss):
 class HuberLossOp(_Loss):
     """Squared below ``delta``, delta-scaled absolute above (named apart from nn.HuberLoss)."""
 
-    name_ = "huber_loss"
+    op_name = "huber_loss"
     formula = "L = mean(0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)),  d = x - t"
     derivative = "dL/dx = (d if |d| < delta else delta sign(d)) / N"
 
@@ -150,7 +149,7 @@ class KLDivOp(_Loss):
     """KL divergence of a target distribution from log-probabilities ``x`` (named apart from nn.KLDivLoss):
     pointwise t (ln t - x), or exp(t) (t - x) with ``log_target``."""
 
-    name_ = "kl_div"
+    op_name = "kl_div"
     formula = "L = sum(t (ln t - x)) / N"
     derivative = "dL/dx = -t / N; dL/dt = (ln t + 1 - x) / N"
 
@@ -191,7 +190,7 @@ class KLDivOp(_Loss):
         return gx, gt
 
 
-def _sum_last(xp, a, dim):
+def _sum_keep(xp, a, dim):
     return xp.sum(a, axis=dim, keepdims=True)
 
 
@@ -218,7 +217,7 @@ class CosineSimilarityOp(Function):
     def _norms(self, xp, v):
         """(|v| kept from going through 0, |v| with its value clamped at eps): the first is 1 where v = 0, so
         v / it is 0 there and differentiates without a 0/0."""
-        sq = _sum_last(xp, v * v, self.dim)
+        sq = _sum_keep(xp, v * v, self.dim)
         live = xp.data(sq) > 0
         n = xp.sqrt(xp.where(live, sq, xp.const(1, sq)))
         nd = xp.data(n)
@@ -231,7 +230,7 @@ class CosineSimilarityOp(Function):
         nb, cb = self._norms(xp, b)
         g = xp.expand_dims(g, self.dim)
         cc = ca * cb
-        y = _sum_last(xp, a * b, self.dim) / cc
+        y = _sum_keep(xp, a * b, self.dim) / cc
         need_a, need_b = self.needs_input_grad
         ga = g * (b / cc - y * a / (ca * na)) if need_a else None
         gb = g * (a / cc - y * b / (cb * nb)) if need_b else None
@@ -262,8 +261,6 @@ class CosineEmbeddingLossOp(Function):
         return xp.sum(a * b, axis=dim, keepdims=True) / d, ma, mb, d
 
     def forward(self, a, b):
-        from ..namespace import numpy_ns
-
         self.save_for_backward(a, b)
         cos = self._parts(numpy_ns, a, b)[0][..., 0]
         t = self.target
