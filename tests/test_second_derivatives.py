@@ -28,11 +28,22 @@ def _away_from_zero(*shape):
     return rng.uniform(0.3, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+def _inside(*shape_and_bound):
+    *shape, bound = shape_and_bound
+    return rng.uniform(-bound, bound, shape)
+
+
+def _off_integers(n):
+    """Away from the jumps of floor, ceil, trunc and round."""
+    return rng.integers(-3, 3, n) + rng.uniform(0.1, 0.4, n) + rng.choice([0.0, 0.5], n)
+
+
 POS_WEIGHT = _pos(6)
 GATHER_INDEX = np.array([[0, 3], [1, 1], [2, 0]])
 SCATTER_INDEX = np.array([[0, 2, 1, 0], [2, 0, 0, 1]])  # distinct along dim 0
 REPEATED_INDEX = np.array([[0, 2, 1, 0], [2, 0, 0, 1], [0, 0, 2, 2], [1, 1, 1, 1], [0, 2, 0, 2]])
 MASK = rng.uniform(size=(3, 4)) > 0.5
+CLASS_WEIGHT = np.array([0.5, 2.0, 1.0, 3.0])
 
 
 def _tf():
@@ -306,6 +317,117 @@ CASES = {
         [_any(6), _away_from_zero(6)],
         lambda a, b: cr.div(a * 3, b, rounding_mode="trunc") * a,
         lambda a, b: torch.div(a * 3, b, rounding_mode="trunc") * a,
+    ),
+    # math functions, activations, cumulative ops and more losses (issue 11); not hardsigmoid, which PyTorch
+    # differentiates once only
+    "tan": ([_inside(3, 4, 1.2)], lambda x: cr.tan(x), lambda x: torch.tan(x)),
+    "sinh": ([_any(3, 4)], lambda x: cr.sinh(x), lambda x: torch.sinh(x)),
+    "cosh": ([_any(3, 4)], lambda x: cr.cosh(x), lambda x: torch.cosh(x)),
+    "asin": ([_inside(3, 4, 0.8)], lambda x: cr.asin(x), lambda x: torch.asin(x)),
+    "acos": ([_inside(3, 4, 0.8)], lambda x: cr.acos(x), lambda x: torch.acos(x)),
+    "atan": ([_any(3, 4)], lambda x: cr.atan(x), lambda x: torch.atan(x)),
+    "atan2": ([_any(3, 4), _away_from_zero(4)], lambda a, b: cr.atan2(a, b), lambda a, b: torch.atan2(a, b)),
+    "asinh": ([_any(3, 4)], lambda x: cr.asinh(x), lambda x: torch.asinh(x)),
+    "acosh": ([_pos(3, 4) + 0.7], lambda x: cr.acosh(x), lambda x: torch.acosh(x)),
+    "atanh": ([_inside(3, 4, 0.8)], lambda x: cr.atanh(x), lambda x: torch.atanh(x)),
+    "erf": ([_any(3, 4)], lambda x: cr.erf(x), lambda x: torch.erf(x)),
+    "erfinv": ([_inside(3, 4, 0.8)], lambda x: cr.erfinv(x), lambda x: torch.erfinv(x)),
+    "log2": ([_pos(3, 4)], lambda x: cr.log2(x), lambda x: torch.log2(x)),
+    "log10": ([_pos(3, 4)], lambda x: cr.log10(x), lambda x: torch.log10(x)),
+    "expm1": ([_any(3, 4)], lambda x: cr.expm1(x), lambda x: torch.expm1(x)),
+    "reciprocal": ([_away_from_zero(6)], lambda x: cr.reciprocal(x), lambda x: torch.reciprocal(x)),
+    "rsqrt": ([_pos(3, 4)], lambda x: cr.rsqrt(x), lambda x: torch.rsqrt(x)),
+    "square": ([_any(3, 4)], lambda x: cr.square(x) * x, lambda x: torch.square(x) * x),
+    "rounding_family": (
+        [_off_integers(8)],
+        lambda x: (cr.floor(x) + cr.ceil(x) + cr.round(x) + cr.trunc(x) + cr.sign(x)) * x + cr.frac(x) * x,
+        lambda x: (
+            (torch.floor(x) + torch.ceil(x) + torch.round(x) + torch.trunc(x) + torch.sign(x)) * x + torch.frac(x) * x
+        ),
+    ),
+    "round_decimals": (
+        [_off_integers(6)],
+        lambda x: cr.round(x, decimals=1) * x,
+        lambda x: torch.round(x, decimals=1) * x,
+    ),
+    "gelu": ([_any(3, 4)], lambda x: F.gelu(x), lambda x: _tf().gelu(x)),
+    "gelu_tanh": ([_any(3, 4)], lambda x: F.gelu(x, "tanh"), lambda x: _tf().gelu(x, approximate="tanh")),
+    "elu": ([_away_from_zero(8)], lambda x: F.elu(x, 0.8), lambda x: _tf().elu(x, 0.8)),
+    "selu": ([_away_from_zero(8)], lambda x: F.selu(x), lambda x: _tf().selu(x)),
+    "celu": ([_away_from_zero(8)], lambda x: F.celu(x, 2.0), lambda x: _tf().celu(x, 2.0)),
+    "silu": ([_any(3, 4)], lambda x: F.silu(x), lambda x: _tf().silu(x)),
+    "mish": ([_any(3, 4)], lambda x: F.mish(x), lambda x: _tf().mish(x)),
+    "hardtanh": (
+        [_away_from_zero(8) * 1.5],
+        lambda x: F.hardtanh(x, -1.2, 0.9) * x,
+        lambda x: _tf().hardtanh(x, -1.2, 0.9) * x,
+    ),
+    "relu6": ([_away_from_zero(8) * 5], lambda x: F.relu6(x) * x, lambda x: _tf().relu6(x) * x),
+    "hardswish": ([_away_from_zero(8) * 3], lambda x: F.hardswish(x), lambda x: _tf().hardswish(x)),
+    "softsign": ([_away_from_zero(8)], lambda x: F.softsign(x), lambda x: _tf().softsign(x)),
+    "logsigmoid": ([_any(3, 4)], lambda x: F.logsigmoid(x), lambda x: _tf().logsigmoid(x)),
+    "glu": ([_any(3, 4)], lambda x: F.glu(x, 1), lambda x: _tf().glu(x, 1)),
+    "cumsum": ([_any(3, 4)], lambda x: cr.cumsum(x * x, 1) ** 2, lambda x: torch.cumsum(x * x, 1) ** 2),
+    "cumprod": ([_any(3, 4)], lambda x: cr.cumprod(x, 1), lambda x: torch.cumprod(x, 1)),
+    "logcumsumexp": ([_any(3, 4)], lambda x: cr.logcumsumexp(x, 0), lambda x: torch.logcumsumexp(x, 0)),
+    "cummax": ([_any(3, 5)], lambda x: cr.cummax(x, 1).values ** 2, lambda x: torch.cummax(x, 1).values ** 2),
+    "cummin": ([_any(3, 5)], lambda x: cr.cummin(x, 0).values ** 3, lambda x: torch.cummin(x, 0).values ** 3),
+    "prod": ([_any(3, 4)], lambda x: cr.prod(x, 1), lambda x: torch.prod(x, 1)),
+    "prod_all": ([_any(2, 3)], lambda x: cr.prod(x), lambda x: torch.prod(x)),
+    "l1_loss": ([_any(4, 3), _any(4, 3)], lambda a, b: F.l1_loss(a * a, b), lambda a, b: _tf().l1_loss(a * a, b)),
+    "smooth_l1_loss": (
+        [_any(4, 3), _any(4, 3)],
+        lambda a, b: F.smooth_l1_loss(a * a, b, beta=0.7),
+        lambda a, b: _tf().smooth_l1_loss(a * a, b, beta=0.7),
+    ),
+    "huber_loss": (
+        [_any(4, 3), _any(4, 3)],
+        lambda a, b: F.huber_loss(a, b, "sum", 0.8),
+        lambda a, b: _tf().huber_loss(a, b, reduction="sum", delta=0.8),
+    ),
+    "kl_div": (
+        [_any(3, 4), _pos(3, 4)],
+        lambda x, t: F.kl_div(cr.log_softmax(x, 1), t, "batchmean"),
+        lambda x, t: _tf().kl_div(torch.log_softmax(x, 1), t, reduction="batchmean"),
+    ),
+    "kl_div_log_target": (
+        [_any(3, 4), _any(3, 4)],
+        lambda x, t: F.kl_div(x, t, "sum", log_target=True),
+        lambda x, t: _tf().kl_div(x, t, reduction="sum", log_target=True),
+    ),
+    "cosine_similarity": (
+        [_any(4, 3), _any(4, 3)],
+        lambda a, b: F.cosine_similarity(a, b),
+        lambda a, b: _tf().cosine_similarity(a, b),
+    ),
+    "cosine_embedding_loss": (
+        [_any(5, 3), _any(5, 3)],
+        lambda a, b: F.cosine_embedding_loss(a, b, np.array([1, -1, 1, -1, -1]), -0.5),
+        lambda a, b: _tf().cosine_embedding_loss(a, b, torch.tensor([1, -1, 1, -1, -1]), margin=-0.5),
+    ),
+    "margin_ranking_loss": (
+        [_any(6), _any(6), _away_from_zero(6)],
+        lambda a, b, t: F.margin_ranking_loss(a * a, b, t, 5.0),
+        lambda a, b, t: _tf().margin_ranking_loss(a * a, b, t, margin=5.0),
+    ),
+    "nll_loss_weight_nd": (
+        [_any(3, 4, 2)],
+        lambda x: F.nll_loss(cr.log_softmax(x, 1), np.array([[0, 3], [1, 1], [2, 0]]), CLASS_WEIGHT),
+        lambda x: _tf().nll_loss(
+            torch.log_softmax(x, 1), torch.tensor([[0, 3], [1, 1], [2, 0]]), torch.tensor(CLASS_WEIGHT)
+        ),
+    ),
+    "cross_entropy_weight": (
+        [_any(5, 4)],
+        lambda x: F.cross_entropy(x, np.array([0, 3, 1, -100, 2]), CLASS_WEIGHT, label_smoothing=0.1),
+        lambda x: _tf().cross_entropy(
+            x, torch.tensor([0, 3, 1, -100, 2]), torch.tensor(CLASS_WEIGHT), label_smoothing=0.1
+        ),
+    ),
+    "cross_entropy_weight_probs": (
+        [_any(3, 4), _pos(3, 4)],
+        lambda x, t: F.cross_entropy(x, t / t.sum(axis=1, keepdims=True), CLASS_WEIGHT),
+        lambda x, t: _tf().cross_entropy(x, t / t.sum(1, keepdim=True), torch.tensor(CLASS_WEIGHT)),
     ),
 }
 

@@ -35,7 +35,8 @@ def _prepare(inputs, every_float: bool = False):
             req = a.requires_grad if any_req else data.dtype.kind == "f"
             if data.dtype.kind == "f":
                 data = data.astype(np.float64)
-            t = from_numpy(np.array(data, copy=True)).requires_grad_(bool(req))
+            # a C-ordered copy: the numerical differences change its elements through a flat view
+            t = from_numpy(np.array(data, copy=True, order="C")).requires_grad_(bool(req))
             if isinstance(a, Tensor):
                 t.name = a.name
             args.append(t)

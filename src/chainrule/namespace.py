@@ -72,6 +72,30 @@ class NumpyNamespace:
     def where(cond, a, b):
         return np.where(cond, a, b)
 
+    # --- math, activations, cumulative ops (issue 11): sinh cosh erf cumsum cumprod logcumsumexp
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+
+    @staticmethod
+    def erf(x):
+        from .ops.special import erf_array
+
+        return erf_array(x)
+
+    @staticmethod
+    def cumsum(x, axis):
+        return np.cumsum(x, axis=axis)
+
+    @staticmethod
+    def cumprod(x, axis):
+        return np.cumprod(x, axis=axis)
+
+    @staticmethod
+    def logcumsumexp(x, axis):
+        from .ops.cumulative import logcumsumexp_array
+
+        return logcumsumexp_array(x, axis)
+
     @staticmethod
     def sum(x, axis=None, keepdims=False):
         r = x.sum(axis=axis, keepdims=keepdims)
@@ -157,6 +181,8 @@ class TensorNamespace:
         (
             "exp log log1p maximum softplus softmax log_softmax sqrt sin cos tanh sigmoid matmul reshape "
             "swapaxes moveaxis broadcast_to expand_dims where sum mean astype concatenate take take_adjoint sum_to"
+            # math, activations, cumulative ops (issue 11)
+            " sinh cosh erf cumsum cumprod logcumsumexp"
         ).split()
     ) | frozenset("flip roll stack pad einsum".split())  # indexing, layout, einsum (issue 11)
 

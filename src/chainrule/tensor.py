@@ -882,6 +882,102 @@ class Tensor:
         """``sections`` nearly equal pieces along ``dim``, or pieces cut at ``indices`` (NumPy's ``split``)."""
         return _ops.tensor_split(self, indices_or_sections, dim, axis=axis)
 
+    # ------------------------------------------------------------------ math functions and cumulative ops (issue 11)
+    def tan(self):
+        return _ops.tan(self)
+
+    def sinh(self):
+        return _ops.sinh(self)
+
+    def cosh(self):
+        return _ops.cosh(self)
+
+    def asin(self):
+        return _ops.asin(self)
+
+    def acos(self):
+        return _ops.acos(self)
+
+    def atan(self):
+        return _ops.atan(self)
+
+    def atan2(self, other):
+        return _ops.atan2(self, other)
+
+    def asinh(self):
+        return _ops.asinh(self)
+
+    def acosh(self):
+        return _ops.acosh(self)
+
+    def atanh(self):
+        return _ops.atanh(self)
+
+    arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def erf(self):
+        return _ops.erf(self)
+
+    def erfinv(self):
+        return _ops.erfinv(self)
+
+    def log2(self):
+        return _ops.log2(self)
+
+    def log10(self):
+        return _ops.log10(self)
+
+    def expm1(self):
+        return _ops.expm1(self)
+
+    def reciprocal(self):
+        return _ops.reciprocal(self)
+
+    def rsqrt(self):
+        return _ops.rsqrt(self)
+
+    def square(self):
+        return _ops.square(self)
+
+    def floor(self):
+        return _ops.floor(self)
+
+    def ceil(self):
+        return _ops.ceil(self)
+
+    def round(self, *, decimals: int = 0):
+        return _ops.round(self, decimals=decimals)
+
+    def trunc(self):
+        return _ops.trunc(self)
+
+    fix = trunc
+
+    def sign(self):
+        return _ops.sign(self)
+
+    def frac(self):
+        return _ops.frac(self)
+
+    def cumsum(self, dim=None, *, dtype=None, axis=None):
+        return _ops.cumsum(self, dim, dtype=dtype, axis=axis)
+
+    def cumprod(self, dim=None, *, dtype=None, axis=None):
+        return _ops.cumprod(self, dim, dtype=dtype, axis=axis)
+
+    def logcumsumexp(self, dim=None, *, axis=None):
+        return _ops.logcumsumexp(self, dim, axis=axis)
+
+    def cummax(self, dim=None, *, axis=None):
+        return _ops.cummax(self, dim, axis=axis)
+
+    def cummin(self, dim=None, *, axis=None):
+        return _ops.cummin(self, dim, axis=axis)
+
+    def prod(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        return _ops.prod(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
 
 def _logical(fn, op, t, dim, keepdim, axis, keepdims) -> Tensor:
     """any/all: not differentiable, a bool tensor."""

@@ -29,6 +29,30 @@ from ..ops import (
     softplus,
     tanh,
 )
+from ..ops.activations import (
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    silu,
+    softsign,
+)
+from ..ops.loss_extra import (
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    margin_ranking_loss,
+    smooth_l1_loss,
+)
 
 __all__ = [
     "linear",
@@ -51,4 +75,25 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "pad",
     "one_hot",
+    # activations and losses (issue 11)
+    "gelu",
+    "elu",
+    "selu",
+    "celu",
+    "silu",
+    "mish",
+    "hardtanh",
+    "relu6",
+    "hardswish",
+    "hardsigmoid",
+    "softsign",
+    "logsigmoid",
+    "glu",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "kl_div",
+    "cosine_similarity",
+    "cosine_embedding_loss",
+    "margin_ranking_loss",
 ]

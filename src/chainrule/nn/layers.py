@@ -36,6 +36,12 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "NLLLoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "KLDivLoss",
+    "CosineEmbeddingLoss",
+    "MarginRankingLoss",
 ]
 
 
@@ -329,26 +335,48 @@ class MSELoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax + negative log-likelihood on raw scores; targets are class indices or probabilities."""
+    """Softmax + negative log-likelihood on raw scores; targets are class indices or probabilities.
+    ``weight`` (C,) weighs each class (a buffer, saved in ``state_dict``)."""
 
     decision_threshold = 0.0  # raw scores (logits)
 
-    def __init__(self, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(_reduction_of(weight, reduction, "CrossEntropyLoss"))
+        self.register_buffer("weight", None if isinstance(weight, str) else weight)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return ops.cross_entropy(input, target, self.reduction, self.ignore_index, self.label_smoothing)
+        return ops.cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 class NLLLoss(_Loss):
-    def __init__(self, reduction: str = "mean", ignore_index: int = -100):
-        super().__init__(reduction)
+    """Negative log-likelihood of log-probabilities; ``weight`` (C,) weighs each class (a buffer)."""
+
+    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(_reduction_of(weight, reduction, "NLLLoss"))
+        self.register_buffer("weight", None if isinstance(weight, str) else weight)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return ops.nll_loss(input, target, self.reduction, self.ignore_index)
+        return ops.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+def _reduction_of(weight, reduction, name):
+    """PyTorch's first argument is ``weight``; a reduction given there by position is refused, by name."""
+    if isinstance(weight, str):
+        raise ArgumentTypeError(
+            f"{name}: the first argument is weight, class weights (as in PyTorch); give the reduction by name, "
+            f"reduction={weight!r}"
+        )
+    return reduction
 
 
 class BCELoss(_Loss):
@@ -365,3 +393,69 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, input, target):
         return ops.binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, input, target):
+        return ops.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error above."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return ops.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    """Squared error below ``delta``, delta times the absolute error above."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return ops.huber_loss(input, target, self.reduction, self.delta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of a target distribution from log-probabilities; ``reduction='batchmean'`` gives the
+    KL divergence per sample."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        if reduction not in ("mean", "sum", "none", "batchmean"):
+            raise ArgumentError(f"KLDivLoss: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}")
+        super().__init__("mean")
+        self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return ops.kl_div(input, target, self.reduction, self.log_target)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return ops.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """max(0, -target * (x1 - x2) + margin)."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return ops.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)

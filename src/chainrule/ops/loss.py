@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, IndexOutOfRangeError, ShapeError, UnsupportedError
 from ..function import Function
+from ..namespace import numpy_ns
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
 from .operands import as_t
@@ -123,21 +124,21 @@ class CrossEntropyOp(Function):
     formula = "L = -sum_c t_c ln softmax(x)_c  (averaged over the batch)"
     derivative = "dL/dx = (softmax(x) - t) / N"
 
-    def __init__(self, reduction, ignore_index=-100, label_smoothing=0.0):
+    def __init__(self, reduction, ignore_index=-100, label_smoothing=0.0, weight=None):
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
+        self.weight = weight  # class weights: a (C,) array in the input's dtype, or None
 
     def forward(self, x, t):
         if x.ndim == 0:
             raise ShapeError("cross_entropy: input must have a class dimension, got a 0-d tensor")
         c = x.shape[1] if x.ndim > 1 else x.shape[0]
+        _check_weight("cross_entropy", self.weight, c)
         self.probs = t.dtype.kind in "fc" and t.shape == x.shape
         if not self.probs:
             self._check_indices(x, t, c)
         self.save_for_backward(x, t)
-        from ..namespace import numpy_ns
-
         logp, self.p = _log_softmax_rows(_rows(numpy_ns, x, c))
         if self.probs:
             loss = self._prob_loss(numpy_ns, t, logp, c)
@@ -175,17 +176,24 @@ class CrossEntropyOp(Function):
         return -(tr * logp).sum(axis=1)
 
     def _prob_rows(self, xp, t, c):
+        """The probability targets as (M, C) rows, smoothed, and weighted by the class weights."""
         tr = _rows(xp, t, c)
         eps = self.label_smoothing
-        return tr * xp.const(1 - eps, tr) + xp.const(eps / c, tr) if eps else tr
+        tr = tr * xp.const(1 - eps, tr) + xp.const(eps / c, tr) if eps else tr
+        return tr if self.weight is None else tr * xp.const(self.weight, tr)
 
     def _index_loss(self, logp, c):
         rows = np.arange(logp.shape[0])
         safe = self.targets
         loss = -logp[rows, safe]  # indexed, not a product with one-hot rows: -inf logits elsewhere stay harmless
         eps = self.label_smoothing
+        w = self.weight
+        if w is not None:  # PyTorch's weighted mean: divided by the weights of the targets, not their number
+            wt = w[safe] if self.mask is None else w[safe] * self.mask
+            self.count = wt.sum()
+            loss = loss * wt
         if eps:
-            loss = (1 - eps) * loss - (eps / c) * logp.sum(axis=1)
+            loss = (1 - eps) * loss - (eps / c) * (logp.sum(axis=1) if w is None else (logp * w).sum(axis=1))
         if self.mask is not None:
             loss = loss * self.mask
         return loss
@@ -199,9 +207,20 @@ class CrossEntropyOp(Function):
             rows += eps / like.shape[1]
         return rows
 
-    def vjp(self, xp, g):
-        from ..namespace import numpy_ns
+    def _weighted_rows(self, like):
+        """With class weights: the rows q whose loss is -sum_c q_c log p_c, (1 - eps) w_t at the target
+        class plus eps/C w_c everywhere (0 for ignored rows)."""
+        w = self.weight.astype(like.dtype, copy=False)
+        eps = self.label_smoothing
+        rows = np.zeros(like.shape, like.dtype)
+        rows[np.arange(like.shape[0]), self.targets] = (1 - eps) * w[self.targets]
+        if eps:
+            rows += (eps / like.shape[1]) * w
+        if self.mask is not None:
+            rows *= self.mask[:, None]
+        return rows
 
+    def vjp(self, xp, g):
         x, t = self.saved(xp)
         c = self.p.shape[1]
         scale = xp.reshape(g, (-1, 1)) if self.reduction == "none" else _scale(xp, g, self.reduction, self.count)
@@ -211,6 +230,9 @@ class CrossEntropyOp(Function):
         if self.probs:
             tr = self._prob_rows(xp, t, c)
             d = (p * xp.sum(tr, axis=1, keepdims=True) - tr) * scale
+        elif self.weight is not None:  # d/dx of -sum_c q_c log softmax(x)_c = p sum_c q_c - q
+            q = self._weighted_rows(self.p)
+            d = (p * q.sum(axis=1, keepdims=True) - q) * scale
         else:
             d = (p - self._onehot(self.p)) * scale
         if self.mask is not None:
@@ -219,56 +241,64 @@ class CrossEntropyOp(Function):
         gt = None
         if self.needs_input_grad[1]:  # probability targets: d/dt of -sum t log p = -log p
             logp = xp.log_softmax(_rows(xp, x, c), -1)  # from the logits: log(p) is -inf where p underflowed
-            gt = _restore(xp, -logp * scale * xp.const(1 - self.label_smoothing, logp), x.shape)
+            factor = 1 - self.label_smoothing if self.weight is None else (1 - self.label_smoothing) * self.weight
+            gt = _restore(xp, -logp * scale * xp.const(factor, logp), x.shape)
         return gx, gt
 
 
 class NLLLossOp(Function):
-    """Negative log-likelihood of class indices given log-probabilities of shape (N, C) (named apart from
-    nn.NLLLoss)."""
+    """Negative log-likelihood of class indices given log-probabilities of shape (N, C), (C,) or
+    (N, C, d1, ...), with optional class weights (named apart from nn.NLLLoss)."""
 
-    formula = "L = -mean_n logp[n, t_n]"
-    derivative = "dL/dlogp[n, c] = -1/N if c == t_n else 0"
+    formula = "L = -sum_n w[t_n] logp[n, t_n] / sum_n w[t_n]"
+    derivative = "dL/dlogp[n, c] = -w[t_n] / sum_n w[t_n] if c == t_n else 0"
 
-    def __init__(self, reduction, ignore_index=-100):
+    def __init__(self, reduction, ignore_index=-100, weight=None):
         self.reduction = reduction
         self.ignore_index = ignore_index
+        self.weight = weight  # class weights: a (C,) array in the input's dtype, or None
 
     def forward(self, logp, t):
-        if logp.ndim not in (1, 2):
-            raise ShapeError(f"nll_loss: input must be (N, C) or (C,), got {logp.shape}")
+        if logp.ndim == 0:
+            raise ShapeError("nll_loss: input must have a class dimension, got a 0-d tensor")
         _check_class_targets("nll_loss", t)
-        lp = logp.reshape(-1, logp.shape[-1])
+        c = logp.shape[1] if logp.ndim > 1 else logp.shape[0]
+        want = logp.shape[:1] + logp.shape[2:] if logp.ndim > 1 else ()
+        if t.shape != want:
+            raise ShapeError(f"nll_loss: input of shape {logp.shape} needs targets of shape {want}, got {t.shape}")
+        if self.weight is not None:
+            _check_weight("nll_loss", self.weight, c)
+        lp = logp.reshape(-1, c) if logp.ndim <= 2 else _rows(numpy_ns, logp, c)
         t1 = t.reshape(-1)
-        if t1.shape[0] != lp.shape[0]:
-            raise ShapeError(
-                f"nll_loss: input of shape {logp.shape} needs targets of shape {logp.shape[:-1]}, got {t.shape}"
-            )
         mask = t1 != self.ignore_index
         if mask.all():
             mask = None
         safe = np.where(mask, t1, 0) if mask is not None else t1
-        c = lp.shape[1]
         if (safe < 0).any() or (safe >= c).any():
             raise IndexOutOfRangeError(f"nll_loss: target class out of range for {c} classes (0..{c - 1})")
         rows = np.arange(t1.shape[0])
         loss = -lp[rows, safe]
-        # d(loss_n)/d(logp): -1 at each sample's target class (0 for ignored samples)
+        # d(loss_n)/d(logp): -w[t_n] at each sample's target class (-1 unweighted; 0 for ignored samples)
         unit = np.zeros(lp.shape, logp.dtype)
-        unit[rows, safe] = -1
-        if mask is not None:
-            loss = loss * mask
-            unit *= mask[:, None]
-        self.unit = unit.reshape(logp.shape)
-        self.mask = mask
-        self.count = int(mask.sum()) if mask is not None else t1.shape[0]
+        if self.weight is None:
+            unit[rows, safe] = -1
+            if mask is not None:
+                loss = loss * mask
+                unit *= mask[:, None]
+            self.count = int(mask.sum()) if mask is not None else t1.shape[0]
+        else:  # PyTorch's weighted mean: divided by the weights of the targets, not their number
+            wt = self.weight[safe] if mask is None else self.weight[safe] * mask
+            loss = loss * wt
+            unit[rows, safe] = -wt
+            self.count = wt.sum()
+        self.unit = unit.reshape(logp.shape) if logp.ndim <= 2 else _restore(numpy_ns, unit, logp.shape)
         if self.reduction == "none":
-            return loss.reshape(logp.shape[:-1])
+            return loss.reshape(want)
         return _reduce(loss, self.reduction, self.count)
 
     def vjp(self, xp, g):
         if self.reduction == "none":
-            return self.unit * xp.expand_dims(g, -1), None
+            return self.unit * (xp.expand_dims(g, 1) if self.unit.ndim > 1 else g), None
         return self.unit * _scale(xp, g, self.reduction, self.count), None
 
 
@@ -375,25 +405,67 @@ def mse_loss(input, target, reduction: str = "mean"):
     return MSELossOp(reduction)(x, _float_target(target, x))
 
 
-def cross_entropy(input, target, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0):
+def _check_weight(op, weight, c):
+    if weight is not None and weight.shape != (c,):
+        raise ShapeError(f"{op}: weight must hold one weight per class, shape ({c},), got shape {weight.shape}")
+
+
+def _class_weight(op, weight, x: Tensor):
+    """Class weights as a constant (C,) array in the input's dtype (PyTorch does not differentiate them)."""
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise ArgumentTypeError(
+            f"{op}: the third argument is weight, class weights (as in PyTorch); give the reduction by name, "
+            f"reduction={weight!r}"
+        )
+    if isinstance(weight, Tensor):
+        if weight.requires_grad:
+            raise UnsupportedError(
+                f"{op}: gradients with respect to the class weights are not computed (as in PyTorch); pass "
+                "weight.detach()"
+            )
+        weight = weight.data
+    w = np.asarray(weight)
+    dt = x.data.dtype if x.data.dtype.kind == "f" else np.dtype(np.float32)
+    if w.ndim != 1:
+        raise ShapeError(f"{op}: weight must be 1-d, one weight per class, got shape {w.shape}")
+    return w.astype(dt)
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+):
     """Cross-entropy of logits against class indices or class probabilities.
 
     The softmax is inside (pass raw scores). One fused node whose backward is
-    (softmax(input) - target) / N, the tutorials' Softmax-with-Loss layer.
+    (softmax(input) - target) / N, the tutorials' Softmax-with-Loss layer. ``weight`` (C,) weighs each
+    class; with class-index targets the mean is then divided by the summed weights of the targets
+    (PyTorch's weighted mean), with probability targets by the number of samples.
     """
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = as_t(input)
     t = _target(target, x)
-    return CrossEntropyOp(reduction, ignore_index, label_smoothing)(x, t)
+    w = _class_weight("cross_entropy", weight, x)
+    return CrossEntropyOp(reduction, ignore_index, label_smoothing, w)(x, t)
 
 
-def nll_loss(input, target, reduction: str = "mean", ignore_index: int = -100):
-    """Negative log-likelihood: -input[n, target[n]] averaged; ``input`` holds log-probabilities."""
+def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction: str = "mean"):
+    """Negative log-likelihood: -input[n, target[n]] averaged; ``input`` holds log-probabilities, (N, C),
+    (C,) or (N, C, d1, ...). ``weight`` (C,) weighs each class; the mean is then divided by the summed
+    weights of the targets (PyTorch's weighted mean)."""
     _check_reduction("nll_loss", reduction)
     x = as_t(input)
-    return NLLLossOp(reduction, ignore_index)(x, _target(target, x))
+    w = _class_weight("nll_loss", weight, x)
+    return NLLLossOp(reduction, ignore_index, w)(x, _target(target, x))
 
 
 def binary_cross_entropy(input, target, reduction: str = "mean"):
