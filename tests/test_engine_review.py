@@ -140,12 +140,6 @@ def test_training_steps_create_no_reference_cycles_and_memory_stays_flat(which):
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 40 steps"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HookHandle (tensor.py:144-156) keeps strong references to the hook list and the hook, so a "
-    "removed hook (and all its closure holds) lives as long as its handle; PyTorch's RemovableHandle holds "
-    "a weakref to the hooks dict and an id",
-)
 def test_a_removed_leaf_hook_is_released_while_its_handle_is_kept():
     class Payload:
         pass
@@ -160,12 +154,6 @@ def test_a_removed_leaf_hook_is_released_while_its_handle_is_kept():
     assert r() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an intermediate's hook lives in its node's _extra, which backward frees, but the HookHandle "
-    "(tensor.py:147-150) still references the list and the hook: keeping handles across steps leaks "
-    "every step's hooks and what they capture (PyTorch releases them)",
-)
 def test_an_intermediate_hook_is_released_by_backward_while_its_handle_is_kept():
     class Payload:
         pass
@@ -639,13 +627,6 @@ def test_a_numpy_backward_under_create_graph_raises_a_clear_error():
 
 
 @requires_torch
-@pytest.mark.xfail(
-    strict=True,
-    reason="a user Function whose forward returns its input array (a gradient-reversal layer) gives an output "
-    "sharing the input's memory but with a new version counter (function.py:266-275; only view ops share it, "
-    "function.py:257): an in-place write through the output is not seen by graphs that saved the input; "
-    "PyTorch refuses their backward",
-)
 def test_a_function_returning_its_input_shares_the_version_counter_like_torch():
     class Reverse(cr.Function):
         def forward(self, x):
@@ -867,13 +848,6 @@ class _HeldTicks:
         return tick
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Version.bump publishes its tick with written[0] = stamp (tensor.py:113), not max(): a write in "
-    "another thread that took an older tick and publishes it late moves written[0] backwards, and "
-    "Function.saved (function.py:144) then skips the check of a node whose input was written after it "
-    "saved it: the stale value is used silently (PyTorch compares per-tensor versions and refuses)",
-)
 def test_a_write_published_late_by_another_thread_still_counts(monkeypatch):
     held = _HeldTicks(TENSOR_MODULE.ticks)
     monkeypatch.setattr(TENSOR_MODULE, "ticks", held)
@@ -891,13 +865,6 @@ def test_a_write_published_late_by_another_thread_still_counts(monkeypatch):
         y.backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leaf gradients are accumulated as t.grad = old + g with no lock (Delivery._accumulate, "
-    "autograd.py:377-385, and the first delivery at autograd.py:323-329): two threads' backward into one "
-    "shared leaf lose updates (with 2e6-element weights, 4 threads x 50 backward gave 77 instead of 200); "
-    "PyTorch's AccumulateGrad locks. Made deterministic here by a gradient buffer whose + waits",
-)
 def test_concurrent_backward_into_a_shared_leaf_accumulates_every_gradient():
     class Slow(np.ndarray):
         hold = None
@@ -968,13 +935,6 @@ def test_detach_shares_the_version_and_data_writes_are_not_counted_like_torch():
 
 @requires_torch
 @pytest.mark.parametrize("under_no_grad", [True, False])
-@pytest.mark.xfail(
-    strict=True,
-    reason="Function._call_unrecorded shares a view's version counter only for a single array output "
-    "(function.py:228-233): the pieces of split made without recording (under no_grad, or of a tensor that "
-    "needs no grad) get no counter, so writes through them, or to the base, go unseen by saved graphs; "
-    "PyTorch refuses the backward",
-)
 def test_split_without_recording_shares_the_version_counter_like_torch(under_no_grad):
     def run(mk, split):
         if under_no_grad:  # a write through a piece made under no_grad changes a saved leaf
@@ -998,13 +958,6 @@ def test_split_without_recording_shares_the_version_counter_like_torch(under_no_
 
 
 @requires_torch
-@pytest.mark.xfail(
-    strict=True,
-    reason="x[i] with integers for every axis gives a 0-d COPY: GetItem.forward returns x[index], a NumPy "
-    "scalar, which _output turns into a new array (ops/shape.py:105, function.py:402-408); in PyTorch it is "
-    "a view: it sees later writes to x (here 2. vs 1.), and a recorded in-place op on x changes what flows "
-    "through it (loss 18 vs 6, gradients [18, 9] vs [6, 3])",
-)
 def test_integer_indexing_gives_a_view_like_torch():
     tx = torch.tensor([1.0, 2.0])
     tv = tx[0]
@@ -1016,13 +969,6 @@ def test_integer_indexing_gives_a_view_like_torch():
 
 
 @requires_torch
-@pytest.mark.xfail(
-    strict=True,
-    reason="under create_graph Function._as_tensor wraps a saved output as a new Tensor without the output's "
-    "version counter (function.py:158-160): a write to the output after grad(create_graph=True) is not seen "
-    "by the gradient graph's nodes that saved it, and a later grad() that does not pass through the output's "
-    "own node uses the new value silently (here 2*exp(x)); PyTorch refuses",
-)
 def test_a_saved_output_in_a_gradient_graph_keeps_its_version_counter_like_torch():
     def run(mk, grad, no_grad):
         x, s = mk([1.0, 2.0]), mk([1.0, 1.0])

@@ -22,6 +22,8 @@ threads are never affected. Gradients are never modified in place: sums make new
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import namespace
@@ -41,6 +43,9 @@ __all__ = [
     "FunctionCtx",
     "once_differentiable",
 ]
+
+#: Taken while a gradient is added to a ``.grad``: backward passes in several threads may share leaves.
+_grad_lock = threading.Lock()
 
 
 def mark_modified(tensors) -> None:
@@ -334,14 +339,6 @@ class Delivery:
                 self._pend(leaf, g)
         elif leaf._hooks and self.run_hooks:
             self._pend(leaf, g)
-        elif leaf.grad is None and not self.create_graph:  # the usual: the first gradient of this backward
-            base = g if g.base is None else g.base
-            flags = g.flags
-            if flags.writeable and flags.c_contiguous and id(base) not in self.given:
-                self.given[id(base)] = base
-                leaf.grad = _wrap(g)
-            else:
-                leaf.grad = _wrap(g.copy())
         else:
             self._accumulate(leaf, g)
 
@@ -385,14 +382,20 @@ class Delivery:
         return g
 
     def _accumulate(self, t: Tensor, g) -> None:
-        """t.grad += g (a new gradient tensor; never written in place: it may be shared by the caller)."""
-        old = t.grad
-        if self.create_graph:
-            t.grad = self.own(g) if old is None else old + g
-        elif old is None:
-            t.grad = _wrap(self.own(g))
-        else:
-            t.grad = _wrap(_plus(old.data, g))
+        """t.grad += g (a new gradient tensor; never written in place: it may be shared by the caller).
+
+        Under a lock: threads running backward into one leaf at once each add their part, as in PyTorch."""
+        _grad_lock.acquire()
+        try:
+            old = t.grad
+            if self.create_graph:
+                t.grad = self.own(g) if old is None else old + g
+            elif old is None:
+                t.grad = _wrap(self.own(g))
+            else:
+                t.grad = _wrap(_plus(old.data, g))
+        finally:
+            _grad_lock.release()
 
     def node_extras(self, n, gs) -> tuple:
         """Gradient hooks, then retained gradients, of a node's outputs; returns the (hooked) gradients."""

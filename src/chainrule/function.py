@@ -155,9 +155,11 @@ class Function:
         for t in self.inputs:
             if isinstance(t, Tensor) and t.data is a:
                 return t
-        for data, k, _vc in self._outs or ():
+        for data, k, vc in self._outs or ():
             if data is a:
-                return _wrap(data, True, (self, k))
+                t = _wrap(data, True, (self, k))
+                t._vc = vc  # the output's own counter: a change to it is still seen by later backward passes
+                return t
         return a
 
     def _check(self, saved) -> None:
@@ -189,6 +191,7 @@ class Function:
         self.inputs = args
         self.needs_input_grad = needs
         self._edges = tuple([a._edge for a in args])  # a tensor has an edge only if an operation made it
+        self._tick = next(ticks)  # before forward reads the inputs: a write after this is seen by the check
         out = self.forward(*[a.data for a in args])
         if type(out) is not np.ndarray or out.dtype.kind != "f":
             return self._wrap_outputs(args, out)
@@ -200,7 +203,6 @@ class Function:
         t._edge = (self, 0)
         saved = self._saved
         if saved is not None:
-            self._tick = next(ticks)
             for a in saved:
                 if a is out:  # backward reads the output: it gets a version counter to check
                     t._vc = vc = Version()
@@ -218,6 +220,7 @@ class Function:
         self.inputs = args
         self.needs_input_grad = needs
         self._edges = tuple([a._edge if n else None for a, n in zip(args, needs)])
+        self._tick = next(ticks)
         return self._wrap_outputs(args, self.forward(*[a.data if isinstance(a, Tensor) else a for a in args]))
 
     def _call_unrecorded(self, args):
@@ -225,12 +228,9 @@ class Function:
         self.inputs = ()
         self.needs_input_grad = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
         out = self.forward(*[a.data if isinstance(a, Tensor) else a for a in args])
-        if type(out) is np.ndarray:
-            result = _wrap(out)
-            if self.view:
-                _share_version(args, (result,))
-        else:
-            result = _outputs(self, out, False)
+        result = _wrap(out) if type(out) is np.ndarray else _outputs(self, out, False)
+        if self._after_forward:  # a view (or a user's Function returning its input) shares the version counter
+            _share_version(args, result if type(result) is tuple else (result,))
         if state.anomaly_enabled:
             from .anomaly import check_forward
 
@@ -254,7 +254,7 @@ class Function:
         """After forward: outputs that are views share their input's version counter; saved outputs get
         a version counter to check; a user's Function that saved nothing has every input and output
         checked before its backward (it may read any of them)."""
-        if self.view:
+        if self._after_forward:  # a view, or a user's Function (which may return an input)
             _share_version(self.inputs, outs)
         saved = self._saved
         if saved is None:
@@ -263,7 +263,6 @@ class Function:
             saved = raw
         elif self._outs is not None:  # the one output, kept already by __call__
             return
-        self._tick = next(ticks)
         kept = []
         for k, (o, r) in enumerate(zip(outs, raw)):
             if _holds(saved, r, o.data):
@@ -369,18 +368,19 @@ def _stale(node, what: str, vc, tick: int) -> None:
 
 
 def _share_version(inputs, outs) -> None:
-    """Outputs of a view operation that share the input's memory share its version counter."""
-    src = inputs[0] if inputs else None
-    if not isinstance(src, Tensor):
-        return
-    base = _memory(src.data)
-    for o in outs:
-        if _memory(o.data) is base:
-            vc = src._vc
-            if vc is None:
-                vc = src._vc = Version()
-            vc.views = True  # in-place changes of either one, while recording, are refused (chainrule.inplace)
-            o._vc = vc
+    """Outputs that share an input's memory (a view operation's, or an input a user's Function returned)
+    share its version counter, as PyTorch's views do."""
+    for src in inputs:
+        if not isinstance(src, Tensor):
+            continue
+        base = _memory(src.data)
+        for o in outs:
+            if _memory(o.data) is base:
+                vc = src._vc
+                if vc is None:
+                    vc = src._vc = Version()
+                vc.views = True  # in-place changes of either one, while recording, are refused (chainrule.inplace)
+                o._vc = vc
 
 
 def _memory(a: np.ndarray):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -96,6 +98,7 @@ ticks = itertools.count(1)
 #: ``written[0]``: the tick of the latest in-place write anywhere. A node that saved values after it
 #: knows, with one comparison, that none of them can have changed.
 written = [0]
+_write_lock = threading.Lock()
 
 
 class Version:
@@ -115,8 +118,11 @@ class Version:
     views = False
 
     def bump(self) -> None:
-        self.value += 1
-        self.stamp = written[0] = stamp = next(ticks)
+        with _write_lock:  # threads writing at once: each write counted, ``written`` never moves back
+            self.value += 1
+            self.stamp = stamp = next(ticks)
+            if stamp > written[0]:
+                written[0] = stamp
         log = self.log
         if log is None:
             log = self.log = []
@@ -148,17 +154,30 @@ def bump(t) -> None:
 
 
 class HookHandle:
-    """Returned by ``Tensor.register_hook``; ``remove()`` unregisters the hook."""
+    """Returned by ``Tensor.register_hook``; ``remove()`` unregisters the hook.
 
-    __slots__ = ("_hooks", "_hook")
+    It holds neither the hook nor the list it is in (only a weak reference to the tensor or node and the
+    hook's identity), so a removed hook, or the hooks of a node that backward freed, are released even while
+    the handle is kept, as in PyTorch."""
 
-    def __init__(self, hooks: list, hook):
-        self._hooks, self._hook = hooks, hook
+    __slots__ = ("_owner", "_index", "_key")
+
+    def __init__(self, owner, index, hook):
+        self._owner = weakref.ref(owner)
+        self._index = index  # None for a leaf's hooks, else the node's output index
+        self._key = id(hook)
 
     def remove(self) -> None:
-        for i, h in enumerate(self._hooks):
-            if h is self._hook:
-                del self._hooks[i]
+        owner = self._owner()
+        if owner is None:
+            return
+        if self._index is None:
+            hooks = owner._hooks or []
+        else:
+            hooks = ((owner._extra or {}).get("hooks") or {}).get(self._index) or []
+        for i, h in enumerate(hooks):
+            if id(h) == self._key:
+                del hooks[i]
                 return
 
 
@@ -408,10 +427,11 @@ class Tensor:
             hooks = self._hooks
             if hooks is None:
                 hooks = self._hooks = []
-        else:
-            hooks = self._edge[0]._hooks_for(self._edge[1])
-        hooks.append(hook)
-        return HookHandle(hooks, hook)
+            hooks.append(hook)
+            return HookHandle(self, None, hook)
+        node, index = self._edge
+        node._hooks_for(index).append(hook)
+        return HookHandle(node, index, hook)
 
     def zero_grad(self) -> None:
         self.grad = None

@@ -77,6 +77,11 @@ def _is_basic(index) -> bool:
     return True
 
 
+def _with_ellipsis(index):
+    """A basic index that selects single elements, with a trailing ``...`` (NumPy then returns a 0-d view)."""
+    return (index if isinstance(index, tuple) else (index,)) + (Ellipsis,)
+
+
 def _norm_index(index):
     # index arrays are copied: the node keeps them for backward, and the caller may change theirs
     if isinstance(index, (Tensor, np.ndarray)):
@@ -105,7 +110,12 @@ class GetItem(Function):
     def forward(self, x):
         self.in_shape = x.shape
         try:
-            return np.asarray(x[self.index]) if not self.basic else x[self.index]
+            if not self.basic:
+                return np.asarray(x[self.index])
+            out = x[self.index]
+            # an element (x[0] of a vector) is a NumPy scalar, a copy: x[0, ...] is the same value as a
+            # 0-d view, so that it shares x's memory (and version counter) as PyTorch's x[0] does
+            return out if type(out) is np.ndarray else x[_with_ellipsis(self.index)]
         except IndexError as e:
             raise IndexOutOfRangeError(f"getitem: {e} (tensor shape {x.shape})") from None
 
