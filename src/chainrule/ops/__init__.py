@@ -71,6 +71,7 @@ from .reduce import (
     LogSumExp,
     Mean,
     SoftmaxOp,
+    Std,
     Sum,
     SumTo,
     Var,

@@ -179,8 +179,9 @@ class Pow(Function):
                 # at a = b = 0 the base is taken as 1, so b * a^(b-1) is 0 there (as in PyTorch) with no
                 # 0 * inf; elsewhere it is the exact formula, so its own derivatives (d/db: 1/a at b = 0) hold
                 ga = g * (b * xp.where((A == 0) & (B == 0), 1, a) ** (b - 1))
-            if nb:  # a^b ln(a), taken as 0 where a = 0 and b >= 0
-                gb = g * xp.where((A == 0) & (B >= 0), 0, (a**b) * xp.log(xp.where(A == 0, 1, a)))
+            if nb:  # a^b ln(a), taken as 0 where a = 0 and b >= 0 (where a = 0 and b < 0: inf * -inf = -inf)
+                z = (A == 0) & (B >= 0)
+                gb = g * xp.where(z, 0, (a**b) * xp.log(xp.where(z, 1, a)))
         return ga, gb
 
 
@@ -362,7 +363,7 @@ class ReLUOp(Function):
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
-        return g * (xp.data(x) > 0)
+        return xp.where(xp.data(x) > 0, g, xp.const(0, g))  # chosen, not multiplied: an infinite g gives 0 here
 
 
 class LeakyReLUOp(Function):
@@ -424,7 +425,7 @@ class Clip(Function):
             m &= x >= self.lo
         if self.hi is not None:
             m &= x <= self.hi
-        return g * m
+        return xp.where(m, g, xp.const(0, g))  # chosen, not multiplied: an infinite g gives 0 where clipped
 
 
 class Maximum(Function):
@@ -432,7 +433,7 @@ class Maximum(Function):
 
     elementwise = True
     formula = "y = max(a, b)"
-    derivative = "dy/da = 1 if a > b, 1/2 if a == b, else 0; dy/db likewise"
+    derivative = "dy/da = 1 if a > b, 1/2 if a == b, 0 if a < b, 1 if a or b is NaN; dy/db likewise"
 
     _fn = staticmethod(np.maximum)
     _pick = staticmethod(np.greater)
@@ -445,18 +446,23 @@ class Maximum(Function):
             raise _bshape_error(type(self).__name__.lower(), a, b) from None
 
     def vjp(self, xp, g):
+        # as PyTorch: g/2 to both where a == b; g to the winner, 0 to the loser; where a or b is NaN,
+        # g to both (neither wins); chosen, not multiplied, so an infinite g gives 0 to the loser
         a, b = (xp.data(v) for v in self.saved(xp))
-        dt = np.result_type(a.dtype, b.dtype)
-        wa = self._pick(a, b).astype(dt) + (a == b) * np.asarray(0.5, dt)
         na, nb = self.needs_input_grad
-        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+        zero = xp.const(0, g)
+        tie = a == b
+        half = xp.where(tie, g * xp.const(0.5, g), g) if tie.any() else g
+        ga = xp.where(self._pick(b, a), zero, half) if na else None
+        gb = xp.where(self._pick(a, b), zero, half) if nb else None
+        return ga, gb
 
 
 class Minimum(Maximum):
     """Elementwise min; where a == b the gradient is split equally."""
 
     formula = "y = min(a, b)"
-    derivative = "dy/da = 1 if a < b, 1/2 if a == b, else 0; dy/db likewise"
+    derivative = "dy/da = 1 if a < b, 1/2 if a == b, 0 if a > b, 1 if a or b is NaN; dy/db likewise"
     _fn = staticmethod(np.minimum)
     _pick = staticmethod(np.less)
 

@@ -52,8 +52,8 @@ class Matmul(Function):
         if not nb:
             return ga, None
         if db == 2 and da > 2:  # a shared matrix: one product over all batch rows instead of a sum of many
-            k, m = a.shape[-1], g.shape[-1]
-            return ga, xp.matmul(xp.reshape(a, (-1, k)).T, xp.reshape(g, (-1, m)))
+            rows, k, m = int(np.prod(a.shape[:-1])), a.shape[-1], g.shape[-1]  # (no -1: k or m may be 0)
+            return ga, xp.matmul(xp.reshape(a, (rows, k)).T, xp.reshape(g, (rows, m)))
         return ga, xp.matmul(xp.swapaxes(a, -1, -2), g)
 
 

@@ -60,9 +60,9 @@ class MSELossOp(Function):
         self.save_for_backward(x, t)
         d = x - t
         d *= d
-        if self.reduction == "mean":
+        if self.reduction == "mean" and d.size:
             return np.asarray(d.sum() / d.size, d.dtype)
-        return _reduce(d, self.reduction)
+        return _reduce(d, self.reduction)  # (the mean of nothing: nan, as in PyTorch)
 
     def vjp(self, xp, g):
         x, t = self.saved(xp)

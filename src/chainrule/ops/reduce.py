@@ -77,19 +77,46 @@ class Var(_Reduce):
         self.ddof = ddof
 
     def forward(self, x):
-        self.in_shape = x.shape
         self.save_for_backward(x)
+        return self._variance(x)
+
+    def _variance(self, x):
+        self.in_shape = x.shape
         if self._count() - self.ddof <= 0:  # no degrees of freedom: nan, without NumPy's RuntimeWarning
             return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
         return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
+        return self._var_vjp(xp, x, g)
+
+    def _var_vjp(self, xp, x, g):
         dof = self._count() - self.ddof
         factor = 2 / dof if dof > 0 else float("nan")  # no degrees of freedom left: nan, as the value is
         with np.errstate(divide="ignore", invalid="ignore"):
             d = x - xp.mean(x, axis=self.axes, keepdims=True)
             return self._expand(xp, g) * d * xp.const(factor, d)
+
+
+class Std(Var):
+    """Standard deviation, the square root of :class:`Var`; where it is 0 (constant values) its gradient is
+    taken as 0, as in PyTorch (d sqrt(v) = dv / (2 sqrt(v)) would be 0 * inf there)."""
+
+    formula = "y = sqrt(sum_i (x_i - mean(x))^2 / (n - ddof))"
+    derivative = "dy/dx_i = (x_i - mean(x)) / ((n - ddof) y)  (0 where y = 0)"
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            y = np.sqrt(self._variance(x))
+        self.save_for_backward(x, y)
+        return y
+
+    def vjp(self, xp, g):
+        x, y = self.saved(xp)
+        zero = xp.data(y) == 0
+        # the inner where keeps the quotient finite where y = 0, so that its derivatives are finite there too
+        gv = xp.where(zero, xp.const(0, g), g / (2 * xp.where(zero, xp.const(1, g), y)))
+        return self._var_vjp(xp, x, gv)
 
 
 class AMax(_Reduce):
@@ -252,9 +279,9 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
-    from .elementwise import sqrt
-
-    return sqrt(var(x, axis, keepdims, ddof))
+    """Standard deviation; ``ddof=1`` gives the square root of the unbiased variance (PyTorch's default)."""
+    x = as_float_t(x)
+    return Std(norm_axis(axis, x.data.ndim, "std"), keepdims, ddof)(x)
 
 
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
