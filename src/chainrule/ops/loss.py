@@ -37,8 +37,8 @@ def _reduce(loss, reduction, count=None):
 
 def _scale(xp, g, reduction, n):
     """d(reduced loss)/d(per-sample loss): g/n for mean (0 for nothing to average), g for sum and none."""
-    if reduction == "mean":
-        return g * xp.const(1 / n if n else 0.0, g)
+    if reduction == "mean":  # (nothing to average: 0 whatever g is, so no NaN reaches second derivatives)
+        return g * xp.const(1 / n, g) if n else xp.const(np.zeros(g.shape), g)
     return g
 
 
@@ -186,8 +186,8 @@ class CrossEntropyOp(Function):
         eps = self.label_smoothing
         if eps:
             loss = (1 - eps) * loss - (eps / c) * logp.sum(axis=1)
-        if self.mask is not None:
-            loss = loss * self.mask
+        if self.mask is not None:  # ignored rows give 0, even where their logits are NaN (as in PyTorch)
+            loss = np.where(self.mask, loss, np.zeros((), loss.dtype))
         return loss
 
     def _onehot(self, like):
@@ -213,8 +213,8 @@ class CrossEntropyOp(Function):
             d = (p * xp.sum(tr, axis=1, keepdims=True) - tr) * scale
         else:
             d = (p - self._onehot(self.p)) * scale
-        if self.mask is not None:
-            d = d * self.mask[:, None]
+        if self.mask is not None:  # ignored rows: 0 whatever g is (NaN only where their softmax is), as in PyTorch
+            d = xp.where(self.mask[:, None], d, p * xp.const(0, p))
         gx = _restore(xp, d, x.shape)
         gt = None
         if self.needs_input_grad[1]:  # probability targets: d/dt of -sum t log p = -log p
@@ -256,10 +256,11 @@ class NLLLossOp(Function):
         # d(loss_n)/d(logp): -1 at each sample's target class (0 for ignored samples)
         unit = np.zeros(lp.shape, logp.dtype)
         unit[rows, safe] = -1
-        if mask is not None:
-            loss = loss * mask
+        if mask is not None:  # ignored samples give 0, even where their input is NaN (as in PyTorch)
+            loss = np.where(mask, loss, np.zeros((), loss.dtype))
             unit *= mask[:, None]
         self.unit = unit.reshape(logp.shape)
+        self.hit = self.unit != 0  # where the gradient goes: elsewhere it is 0 whatever g is, as in PyTorch
         self.mask = mask
         self.count = int(mask.sum()) if mask is not None else t1.shape[0]
         if self.reduction == "none":
@@ -268,8 +269,10 @@ class NLLLossOp(Function):
 
     def vjp(self, xp, g):
         if self.reduction == "none":
-            return self.unit * xp.expand_dims(g, -1), None
-        return self.unit * _scale(xp, g, self.reduction, self.count), None
+            d = self.unit * xp.expand_dims(g, -1)
+        else:
+            d = self.unit * _scale(xp, g, self.reduction, self.count)
+        return xp.where(self.hit, d, xp.const(0, d)), None
 
 
 _LOG_FLOOR = -100.0  # PyTorch clamps log(p) in binary_cross_entropy at -100
@@ -287,7 +290,7 @@ class BCELossOp(Function):
     def forward(self, p, t):
         if p.shape != t.shape:
             raise ShapeError(f"binary_cross_entropy: input shape {p.shape} and target shape {t.shape} differ")
-        if p.size and ((p < 0).any() or (p > 1).any()):
+        if p.size and not ((p >= 0) & (p <= 1)).all():  # (NaN is refused too, as in PyTorch)
             raise ArgumentError(
                 "binary_cross_entropy: inputs must be probabilities in [0, 1]; for raw scores use "
                 "binary_cross_entropy_with_logits"

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..function import Function
-from .operands import as_float_t, as_t, keep_shape, norm_axis, number_for
+from .operands import as_float_t, as_t, keep_shape, norm_axis, norm_dims, number_for
 
 
 def _quietly(fn, *args, **kwargs):
@@ -192,12 +192,18 @@ def softmax_array(x, axis):
 
 
 def log_softmax_array(x, axis):
-    """log_softmax of an array along one axis (a row holding +inf, or all -inf, gives NaN, as in PyTorch)."""
-    with np.errstate(invalid="ignore"):
-        lse_ = lse(x, (axis,))
-        y = x - lse_
-    if np.isposinf(lse_).any():
-        y[np.broadcast_to(np.isposinf(lse_), y.shape)] = np.nan
+    """log_softmax of an array along one axis (a row holding +inf, or all -inf, gives NaN, as in PyTorch).
+
+    As (x - max) - log(sum(exp(x - max))), not x - logsumexp(x): near the maximum the result keeps its
+    digits (about -exp(-15) for a row (16, 1) in float32, not 0)."""
+    m = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis gives -inf, not an error
+    m = np.where(np.isfinite(m), m, number_for(m, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = x - m
+        s = np.sum(np.exp(y), axis=axis, keepdims=True)
+        y -= np.log(s)
+    if np.isposinf(s).any():
+        y[np.broadcast_to(np.isposinf(s), y.shape)] = np.nan
     return y
 
 
@@ -264,54 +270,62 @@ class SumTo(Function):
 def sum(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Sum over ``axis`` (None: all axes; an int or a tuple)."""
     x = as_t(x)
-    return Sum(norm_axis(axis, x.data.ndim, "sum"), keepdims)(x)
+    return Sum(norm_dims(axis, x.data.ndim, "sum"), keepdims)(x)
 
 
 def mean(x, axis=None, keepdims: bool = False):
     x = as_float_t(x)
-    return Mean(norm_axis(axis, x.data.ndim, "mean"), keepdims)(x)
+    return Mean(norm_dims(axis, x.data.ndim, "mean"), keepdims)(x)
 
 
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """Variance; ``ddof=1`` gives the unbiased estimate (PyTorch's default)."""
     x = as_float_t(x)
-    return Var(norm_axis(axis, x.data.ndim, "var"), keepdims, ddof)(x)
+    return Var(norm_dims(axis, x.data.ndim, "var"), keepdims, ddof)(x)
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """Standard deviation; ``ddof=1`` gives the square root of the unbiased variance (PyTorch's default)."""
     x = as_float_t(x)
-    return Std(norm_axis(axis, x.data.ndim, "std"), keepdims, ddof)(x)
+    return Std(norm_dims(axis, x.data.ndim, "std"), keepdims, ddof)(x)
 
 
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Maximum over ``axis``; ties share the gradient equally."""
     x = as_t(x)
-    return AMax(norm_axis(axis, x.data.ndim, "max"), keepdims)(x)
+    return AMax(norm_dims(axis, x.data.ndim, "max"), keepdims)(x)
 
 
 def min(x, axis=None, keepdims: bool = False):  # noqa: A001
     """Minimum over ``axis``; ties share the gradient equally."""
     x = as_t(x)
-    return AMin(norm_axis(axis, x.data.ndim, "min"), keepdims)(x)
+    return AMin(norm_dims(axis, x.data.ndim, "min"), keepdims)(x)
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):
     """ln(sum(exp(x))) over ``axis``, without overflow."""
     x = as_float_t(x)
-    return LogSumExp(norm_axis(axis, x.data.ndim, "logsumexp"), keepdims)(x)
+    return LogSumExp(norm_dims(axis, x.data.ndim, "logsumexp"), keepdims)(x)
+
+
+def _along(op_class, x, axis, op):
+    """``op_class`` along one axis; a 0-d tensor (axis 0 or -1, as in PyTorch) as a vector of one."""
+    if x.data.ndim == 0:
+        from .shape import reshape
+
+        norm_axis(axis, 1, op)
+        return reshape(op_class(0)(reshape(x, (1,))), ())
+    return op_class(norm_axis(axis, x.data.ndim, op)[0])(x)
 
 
 def softmax(x, axis: int = -1):
     """exp(x) / sum(exp(x)) along ``axis``."""
-    x = as_float_t(x)
-    return SoftmaxOp(norm_axis(axis, x.data.ndim, "softmax")[0])(x)
+    return _along(SoftmaxOp, as_float_t(x), axis, "softmax")
 
 
 def log_softmax(x, axis: int = -1):
     """x - logsumexp(x) along ``axis``, without overflow."""
-    x = as_float_t(x)
-    return LogSoftmaxOp(norm_axis(axis, x.data.ndim, "log_softmax")[0])(x)
+    return _along(LogSoftmaxOp, as_float_t(x), axis, "log_softmax")
 
 
 def sum_to(x, shape):

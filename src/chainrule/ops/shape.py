@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from .operands import as_t, norm_axis
+from .operands import as_t, norm_axis, norm_dims
 
 
 class Reshape(Function):
@@ -265,6 +265,9 @@ def transpose(x, axes=None):
 
 def swapaxes(x, axis1: int, axis2: int):
     x = as_t(x)
+    if x.data.ndim == 0:  # axes 0 or -1, as in PyTorch: nothing to swap
+        norm_axis(axis1, 1, "swapaxes"), norm_axis(axis2, 1, "swapaxes")
+        return x
     axes = list(range(x.data.ndim))
     a, b = norm_axis(axis1, x.data.ndim, "swapaxes")[0], norm_axis(axis2, x.data.ndim, "swapaxes")[0]
     axes[a], axes[b] = axes[b], axes[a]
@@ -274,16 +277,20 @@ def swapaxes(x, axis1: int, axis2: int):
 def expand_dims(x, axis):
     """Insert axes of size 1 at ``axis`` (an int or a tuple)."""
     x = as_t(x)
-    return reshape(x, np.expand_dims(x.data, axis).shape)
+    try:
+        shape = np.expand_dims(x.data, axis).shape
+    except (ValueError, IndexError):  # NumPy's AxisError
+        raise ShapeError(
+            f"expand_dims: axis {axis} is out of range for the {x.data.ndim + 1} dimensions of the result"
+        ) from None
+    return reshape(x, shape)
 
 
 def squeeze(x, axis=None):
-    """Remove axes of size 1 (all of them, or those in ``axis``)."""
+    """Remove axes of size 1: all of them, or those in ``axis`` (as in PyTorch, one of another size stays)."""
     x = as_t(x)
-    if axis is not None:
-        for a in norm_axis(axis, x.data.ndim, "squeeze"):
-            if x.data.shape[a] != 1:
-                raise ShapeError(f"squeeze: axis {a} has size {x.data.shape[a]}, not 1 (shape {x.shape})")
+    if axis is not None:  # as in PyTorch, an axis whose size is not 1 stays
+        axis = tuple(a for a in norm_dims(axis, x.data.ndim, "squeeze") if x.data.shape[a] == 1)
     return reshape(x, np.squeeze(x.data, axis).shape)
 
 
@@ -299,6 +306,9 @@ def moveaxis(x, source: int, destination: int):
     """Move axis ``source`` to position ``destination``, the others keeping their order (NumPy's ``moveaxis``)."""
     x = as_t(x)
     nd = x.data.ndim
+    if nd == 0:  # axes 0 or -1, as in PyTorch: nothing to move
+        norm_axis(source, 1, "moveaxis"), norm_axis(destination, 1, "moveaxis")
+        return x
     src = norm_axis(source, nd, "moveaxis")[0]
     dst = norm_axis(destination, nd, "moveaxis")[0]
     order = [a for a in range(nd) if a != src]
