@@ -348,7 +348,10 @@ def g_pow(g: Gen):
     (a, b), _ = g_binary(g)
     # second derivatives where chainrule's are exact and PyTorch's are not are left out: d2(0^b)/db2 (PyTorch:
     # NaN, 0 * inf inside its formula; chainrule: 0) and d2(a^b)/da db at b = 0 (PyTorch: 0; chainrule: 1/a)
-    if g.second and ((g.tvals[a] == 0).any() or (g.tvals[b] == 0).any()):
+    # (and NaN operands: with an empty exponent, PyTorch's second derivative for a NaN 0-d base is NaN, not the
+    # sum over nothing)
+    ta, tb = g.tvals[a], g.tvals[b]
+    if g.second and ((ta == 0).any() or (tb == 0).any() or ta.isnan().any() or tb.isnan().any()):
         return None
     return (a, b), {}
 

@@ -425,3 +425,24 @@ def test_a_mean_over_no_samples_has_zero_gradients_to_every_order_like_torch(los
     (g,) = cr.grad(cr.tanh(f(a * a, t)), a, create_graph=True)
     (h,) = cr.grad(g.sum(), a)
     np.testing.assert_array_equal(h.numpy(), 0.0)
+
+
+@requires_torch
+def test_cross_entropy_second_derivatives_ignore_what_arrives_for_ignored_samples_like_torch():
+    x = np.array([[2.1, -0.3, -2.7], [0.4, -1.6, -5.3], [-0.5, -1.2, -1.3]])
+    t = np.array([2, -100, -100])  # the ignored samples' loss is 0, and log's derivative there is infinite
+    _grads_like_torch(
+        [x],
+        lambda a: cr.log(F.cross_entropy(a, t, reduction="none")),
+        lambda a: torch.log(torch.nn.functional.cross_entropy(a, torch.tensor(t), reduction="none")),
+        create_graph=True,
+    )
+    a = cr.tensor(x, requires_grad=True)
+    (g,) = cr.grad(cr.log(F.cross_entropy(a, t, reduction="none")).sum(), a, create_graph=True)
+    (h,) = cr.grad(g.sum(), a)
+    ta = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad(
+        torch.log(torch.nn.functional.cross_entropy(ta, torch.tensor(t), reduction="none")).sum(), ta, create_graph=True
+    )
+    (th,) = torch.autograd.grad(tg.sum(), ta)
+    np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-12, atol=1e-14)
