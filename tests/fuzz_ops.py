@@ -353,6 +353,10 @@ def g_pow(g: Gen):
     ta, tb = g.tvals[a], g.tvals[b]
     if g.second and ((ta == 0).any() or (tb == 0).any() or ta.isnan().any() or tb.isnan().any()):
         return None
+    # a negative base to a computed exponent: where that is an integer up to rounding (logsumexp of a
+    # log_softmax, say), the power is real where it rounds to the integer and NaN where it is off by a digit
+    if (ta < 0).any() and isinstance(g.nodes[b], Step):
+        return None
     return (a, b), {}
 
 

@@ -446,3 +446,14 @@ def test_cross_entropy_second_derivatives_ignore_what_arrives_for_ignored_sample
     )
     (th,) = torch.autograd.grad(tg.sum(), ta)
     np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@requires_torch
+def test_float32_variance_of_large_values_does_not_overflow_like_torch():
+    x = np.array([13.0, 235.0, 5.457e19], np.float32)  # the squares pass float32's range; the std does not
+    for correction in (0, 1):
+        _grads_like_torch(
+            [x], lambda a, c=correction: cr.std(a, ddof=c), lambda a, c=correction: torch.std(a, correction=c)
+        )
+    y, ty = cr.var(cr.tensor(x)), torch.var(torch.tensor(x), correction=0)
+    assert y.dtype == np.float32 and np.isposinf(y.item()) and np.isposinf(ty.item())

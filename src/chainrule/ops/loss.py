@@ -205,8 +205,8 @@ class CrossEntropyOp(Function):
         x, t = self.saved(xp)
         c = self.p.shape[1]
         scale = xp.reshape(g, (-1, 1)) if self.reduction == "none" else _scale(xp, g, self.reduction, self.count)
-        if self.mask is not None and self.reduction == "none":  # (an ignored sample's g, even infinite, is unused:
-            scale = xp.where(self.mask[:, None], scale, xp.const(0, scale))  # no 0 * inf in second derivatives)
+        if self.mask is not None:  # (what arrives for an ignored sample, even infinite, is unused: no 0 * inf in
+            scale = xp.where(self.mask[:, None], scale, xp.const(0, scale))  # second derivatives)
         # softmax (kept from the forward pass, recomputed when differentiated again) minus the targets;
         # d/dx of -sum_k t_k log softmax(x)_k = p * sum_k t_k - t: probability targets need not sum to 1
         p = self.p if xp is numpy_ns else xp.softmax(_rows(xp, x, c), -1)

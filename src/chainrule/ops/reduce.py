@@ -18,6 +18,12 @@ def _quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _narrow(v, dtype):
+    """``v`` (an array or NumPy scalar) as an array of ``dtype`` (beyond float32's range: inf, quietly)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(v, dtype)
+
+
 class _Reduce(Function):
     """Base for reductions over ``axes`` (a normalised tuple) with ``keepdims``."""
 
@@ -78,13 +84,16 @@ class Var(_Reduce):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return self._variance(x)
+        return _narrow(self._variance(x), x.dtype)
 
     def _variance(self, x):
+        """The variance, in float64 for float32 input (PyTorch too accumulates more precisely): the squares of
+        values beyond 1e19 do not overflow, and digits are kept."""
         self.in_shape = x.shape
+        wide = {"dtype": np.float64} if x.dtype == np.float32 else {}
         if self._count() - self.ddof <= 0:  # no degrees of freedom: nan, without NumPy's RuntimeWarning
-            return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
-        return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+            return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof, **wide)
+        return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof, **wide)
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
@@ -107,7 +116,7 @@ class Std(Var):
 
     def forward(self, x):
         with np.errstate(invalid="ignore"):
-            y = np.sqrt(self._variance(x))
+            y = _narrow(np.sqrt(self._variance(x)), x.dtype)
         self.save_for_backward(x, y)
         return y
 
