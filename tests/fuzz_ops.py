@@ -339,6 +339,16 @@ def g_binary(g: Gen):
     return ((a, b) if g.chance(0.5) else (b, a)), {}
 
 
+def g_minmax(g: Gen):
+    (a, b), _ = g_binary(g)
+    computed = isinstance(g.nodes[a], Step) or isinstance(g.nodes[b], Step)
+    try:
+        tie = bool((g.tvals[a] == g.tvals[b]).any())
+    except RuntimeError:  # (shapes both must refuse)
+        tie = False
+    return None if computed and tie else ((a, b), {})  # (a tie with a computed value is decided by rounding)
+
+
 def g_div(g: Gen):
     (a, b), _ = g_binary(g)
     return None if not _divisor(g)(g.tvals[b]) else ((a, b), {})
@@ -409,6 +419,9 @@ def g_reduce(g: Gen, ddof=False, finite=False):
     x = g.pick(vpred=(lambda t: not t.isnan().any()) if finite else None)
     if x is None:
         return None
+    t = g.tvals[x]
+    if finite and isinstance(g.nodes[x], Step) and t.numel() != t.unique().numel():
+        return None  # ties between computed values (var of [1, 3, -2] and of [1, -3, 1]) are decided by rounding
     nd = len(g.shape(x))
     axis = g.axis(nd)
     params = {"axis": axis, "dim": tuple(range(nd)) if axis is None else axis, "keepdims": g.chance(0.4)}
@@ -760,8 +773,8 @@ OPS: dict[str, Op] = {
     "mul": Op("{0} * {1}", "{0} * {1}", g_binary),
     "div": Op("{0} / {1}", "{0} / {1}", g_div),
     "pow": Op("{0} ** {1}", "{0} ** {1}", g_pow),
-    "maximum": Op("cr.maximum({0}, {1})", "torch.maximum({0}, {1})", g_binary),
-    "minimum": Op("cr.minimum({0}, {1})", "torch.minimum({0}, {1})", g_binary),
+    "maximum": Op("cr.maximum({0}, {1})", "torch.maximum({0}, {1})", g_minmax),
+    "minimum": Op("cr.minimum({0}, {1})", "torch.minimum({0}, {1})", g_minmax),
     "where": Op("cr.where({2} > 0, {0}, {1})", "torch.where({2} > 0, {0}, {1})", g_ternary),
     "clip_tensors": Op("cr.clip({0}, {1}, {2})", "torch.clamp({0}, {1}, {2})", g_clip_tensors),
     # reductions (chainrule's axis=None is PyTorch's dim over every dimension)
