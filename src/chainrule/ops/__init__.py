@@ -72,6 +72,7 @@ from .reduce import (
     Mean,
     MinDim,
     SoftmaxOp,
+    Std,
     Sum,
     SumTo,
     Var,

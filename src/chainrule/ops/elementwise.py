@@ -98,8 +98,8 @@ class Div(Function):
     def vjp(self, xp, g):
         a, b = self.saved(xp)
         na, nb = self.needs_input_grad
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (g / b if na else None), (-(g * a) / (b * b) if nb else None)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (a / b) / b: no b * b to overflow
+            return (g / b if na else None), (-(g * ((a / b) / b)) if nb else None)
 
 
 class Neg(Function):
@@ -134,6 +134,9 @@ class PowScalar(Function):
         if p == 1:
             return x.copy()
         with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 0.5 or p == -0.5:  # through sqrt, as PyTorch computes them (at x = -0: -0 and -inf)
+                r = np.sqrt(x)
+                return r if p > 0 else np.reciprocal(r)
             return np.power(x, number_for(x, p))
 
     def vjp(self, xp, g):
@@ -141,11 +144,13 @@ class PowScalar(Function):
         p = self.p
         if p == 1:
             return g
-        if p == 0:  # x^0 is constant, even at x = 0 (where 0 * 0^-1 would give nan)
-            return g * 0
+        if p == 0:  # x^0 is constant, even at x = 0 (where 0 * 0^-1 would give nan): 0, whatever g is
+            return xp.const(np.zeros(g.shape), g)
         if p == 2:
             return g * (2 * x)
         with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 0.5:  # through sqrt, as the value (at x = -0: -inf, as in PyTorch)
+                return g / (2 * xp.sqrt(x))
             return g * (p * x ** (p - 1))
 
 
@@ -176,11 +181,17 @@ class Pow(Function):
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if na:
-                # at a = b = 0 the base is taken as 1, so b * a^(b-1) is 0 there (as in PyTorch) with no
-                # 0 * inf; elsewhere it is the exact formula, so its own derivatives (d/db: 1/a at b = 0) hold
-                ga = g * (b * xp.where((A == 0) & (B == 0), 1, a) ** (b - 1))
-            if nb:  # a^b ln(a), taken as 0 where a = 0 and b >= 0
-                gb = g * xp.where((A == 0) & (B >= 0), 0, (a**b) * xp.log(xp.where(A == 0, 1, a)))
+                # at b = 0 and a = 0 (or a not finite) the base is taken as 1, so b * a^(b-1) is 0 there (as in
+                # PyTorch) with no 0 * inf; elsewhere it is the exact formula, so its own derivatives (d/db: 1/a at
+                # b = 0) hold; and at b = 0 an infinite or NaN g gives 0 too (a^0 is constant, as in PyTorch)
+                zero_b = B == 0
+                ga = g * (b * xp.where(zero_b & ((A == 0) | ~np.isfinite(A)), 1, a) ** (b - 1))
+                G = xp.data(g)
+                if zero_b.any() and not np.isfinite(G).all():
+                    ga = xp.where(zero_b & ~np.isfinite(G), xp.const(0, ga), ga)
+            if nb:  # a^b ln(a), taken as 0 where a = 0 and b >= 0 (where a = 0 and b < 0: inf * -inf = -inf)
+                z = (A == 0) & (B >= 0)
+                gb = g * xp.where(z, 0, (a**b) * xp.log(xp.where(z, 1, a)))
         return ga, gb
 
 
@@ -271,7 +282,7 @@ class Abs(Function):
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
-        return g * np.sign(xp.data(x))
+        return g * np.nan_to_num(np.sign(xp.data(x)))  # (sign(NaN) taken as 0, as in PyTorch)
 
 
 class Sin(Function):
@@ -362,7 +373,8 @@ class ReLUOp(Function):
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
-        return g * (xp.data(x) > 0)
+        # chosen, not multiplied: an infinite g gives 0 where x <= 0; where x is NaN, g passes (as in PyTorch)
+        return xp.where(xp.data(x) <= 0, xp.const(0, g), g)
 
 
 class LeakyReLUOp(Function):
@@ -424,7 +436,7 @@ class Clip(Function):
             m &= x >= self.lo
         if self.hi is not None:
             m &= x <= self.hi
-        return g * m
+        return xp.where(m, g, xp.const(0, g))  # chosen, not multiplied: an infinite g gives 0 where clipped
 
 
 class Maximum(Function):
@@ -432,7 +444,7 @@ class Maximum(Function):
 
     elementwise = True
     formula = "y = max(a, b)"
-    derivative = "dy/da = 1 if a > b, 1/2 if a == b, else 0; dy/db likewise"
+    derivative = "dy/da = 1 if a > b, 1/2 if a == b, 0 if a < b, 1 if a or b is NaN; dy/db likewise"
 
     _fn = staticmethod(np.maximum)
     _pick = staticmethod(np.greater)
@@ -445,18 +457,23 @@ class Maximum(Function):
             raise _bshape_error(type(self).__name__.lower(), a, b) from None
 
     def vjp(self, xp, g):
+        # as PyTorch: g/2 to both where a == b; g to the winner, 0 to the loser; where a or b is NaN,
+        # g to both (neither wins); chosen, not multiplied, so an infinite g gives 0 to the loser
         a, b = (xp.data(v) for v in self.saved(xp))
-        dt = np.result_type(a.dtype, b.dtype)
-        wa = self._pick(a, b).astype(dt) + (a == b) * np.asarray(0.5, dt)
         na, nb = self.needs_input_grad
-        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+        zero = xp.const(0, g)
+        tie = a == b
+        half = xp.where(tie, g * xp.const(0.5, g), g) if tie.any() else g
+        ga = xp.where(self._pick(b, a), zero, half) if na else None
+        gb = xp.where(self._pick(a, b), zero, half) if nb else None
+        return ga, gb
 
 
 class Minimum(Maximum):
     """Elementwise min; where a == b the gradient is split equally."""
 
     formula = "y = min(a, b)"
-    derivative = "dy/da = 1 if a < b, 1/2 if a == b, else 0; dy/db likewise"
+    derivative = "dy/da = 1 if a < b, 1/2 if a == b, 0 if a > b, 1 if a or b is NaN; dy/db likewise"
     _fn = staticmethod(np.minimum)
     _pick = staticmethod(np.less)
 
@@ -611,11 +628,43 @@ def clip(x, min=None, max=None):  # noqa: A002
     x = as_t(x)
     if not isinstance(min, (Tensor, np.ndarray)) and not isinstance(max, (Tensor, np.ndarray)):
         return Clip(min, max)(x)
-    if min is not None:  # x where it is in range (ties included), else the bound
-        x = where(x.data < (min.data if isinstance(min, Tensor) else min), min, x)
-    if max is not None:
-        x = where(x.data > (max.data if isinstance(max, Tensor) else max), max, x)
-    return x
+    return _clip_tensors(x, min, max)
+
+
+def _clip_tensors(x, lo, hi):
+    """clip with tensor bounds, by PyTorch's rules: the value is min(max(x, lo), hi), NaN where any of the
+    three is NaN; the gradient goes to x where lo <= x <= hi, to lo where x < lo < hi, to hi where hi < x or
+    lo > hi, so to none of them where lo == hi > x or where one is NaN."""
+    if isinstance(lo, Tensor):  # one dtype for the three, by the rules of binary operations (as in PyTorch)
+        x, lo = pair(x, lo)
+    if isinstance(hi, Tensor):
+        x, hi = pair(x, hi)
+        if isinstance(lo, Tensor) and lo.data.dtype != x.data.dtype:
+            x, lo = pair(x, lo)
+    X = x.data
+    L, H = ((b.data if isinstance(b, Tensor) else np.asarray(b)) if b is not None else None for b in (lo, hi))
+    bounds = [b for b in (L, H) if b is not None]
+    try:
+        np.broadcast_shapes(X.shape, *(b.shape for b in bounds))
+    except ValueError:
+        raise ShapeError(
+            f"clip: shapes {X.shape} and {' and '.join(str(b.shape) for b in bounds)} cannot be broadcast together"
+        ) from None
+    with np.errstate(invalid="ignore"):
+        in_x = np.logical_and(X >= L, X <= H) if L is not None and H is not None else (X >= L if H is None else X <= H)
+        nan = np.isnan(X)
+        for b in bounds:
+            nan = nan | np.isnan(b)
+        rest = hi if hi is not None else lo  # the value where no input gets the gradient
+        out = as_t(rest.data if isinstance(rest, Tensor) else rest)
+        if H is not None:
+            out = where((H < X) | (L > H) if L is not None else H < X, hi, out)
+        if L is not None:
+            out = where((L > X) & (L < H) if H is not None else L > X, lo, out)
+    out = where(in_x, x, out)
+    if nan.any():
+        out = out + np.where(nan, np.nan, 0).astype(out.dtype)
+    return out
 
 
 clamp = clip

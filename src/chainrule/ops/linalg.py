@@ -53,8 +53,8 @@ class Matmul(Function):
         if not nb:
             return ga, None
         if db == 2 and da > 2:  # a shared matrix: one product over all batch rows instead of a sum of many
-            k, m = a.shape[-1], g.shape[-1]
-            return ga, xp.matmul(xp.reshape(a, (-1, k)).T, xp.reshape(g, (-1, m)))
+            rows, k, m = int(np.prod(a.shape[:-1])), a.shape[-1], g.shape[-1]  # (no -1: k or m may be 0)
+            return ga, xp.matmul(xp.reshape(a, (rows, k)).T, xp.reshape(g, (rows, m)))
         return ga, xp.matmul(xp.swapaxes(a, -1, -2), g)
 
 
@@ -95,10 +95,11 @@ class LinearOp(Function):
         x, w = self.saved(xp)
         needs = self.needs_input_grad
         gx = xp.matmul(g, w) if needs[0] else None
-        g2 = g if g.ndim == 2 else xp.reshape(g, (-1, g.shape[-1]))
+        rows = int(np.prod(g.shape[:-1]))  # (no -1 in the shapes: a dimension may be 0)
+        g2 = g if g.ndim == 2 else xp.reshape(g, (rows, g.shape[-1]))
         gw = None
         if needs[1]:
-            x2 = x if x.ndim == 2 else xp.reshape(x, (-1, x.shape[-1]))
+            x2 = x if x.ndim == 2 else xp.reshape(x, (rows, x.shape[-1]))
             gw = xp.matmul(g2.T, x2)
         if len(needs) == 2:
             return gx, gw

@@ -38,8 +38,8 @@ def _reduce(loss, reduction, count=None):
 
 def _scale(xp, g, reduction, n):
     """d(reduced loss)/d(per-sample loss): g/n for mean (0 for nothing to average), g for sum and none."""
-    if reduction == "mean":
-        return g * xp.const(1 / n if n else 0.0, g)
+    if reduction == "mean":  # (nothing to average: 0 whatever g is, so no NaN reaches second derivatives)
+        return g * xp.const(1 / n, g) if n else xp.const(np.zeros(g.shape), g)
     return g
 
 
@@ -61,9 +61,9 @@ class MSELossOp(Function):
         self.save_for_backward(x, t)
         d = x - t
         d *= d
-        if self.reduction == "mean":
+        if self.reduction == "mean" and d.size:
             return np.asarray(d.sum() / d.size, d.dtype)
-        return _reduce(d, self.reduction)
+        return _reduce(d, self.reduction)  # (the mean of nothing: nan, as in PyTorch)
 
     def vjp(self, xp, g):
         x, t = self.saved(xp)
@@ -194,8 +194,8 @@ class CrossEntropyOp(Function):
             loss = loss * wt
         if eps:
             loss = (1 - eps) * loss - (eps / c) * (logp.sum(axis=1) if w is None else (logp * w).sum(axis=1))
-        if self.mask is not None:
-            loss = loss * self.mask
+        if self.mask is not None:  # ignored rows give 0, even where their logits are NaN (as in PyTorch)
+            loss = np.where(self.mask, loss, np.zeros((), loss.dtype))
         return loss
 
     def _onehot(self, like):
@@ -224,6 +224,8 @@ class CrossEntropyOp(Function):
         x, t = self.saved(xp)
         c = self.p.shape[1]
         scale = xp.reshape(g, (-1, 1)) if self.reduction == "none" else _scale(xp, g, self.reduction, self.count)
+        if self.mask is not None:  # (what arrives for an ignored sample, even infinite, is unused: no 0 * inf in
+            scale = xp.where(self.mask[:, None], scale, xp.const(0, scale))  # second derivatives)
         # softmax (kept from the forward pass, recomputed when differentiated again) minus the targets;
         # d/dx of -sum_k t_k log softmax(x)_k = p * sum_k t_k - t: probability targets need not sum to 1
         p = self.p if xp is numpy_ns else xp.softmax(_rows(xp, x, c), -1)
@@ -235,8 +237,8 @@ class CrossEntropyOp(Function):
             d = (p * q.sum(axis=1, keepdims=True) - q) * scale
         else:
             d = (p - self._onehot(self.p)) * scale
-        if self.mask is not None:
-            d = d * self.mask[:, None]
+        if self.mask is not None:  # ignored rows: 0 whatever g is (NaN only where their softmax is), as in PyTorch
+            d = xp.where(self.mask[:, None], d, p * xp.const(0, p))
         gx = _restore(xp, d, x.shape)
         gt = None
         if self.needs_input_grad[1]:  # probability targets: d/dt of -sum t log p = -log p
@@ -283,7 +285,6 @@ class NLLLossOp(Function):
         if self.weight is None:
             unit[rows, safe] = -1
             if mask is not None:
-                loss = loss * mask
                 unit *= mask[:, None]
             self.count = int(mask.sum()) if mask is not None else t1.shape[0]
         else:  # PyTorch's weighted mean: divided by the weights of the targets, not their number
@@ -291,15 +292,22 @@ class NLLLossOp(Function):
             loss = loss * wt
             unit[rows, safe] = -wt
             self.count = wt.sum()
+        if mask is not None:  # ignored samples give 0, even where their input is NaN (as in PyTorch)
+            loss = np.where(mask, loss, np.zeros((), loss.dtype))
         self.unit = unit.reshape(logp.shape) if logp.ndim <= 2 else _restore(numpy_ns, unit, logp.shape)
+        self.hit = self.unit != 0  # where the gradient goes: elsewhere it is 0 whatever g is, as in PyTorch
         if self.reduction == "none":
+            if logp.ndim == 1:  # PyTorch's unbatched loss is +0.0 where a batch of one has -0.0 (log's sign)
+                loss = loss + 0.0
             return loss.reshape(want)
         return _reduce(loss, self.reduction, self.count)
 
     def vjp(self, xp, g):
         if self.reduction == "none":
-            return self.unit * (xp.expand_dims(g, 1) if self.unit.ndim > 1 else g), None
-        return self.unit * _scale(xp, g, self.reduction, self.count), None
+            d = self.unit * (xp.expand_dims(g, 1) if self.unit.ndim > 1 else g)
+        else:
+            d = self.unit * _scale(xp, g, self.reduction, self.count)
+        return xp.where(self.hit, d, xp.const(0, d)), None
 
 
 _LOG_FLOOR = -100.0  # PyTorch clamps log(p) in binary_cross_entropy at -100
@@ -317,7 +325,7 @@ class BCELossOp(Function):
     def forward(self, p, t):
         if p.shape != t.shape:
             raise ShapeError(f"binary_cross_entropy: input shape {p.shape} and target shape {t.shape} differ")
-        if p.size and ((p < 0).any() or (p > 1).any()):
+        if p.size and not ((p >= 0) & (p <= 1)).all():  # (NaN is refused too, as in PyTorch)
             raise ArgumentError(
                 "binary_cross_entropy: inputs must be probabilities in [0, 1]; for raw scores use "
                 "binary_cross_entropy_with_logits"

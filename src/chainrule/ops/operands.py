@@ -122,8 +122,20 @@ def norm_axis(axis, ndim: int, op: str):
             raise ArgumentTypeError(f"{op}: axis must be an int or a tuple of ints, got {ax!r}")
         if not -ndim <= ax < ndim:
             raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(ax) % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+        a = int(ax) % ndim if ndim else 0
+        if a in out:  # as in PyTorch (NumPy refuses repeats too)
+            raise ShapeError(f"{op}: axis {a} appears more than once in {axis}")
+        out.append(a)
+    return tuple(sorted(out))
+
+
+def norm_dims(axis, ndim: int, op: str):
+    """:func:`norm_axis` with PyTorch's rule for a 0-d tensor: its one dimension may be named 0 or -1, and
+    reducing (or squeezing) over it changes nothing, so the axes are ()."""
+    if ndim == 0 and axis is not None:
+        norm_axis(axis, 1, op)  # (checks the names)
+        return ()
+    return norm_axis(axis, ndim, op)
 
 
 def dim_arg(op: str, dim, axis):

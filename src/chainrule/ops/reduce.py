@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError
 from ..function import Function
 from ..tensor import Tensor, wrap
-from .operands import as_float_t, as_t, dim_arg, keep_shape, keepdim_arg, norm_axis, number_for
+from .operands import as_float_t, as_t, dim_arg, keep_shape, keepdim_arg, norm_axis, norm_dims, number_for
 
 
 def _quietly(fn, *args, **kwargs):
@@ -18,6 +18,12 @@ def _quietly(fn, *args, **kwargs):
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return fn(*args, **kwargs)
+
+
+def _narrow(v, dtype):
+    """``v`` (an array or NumPy scalar) as an array of ``dtype`` (beyond float32's range: inf, quietly)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(v, dtype)
 
 
 class _Reduce(Function):
@@ -79,19 +85,49 @@ class Var(_Reduce):
         self.ddof = ddof
 
     def forward(self, x):
-        self.in_shape = x.shape
         self.save_for_backward(x)
+        return _narrow(self._variance(x), x.dtype)
+
+    def _variance(self, x):
+        """The variance, in float64 for float32 input (PyTorch too accumulates more precisely): the squares of
+        values beyond 1e19 do not overflow, and digits are kept."""
+        self.in_shape = x.shape
+        wide = {"dtype": np.float64} if x.dtype == np.float32 else {}
         if self._count() - self.ddof <= 0:  # no degrees of freedom: nan, without NumPy's RuntimeWarning
-            return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
-        return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+            return _quietly(np.var, x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof, **wide)
+        return np.var(x, axis=self.axes, keepdims=self.keepdims, ddof=self.ddof, **wide)
 
     def vjp(self, xp, g):
         (x,) = self.saved(xp)
+        return self._var_vjp(xp, x, g)
+
+    def _var_vjp(self, xp, x, g):
         dof = self._count() - self.ddof
         factor = 2 / dof if dof > 0 else float("nan")  # no degrees of freedom left: nan, as the value is
         with np.errstate(divide="ignore", invalid="ignore"):
             d = x - xp.mean(x, axis=self.axes, keepdims=True)
             return self._expand(xp, g) * d * xp.const(factor, d)
+
+
+class Std(Var):
+    """Standard deviation, the square root of :class:`Var`; where it is 0 (constant values) its gradient is
+    taken as 0, as in PyTorch (d sqrt(v) = dv / (2 sqrt(v)) would be 0 * inf there)."""
+
+    formula = "y = sqrt(sum_i (x_i - mean(x))^2 / (n - ddof))"
+    derivative = "dy/dx_i = (x_i - mean(x)) / ((n - ddof) y)  (0 where y = 0)"
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            y = _narrow(np.sqrt(self._variance(x)), x.dtype)
+        self.save_for_backward(x, y)
+        return y
+
+    def vjp(self, xp, g):
+        x, y = self.saved(xp)
+        zero = xp.data(y) == 0
+        # the inner where keeps the quotient finite where y = 0, so that its derivatives are finite there too
+        gv = xp.where(zero, xp.const(0, g), g / (2 * xp.where(zero, xp.const(1, g), y)))
+        return self._var_vjp(xp, x, gv)
 
 
 class AMax(_Reduce):
@@ -167,12 +203,18 @@ def softmax_array(x, axis):
 
 
 def log_softmax_array(x, axis):
-    """log_softmax of an array along one axis (a row holding +inf, or all -inf, gives NaN, as in PyTorch)."""
-    with np.errstate(invalid="ignore"):
-        lse_ = lse(x, (axis,))
-        y = x - lse_
-    if np.isposinf(lse_).any():
-        y[np.broadcast_to(np.isposinf(lse_), y.shape)] = np.nan
+    """log_softmax of an array along one axis (a row holding +inf, or all -inf, gives NaN, as in PyTorch).
+
+    As (x - max) - log(sum(exp(x - max))), not x - logsumexp(x): near the maximum the result keeps its
+    digits (about -exp(-15) for a row (16, 1) in float32, not 0)."""
+    m = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis gives -inf, not an error
+    m = np.where(np.isfinite(m), m, number_for(m, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = x - m
+        s = np.sum(np.exp(y), axis=axis, keepdims=True)
+        y -= np.log(s)
+    if np.isposinf(s).any():
+        y[np.broadcast_to(np.isposinf(s), y.shape)] = np.nan
     return y
 
 
@@ -243,13 +285,13 @@ class SumTo(Function):
 def sum(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
     """Sum over ``dim`` (None: all dimensions; an int or a tuple)."""
     x = as_t(x)
-    return Sum(norm_axis(dim_arg("sum", dim, axis), x.data.ndim, "sum"), keepdim_arg("sum", keepdim, keepdims))(x)
+    return Sum(norm_dims(dim_arg("sum", dim, axis), x.data.ndim, "sum"), keepdim_arg("sum", keepdim, keepdims))(x)
 
 
 def mean(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
     """Mean over ``dim`` (None: all dimensions)."""
     x = as_float_t(x)
-    return Mean(norm_axis(dim_arg("mean", dim, axis), x.data.ndim, "mean"), keepdim_arg("mean", keepdim, keepdims))(x)
+    return Mean(norm_dims(dim_arg("mean", dim, axis), x.data.ndim, "mean"), keepdim_arg("mean", keepdim, keepdims))(x)
 
 
 def _correction(op, unbiased, correction, ddof):
@@ -276,28 +318,32 @@ def var(x, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None,
         dim, unbiased = None, dim if unbiased is None else unbiased
     c = _correction("var", unbiased, correction, ddof)
     x = as_float_t(x)
-    axes = norm_axis(dim_arg("var", dim, axis), x.data.ndim, "var")
+    axes = norm_dims(dim_arg("var", dim, axis), x.data.ndim, "var")
     return Var(axes, keepdim_arg("var", keepdim, keepdims), c)(x)
 
 
 def std(x, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None, ddof=None):
-    """Standard deviation over ``dim``: the square root of :func:`var` (unbiased by default, as in PyTorch)."""
-    from .elementwise import sqrt
-
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
+    """Standard deviation over ``dim``: the square root of :func:`var` (unbiased by default, as in PyTorch);
+    over constant values its gradient is 0, as in PyTorch."""
+    if isinstance(dim, bool):  # PyTorch's std(unbiased) overload
+        dim, unbiased = None, dim if unbiased is None else unbiased
+    c = _correction("std", unbiased, correction, ddof)
+    x = as_float_t(x)
+    axes = norm_dims(dim_arg("std", dim, axis), x.data.ndim, "std")
+    return Std(axes, keepdim_arg("std", keepdim, keepdims), c)(x)
 
 
 def amax(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
     """The largest values over ``dim`` (None: all; an int or a tuple); tied maxima share the gradient equally,
     as in PyTorch."""
     x = as_t(x)
-    return AMax(norm_axis(dim_arg("amax", dim, axis), x.data.ndim, "amax"), keepdim_arg("amax", keepdim, keepdims))(x)
+    return AMax(norm_dims(dim_arg("amax", dim, axis), x.data.ndim, "amax"), keepdim_arg("amax", keepdim, keepdims))(x)
 
 
 def amin(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
     """The smallest values over ``dim``; tied minima share the gradient equally, as in PyTorch."""
     x = as_t(x)
-    return AMin(norm_axis(dim_arg("amin", dim, axis), x.data.ndim, "amin"), keepdim_arg("amin", keepdim, keepdims))(x)
+    return AMin(norm_dims(dim_arg("amin", dim, axis), x.data.ndim, "amin"), keepdim_arg("amin", keepdim, keepdims))(x)
 
 
 # What max(x, dim) and min(x, dim) return, as PyTorch's torch.return_types.max/min: (values, indices).
@@ -391,25 +437,31 @@ def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):  # noqa: A001
 def logsumexp(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
     """ln(sum(exp(x))) over ``dim``, without overflow."""
     x = as_float_t(x)
-    axes = norm_axis(dim_arg("logsumexp", dim, axis), x.data.ndim, "logsumexp")
+    axes = norm_dims(dim_arg("logsumexp", dim, axis), x.data.ndim, "logsumexp")
     return LogSumExp(axes, keepdim_arg("logsumexp", keepdim, keepdims))(x)
 
 
-def _one_dim(op, x, dim, axis) -> int:
+def _along(op_class, x, dim, axis, op):
+    """``op_class`` along one dim (the last when None); a 0-d tensor (dim 0 or -1, as in PyTorch) as a
+    vector of one."""
     d = dim_arg(op, dim, axis)
-    return norm_axis(-1 if d is None else d, x.data.ndim, op)[0]
+    d = -1 if d is None else d
+    if x.data.ndim == 0:
+        from .shape import reshape
+
+        norm_axis(d, 1, op)
+        return reshape(op_class(0)(reshape(x, (1,))), ())
+    return op_class(norm_axis(d, x.data.ndim, op)[0])(x)
 
 
 def softmax(x, dim=None, *, axis=None):
     """exp(x) / sum(exp(x)) along ``dim`` (the last dimension when None)."""
-    x = as_float_t(x)
-    return SoftmaxOp(_one_dim("softmax", x, dim, axis))(x)
+    return _along(SoftmaxOp, as_float_t(x), dim, axis, "softmax")
 
 
 def log_softmax(x, dim=None, *, axis=None):
     """x - logsumexp(x) along ``dim`` (the last dimension when None), without overflow."""
-    x = as_float_t(x)
-    return LogSoftmaxOp(_one_dim("log_softmax", x, dim, axis))(x)
+    return _along(LogSoftmaxOp, as_float_t(x), dim, axis, "log_softmax")
 
 
 def sum_to(x, shape):

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import ArgumentError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
-from .operands import as_t, dim_arg, norm_axis
+from .operands import as_t, dim_arg, norm_axis, norm_dims
 
 
 class Reshape(Function):
@@ -327,7 +327,13 @@ def matrix_transpose(x):
 def expand_dims(x, axis):
     """Insert dimensions of size 1 at ``axis`` (an int or a tuple; NumPy's ``expand_dims``)."""
     x = as_t(x)
-    return reshape(x, np.expand_dims(x.data, axis).shape)
+    try:
+        shape = np.expand_dims(x.data, axis).shape
+    except (ValueError, IndexError):  # NumPy's AxisError
+        raise ShapeError(
+            f"expand_dims: axis {axis} is out of range for the {x.data.ndim + 1} dimensions of the result"
+        ) from None
+    return reshape(x, shape)
 
 
 def unsqueeze(x, dim: int):
@@ -344,7 +350,7 @@ def squeeze(x, dim=None, *, axis=None):
     dim = dim_arg("squeeze", dim, axis)
     if dim is None:
         return reshape(x, np.squeeze(x.data).shape)
-    dims = norm_axis(dim, x.data.ndim, "squeeze")
+    dims = norm_dims(dim, x.data.ndim, "squeeze")
     return reshape(x, tuple(n for i, n in enumerate(x.data.shape) if not (i in dims and n == 1)))
 
 
@@ -361,6 +367,9 @@ def moveaxis(x, source: int, destination: int):
     ``moveaxis``, PyTorch's ``movedim``)."""
     x = as_t(x)
     nd = x.data.ndim
+    if nd == 0:  # axes 0 or -1, as in PyTorch: nothing to move
+        norm_axis(source, 1, "moveaxis"), norm_axis(destination, 1, "moveaxis")
+        return x
     src = norm_axis(source, nd, "moveaxis")[0]
     dst = norm_axis(destination, nd, "moveaxis")[0]
     order = [a for a in range(nd) if a != src]
