@@ -75,13 +75,28 @@ def test_settings_are_checked():
     assert nn.GLU().dim == -1 and nn.ELU().alpha == 1.0 and (nn.Hardtanh().min_val, nn.Hardtanh().max_val) == (-1, 1)
 
 
+@requires_torch
 @pytest.mark.parametrize(
-    "cls", [nn.ELU, nn.SELU, nn.CELU, nn.SiLU, nn.Mish, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.ReLU6]
+    "name",
+    ["ReLU", "LeakyReLU", "ELU", "SELU", "CELU", "SiLU", "Mish", "Hardtanh", "Hardswish", "Hardsigmoid", "ReLU6"],
 )
-def test_inplace_is_refused_with_a_reason(cls):
-    with pytest.raises(cr.errors.UnsupportedError, match="inplace=True"):
-        cls(inplace=True)
-    cls(inplace=False)
+def test_inplace_modules_change_their_input_like_torch(name):
+    m, tm = getattr(nn, name)(inplace=True), getattr(torch.nn, name)(inplace=True)
+    assert repr(m) == repr(tm)
+    a = _away_from_kinks((4, 6)).astype(np.float64)
+    x, tx = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x * 2.0, tx * 2.0
+    out, tout = m(y), tm(ty)
+    assert out is y and tout is ty
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert y._version == ty._version == 1
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    # (PyTorch's hardsigmoid gradient multiplies by 1/6 rounded to float32, even in float64)
+    rtol = 1e-7 if name == "Hardsigmoid" else 1e-10
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=rtol, atol=1e-14)
+    with pytest.raises(cr.errors.GraphError, match="leaf"):  # as PyTorch refuses a leaf that requires grad
+        m(x)
 
 
 def test_activation_modules_work_inside_a_network():

@@ -296,7 +296,7 @@ def test_activation_arguments_are_checked_with_torchs_messages():
     assert F.glu(cr.tensor(np.ones((2, 4))), axis=0).shape == (1, 4)
 
 
-INPLACE = ["elu", "selu", "celu", "silu", "mish", "hardtanh", "relu6", "hardswish", "hardsigmoid"]
+INPLACE = ["relu", "leaky_relu", "elu", "selu", "celu", "silu", "mish", "hardtanh", "relu6", "hardswish", "hardsigmoid"]
 
 
 @pytest.mark.parametrize("name", INPLACE)

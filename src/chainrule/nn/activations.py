@@ -2,9 +2,8 @@
 ReLU6, LogSigmoid, GLU.
 
 Each holds its settings and calls the function of the same name in ``chainrule.nn.functional``
-(looked up when the module is called), with PyTorch's arguments and defaults. PyTorch's
-``inplace=True`` is refused: chainrule's activations always make a new tensor (drop the argument;
-the values are the same).
+(looked up when the module is called), with PyTorch's arguments and defaults, ``inplace=True``
+included (the input tensor is changed in place, by PyTorch's rules for in-place operations).
 """
 
 from __future__ import annotations
@@ -40,12 +39,9 @@ def _functional(module: Module, name: str):
     return fn
 
 
-def _no_inplace(module: Module, inplace: bool) -> None:
-    if inplace:
-        raise UnsupportedError(
-            f"nn.{type(module).__name__}(inplace=True): in-place activations are not supported; chainrule's "
-            "activations make a new tensor. Drop inplace=True (the values are the same)"
-        )
+def _inplace_repr(module: Module, settings: str = "") -> str:
+    flag = "inplace=True" if module.inplace else ""
+    return ", ".join(p for p in (settings, flag) if p)
 
 
 class _Elementwise(Module):
@@ -55,10 +51,13 @@ class _Elementwise(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        _no_inplace(self, inplace)
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return _functional(self, self.fn_name)(x)
+        return _functional(self, self.fn_name)(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class GELU(Module):
@@ -82,14 +81,14 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        _no_inplace(self, inplace)
+        self.inplace = bool(inplace)
         self.alpha = alpha
 
     def forward(self, x):
-        return _functional(self, "elu")(x, self.alpha)
+        return _functional(self, "elu")(x, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return _inplace_repr(self, f"alpha={self.alpha}")
 
 
 class CELU(Module):
@@ -97,16 +96,16 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        _no_inplace(self, inplace)
+        self.inplace = bool(inplace)
         if alpha == 0:
             raise ArgumentError("nn.CELU: alpha must not be 0")
         self.alpha = alpha
 
     def forward(self, x):
-        return _functional(self, "celu")(x, self.alpha)
+        return _functional(self, "celu")(x, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return _inplace_repr(self, f"alpha={self.alpha}")
 
 
 class SELU(_Elementwise):
@@ -132,11 +131,17 @@ class Hardswish(_Elementwise):
 
     fn_name = "hardswish"
 
+    def extra_repr(self) -> str:  # PyTorch shows no settings for this one
+        return ""
+
 
 class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6."""
 
     fn_name = "hardsigmoid"
+
+    def extra_repr(self) -> str:  # PyTorch shows no settings for this one
+        return ""
 
 
 class Softsign(Module):
@@ -164,17 +169,17 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        _no_inplace(self, inplace)
+        self.inplace = bool(inplace)
         if not max_val > min_val:
             raise ArgumentError(f"nn.Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val = min_val
         self.max_val = max_val
 
     def forward(self, x):
-        return _functional(self, "hardtanh")(x, self.min_val, self.max_val)
+        return _functional(self, "hardtanh")(x, self.min_val, self.max_val, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return _inplace_repr(self, f"min_val={self.min_val}, max_val={self.max_val}")
 
 
 class GLU(Module):

@@ -128,10 +128,18 @@ class _Activation(Module):
         return type(self).fn(x)
 
 
-class ReLU(_Activation):
-    """max(x, 0)."""
+class ReLU(Module):
+    """max(x, 0); ``inplace=True`` changes the input tensor (PyTorch's rules for in-place operations)."""
 
-    fn = staticmethod(ops.relu)
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
+    def forward(self, x):
+        return ops.relu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(_Activation):
@@ -152,15 +160,16 @@ class Identity(Module):
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return ops.leaky_relu(x, self.negative_slope)
+        return ops.leaky_relu(x, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Softmax(Module):

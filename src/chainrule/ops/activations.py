@@ -15,13 +15,10 @@ import math
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..function import Function
-from ..inplace import apply as apply_inplace
-from ..tensor import Tensor
-from ..tensor import wrap as _wrap
 from .elementwise import logistic
-from .operands import as_float_t, norm_axis
+from .operands import activation, as_float_t, norm_axis
 from .special import erf_array
 
 _SQRT1_2 = math.sqrt(0.5)
@@ -249,16 +246,7 @@ class GLUOp(Function):
 
 # --------------------------------------------------------------------------- functions
 def _run(x, op: str, make, inplace: bool):
-    """``make()(x)``, or with ``inplace=True`` the same values written into ``x`` (PyTorch's rules)."""
-    if not inplace:
-        return make()(as_float_t(x))
-    if not isinstance(x, Tensor):
-        raise ArgumentTypeError(f"{op}: inplace=True needs a Tensor to change, got {type(x).__name__}")
-
-    def write(a):
-        np.copyto(a, make()(_wrap(a)).data, casting="same_kind")
-
-    return apply_inplace(x, op + "_", write, lambda old: make()(old))
+    return activation(x, op, make, inplace)
 
 
 def gelu(input, approximate: str = "none"):  # noqa: A002 - PyTorch's argument names

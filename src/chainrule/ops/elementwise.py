@@ -15,7 +15,7 @@ from ..errors import ArgumentError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
-from .operands import as_float_t, as_t, number_for, pair
+from .operands import activation, as_float_t, as_t, number_for, pair
 
 
 def _bshape_error(op, a, b):
@@ -605,14 +605,14 @@ def sigmoid(x):
     return SigmoidOp()(as_float_t(x))
 
 
-def relu(x):
-    """max(x, 0)."""
-    return ReLUOp()(as_t(x))
+def relu(x, inplace: bool = False):
+    """max(x, 0); ``inplace=True`` writes the result into ``x`` (PyTorch's rules for in-place operations)."""
+    return activation(x, "relu", ReLUOp, inplace, as_t)
 
 
-def leaky_relu(x, negative_slope: float = 0.01):
-    """x if x > 0 else negative_slope * x."""
-    return LeakyReLUOp(negative_slope)(as_float_t(x))
+def leaky_relu(x, negative_slope: float = 0.01, inplace: bool = False):
+    """x if x > 0 else negative_slope * x; ``inplace=True`` writes the result into ``x``."""
+    return activation(x, "leaky_relu", lambda: LeakyReLUOp(negative_slope), inplace)
 
 
 def softplus(x):

@@ -178,3 +178,18 @@ def as_float_t(x) -> Tensor:
     if t.data.dtype.kind not in "fc":
         return _wrap(t.data.astype(np.float32))
     return t
+
+
+def activation(x, op: str, make, inplace: bool, convert=as_float_t) -> Tensor:
+    """``make()(x)``, or with ``inplace=True`` (PyTorch's ``F.relu(x, inplace=True)``, ``nn.ReLU(inplace=True)``)
+    the same values written into ``x`` with PyTorch's rules for in-place operations."""
+    if not inplace:
+        return make()(convert(x))
+    if not isinstance(x, Tensor):
+        raise ArgumentTypeError(f"{op}: inplace=True needs a Tensor to change, got {type(x).__name__}")
+    from ..inplace import apply
+
+    def write(a):
+        np.copyto(a, make()(_wrap(a)).data, casting="same_kind")
+
+    return apply(x, op + "_", write, lambda old: make()(old))
