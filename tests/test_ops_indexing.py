@@ -453,6 +453,7 @@ def test_einsum_matches_torch(equation, shapes):
     compare_with_torch(lambda *xs: cr.einsum(equation, list(xs)), lambda *xs: torch.einsum(equation, list(xs)), *arrays)
 
 
+@requires_torch
 def test_einsum_errors_say_what_is_wrong():
     a = cr.tensor(np.zeros((2, 3)))
     with pytest.raises(cr.errors.ArgumentError, match="has 2 operand"):
@@ -467,6 +468,10 @@ def test_einsum_errors_say_what_is_wrong():
         cr.einsum("ii", a)
     with pytest.raises(cr.errors.ArgumentError, match="invalid subscripts"):
         cr.einsum("i1->i", a)
+    with pytest.raises(cr.errors.DTypeError, match="float32, float64"):  # PyTorch refuses mixed dtypes too
+        cr.einsum("ij,jk->ik", cr.ones((2, 2)), cr.ones((2, 2), dtype=np.float64))
+    with pytest.raises(RuntimeError):
+        torch.einsum("ij,jk->ik", torch.ones(2, 2), torch.ones(2, 2, dtype=torch.float64))
 
 
 # ----------------------------------------------------------------------------- sorting

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from .operands import as_t
@@ -151,12 +151,15 @@ def _unbroadcast_operands(terms, xs):
 
 
 def _common_dtype(xs):
+    """The operands, which must share one dtype, as in PyTorch (nothing is promoted silently, as in matmul)."""
     dts = [x.data.dtype for x in xs]
-    floats = [d for d in dts if d.kind in "fc"]
-    if not floats or all(d == dts[0] for d in dts):
-        return xs
-    target = np.result_type(*floats)
-    return [x if x.data.dtype == target else x.astype(target) for x in xs]
+    if any(d != dts[0] for d in dts):
+        listed = ", ".join(str(d) for d in dts)
+        raise DTypeError(
+            f"einsum: the operands have dtypes {listed}; they must have one dtype, as in PyTorch (nothing is "
+            f"promoted silently): convert them first, e.g. with .to({str(np.result_type(*dts))!r})"
+        )
+    return xs
 
 
 def einsum(equation: str, *operands):
