@@ -339,8 +339,14 @@ class Delivery:
                 self._pend(leaf, g)
         elif leaf._hooks and self.run_hooks:
             self._pend(leaf, g)
-        else:
+        elif self.create_graph:
             self._accumulate(leaf, g)
+        else:
+            with _grad_lock:  # (threads may share leaves)
+                if leaf.grad is None:  # the usual: the first gradient of this backward, handed over as it is
+                    leaf.grad = _wrap(self.own(g))
+                else:
+                    leaf.grad = _wrap(_plus(leaf.grad.data, g))
 
     def _pend(self, leaf, g) -> None:
         if self.pending is None:
@@ -385,8 +391,7 @@ class Delivery:
         """t.grad += g (a new gradient tensor; never written in place: it may be shared by the caller).
 
         Under a lock: threads running backward into one leaf at once each add their part, as in PyTorch."""
-        _grad_lock.acquire()
-        try:
+        with _grad_lock:
             old = t.grad
             if self.create_graph:
                 t.grad = self.own(g) if old is None else old + g
@@ -394,8 +399,6 @@ class Delivery:
                 t.grad = _wrap(self.own(g))
             else:
                 t.grad = _wrap(_plus(old.data, g))
-        finally:
-            _grad_lock.release()
 
     def node_extras(self, n, gs) -> tuple:
         """Gradient hooks, then retained gradients, of a node's outputs; returns the (hooked) gradients."""

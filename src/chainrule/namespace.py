@@ -26,6 +26,33 @@ def _arr(x):
     return x if type(x) is np.ndarray else np.asarray(x)
 
 
+_INT_OF = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _is_zero(v) -> bool:
+    return isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype in _INT_OF and v == 0 and not np.signbit(v)
+
+
+def _masked(cond, a, zero, keep_where):
+    """``np.where(cond, a, zero)`` (keep_where=1) or ``np.where(cond, zero, a)`` (keep_where=0) for +0."""
+    if not (
+        isinstance(a, np.ndarray)
+        and isinstance(cond, np.ndarray)
+        and a.dtype == zero.dtype
+        and a.shape == cond.shape
+        and cond.dtype == np.bool_
+        and a.flags.c_contiguous
+    ):
+        return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
+    it = _INT_OF[a.dtype]
+    bits = cond.astype(it)  # 1 where cond
+    if keep_where:
+        np.negative(bits, out=bits)  # all ones where a is kept, 0 elsewhere
+    else:
+        bits -= 1  # all ones where cond is False
+    return np.bitwise_and(a.view(it), bits, out=bits).view(a.dtype)
+
+
 class NumpyNamespace:
     """The functions derivatives use, on NumPy arrays."""
 
@@ -70,6 +97,13 @@ class NumpyNamespace:
 
     @staticmethod
     def where(cond, a, b):
+        """np.where; choosing between an array and +0 (the gradients of relu, clip, maximum, ... ) is done
+        with a bit mask instead, an order of magnitude faster than np.where on unpredictable masks, with the
+        same result bit for bit (also for infinities and NaN)."""
+        if _is_zero(b):
+            return _masked(cond, a, b, 1)
+        if _is_zero(a):
+            return _masked(cond, b, a, 0)
         return np.where(cond, a, b)
 
     # --- math, activations, cumulative ops (issue 11): sinh cosh erf cumsum cumprod logcumsumexp

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
@@ -53,7 +55,7 @@ class Matmul(Function):
         if not nb:
             return ga, None
         if db == 2 and da > 2:  # a shared matrix: one product over all batch rows instead of a sum of many
-            rows, k, m = int(np.prod(a.shape[:-1])), a.shape[-1], g.shape[-1]  # (no -1: k or m may be 0)
+            rows, k, m = math.prod(a.shape[:-1]), a.shape[-1], g.shape[-1]  # (no -1: k or m may be 0)
             return ga, xp.matmul(xp.reshape(a, (rows, k)).T, xp.reshape(g, (rows, m)))
         return ga, xp.matmul(xp.swapaxes(a, -1, -2), g)
 
@@ -95,7 +97,7 @@ class LinearOp(Function):
         x, w = self.saved(xp)
         needs = self.needs_input_grad
         gx = xp.matmul(g, w) if needs[0] else None
-        rows = int(np.prod(g.shape[:-1]))  # (no -1 in the shapes: a dimension may be 0)
+        rows = math.prod(g.shape[:-1])  # (no -1 in the shapes: a dimension may be 0)
         g2 = g if g.ndim == 2 else xp.reshape(g, (rows, g.shape[-1]))
         gw = None
         if needs[1]:
@@ -160,7 +162,7 @@ def bilinear(x1, x2, weight, bias=None):
             f"need the same leading dimensions and last dimensions {i} and {j}"
         )
     lead = x1.shape[:-1]
-    n = int(np.prod(lead)) if lead else 1
+    n = math.prod(lead)
     a = reshape(x1, (n, i))
     b = reshape(x2, (n, j))
     wm = reshape(swapaxes(w, 0, 1), (i, o * j))  # (in1, out * in2)

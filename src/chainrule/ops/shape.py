@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -266,7 +267,7 @@ def flatten(x, start_dim=None, end_dim=None, *, start_axis=None, end_axis=None):
     if s > e:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {nd} dims")
     shp = x.data.shape
-    new = shp[:s] + (int(np.prod(shp[s : e + 1])),) + shp[e + 1 :]
+    new = shp[:s] + (math.prod(shp[s : e + 1]),) + shp[e + 1 :]
     return reshape(x, new)
 
 
