@@ -27,7 +27,15 @@ import threading
 import numpy as np
 
 from . import namespace
-from .errors import ArgumentError, ArgumentTypeError, BackwardError, GraphError, GraphFreedError, ShapeError
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    BackwardError,
+    DTypeError,
+    GraphError,
+    GraphFreedError,
+    ShapeError,
+)
 from .modes import state
 from .tensor import Tensor, Version
 from .tensor import wrap as _wrap
@@ -64,8 +72,9 @@ def leaf_hooks(t: Tensor) -> list:
 
 
 # ============================================================================ entry points
-def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
-    """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on."""
+def backward(t: Tensor, grad=None, retain_graph=None, create_graph: bool = False) -> None:
+    """Accumulate the gradient of ``t`` into ``.grad`` of every leaf it depends on. ``retain_graph`` defaults
+    to ``create_graph``, as in PyTorch."""
     if not t._requires_grad:
         raise GraphError(
             "backward: this tensor does not require grad, so there is no graph to walk. Create the "
@@ -75,7 +84,9 @@ def backward(t: Tensor, grad=None, retain_graph: bool = False, create_graph: boo
         seed = _unit_seed(t.data)
     else:
         seed = _seed_grad(t, grad, create_graph, "backward")
-    walk([t], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    walk([t], [seed], retain_graph=bool(retain_graph), create_graph=create_graph)
 
 
 _UNITS: dict = {}
@@ -190,6 +201,8 @@ def walk(
     deps, run = _plan(roots, capture)
     ctx = _Walk(deps, run, capture, retain_graph, create_graph, observer, run_hooks)
     for r, g in zip(roots, seeds):
+        if create_graph and isinstance(g, Tensor):
+            ctx.given[id(g)] = g  # the caller's seed: a leaf reached by it unchanged gets a copy
         if r._edge is None:
             ctx.deliver(r, g)
         else:
@@ -361,7 +374,7 @@ class Delivery:
         """Run leaves' hooks once on their summed gradient and deliver; hand grad()'s results out."""
         for leaf, g in (self.pending or {}).values():
             if leaf._hooks and self.run_hooks:
-                g = _apply_hooks(leaf._hooks, g, self.create_graph)
+                g = self._apply_hooks(leaf._hooks, g)
             if self.capture is None:
                 self._accumulate(leaf, g)
             else:
@@ -372,6 +385,24 @@ class Delivery:
             for k, v in enumerate(vals):
                 if v is not None:
                     vals[k] = self.own(v) if self.create_graph else _wrap(self.own(v))
+
+    def _apply_hooks(self, hooks, g):
+        """Run gradient hooks in order; a hook's non-None result replaces the gradient. What a hook saw or
+        returned counts as handed out: the gradient delivered from it is a copy, as in PyTorch."""
+        for hook in list(hooks):
+            self._seen(g)
+            new = _hooked(hook, g, self.create_graph)
+            if new is not None:
+                self._seen(new)
+                g = new
+        return g
+
+    def _seen(self, g) -> None:
+        if self.create_graph:
+            self.given[id(g)] = g
+        else:
+            base = g if g.base is None else g.base
+            self.given[id(base)] = base
 
     def own(self, g):
         """``g``, or a copy of it, such that no two handed-out gradients share memory."""
@@ -408,7 +439,7 @@ class Delivery:
             gs = list(gs)
             for idx, fns in hooks.items():
                 if fns and gs[idx] is not None:
-                    gs[idx] = _apply_hooks(fns, gs[idx], self.create_graph)
+                    gs[idx] = self._apply_hooks(fns, gs[idx])
             gs = tuple(gs)
         for idx, ref in (extra.get("retain") or {}).items():
             t = ref()
@@ -646,23 +677,27 @@ def unbroadcast(g: np.ndarray, shape: tuple, where: str = "backward") -> np.ndar
     return g
 
 
-def _apply_hooks(hooks, g, create_graph: bool):
-    """Run gradient hooks in order; a hook's non-None result replaces the gradient."""
-    for hook in list(hooks):
-        res = hook(g if create_graph else _wrap(g))
-        if res is None:
-            continue
-        if create_graph:
-            g = res if isinstance(res, Tensor) else _wrap(np.asarray(res))
-            continue
+def _hooked(hook, g, create_graph: bool):
+    """One hook's replacement for gradient ``g`` (None: keep ``g``), checked as PyTorch checks it: the same
+    shape and dtype."""
+    res = hook(g if create_graph else _wrap(g))
+    if res is None:
+        return None
+    if create_graph:
+        new = res if isinstance(res, Tensor) else _wrap(np.asarray(res))
+    else:
         new = np.asarray(res.data if isinstance(res, Tensor) else res)
-        if new.shape != g.shape:
-            raise ShapeError(
-                f"register_hook: a hook returned a gradient of shape {new.shape} for a tensor whose "
-                f"gradient has shape {g.shape}"
-            )
-        g = new.astype(g.dtype, copy=False)
-    return g
+    if new.shape != g.shape:
+        raise ShapeError(
+            f"register_hook: a hook returned a gradient of shape {new.shape} for a tensor whose "
+            f"gradient has shape {g.shape}; a hook must keep the shape"
+        )
+    if new.dtype != g.dtype:
+        raise DTypeError(
+            f"register_hook: a hook changed the gradient's dtype from {g.dtype} to {new.dtype}; a hook must "
+            f"keep the dtype, as in PyTorch (convert its result, e.g. with .to({str(g.dtype)!r}))"
+        )
+    return new
 
 
 # PyTorch's ctx-style Function, spelled cr.autograd.Function as in torch.autograd. It lives in its own module

@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import namespace
-from .errors import ArgumentTypeError, GraphError, UnsupportedError
+from .errors import ArgumentTypeError, BackwardError, GraphError, GraphFreedError, UnsupportedError
 from .modes import GRAD, state
 from .tensor import Tensor, Version, ticks, written
 from .tensor import wrap as _wrap
@@ -117,7 +117,20 @@ class Function:
             self._check(None)
             if xp is not namespace.numpy_ns:
                 return _once_differentiable(self, grads)
-        return self.backward(*grads)
+            return self.backward(*grads)
+        if xp is namespace.numpy_ns:
+            return self.backward(*grads)
+        try:
+            return self.backward(*grads)
+        except TypeError as e:  # a NumPy function met a Tensor (Tensors refuse NumPy's ufuncs)
+            if "ufunc" not in str(e):
+                raise
+            raise BackwardError(
+                f"{type(self).__name__}.backward: under create_graph, saved_tensors and the gradients are Tensors, "
+                f"and a NumPy function was applied to one ({e}). Use chainrule's functions and operators "
+                "(cr.exp, cr.log, ...) in backward so it can be differentiated again, or keep arrays on self "
+                "instead of save_for_backward for a backward that is differentiable once"
+            ) from e
 
     def save_for_backward(self, *arrays) -> None:
         """Keep ``arrays`` (inputs or outputs of ``forward``, or other arrays) for ``backward``.
@@ -304,6 +317,11 @@ class Function:
     def fresh(self) -> Function:
         """A new, unused node with this node's settings, to run the same operation again (a gradient check
         re-runs each node of a graph this way)."""
+        if self.freed:
+            raise GraphFreedError(
+                f"fresh: this {type(self).__name__} node was freed by backward(), settings and all; take the copy "
+                "before backward, or pass retain_graph=True to backward"
+            )
         f = object.__new__(type(self))
         f.__dict__.update((k, v) for k, v in self.__dict__.items() if k not in _NODE_STATE)
         return f

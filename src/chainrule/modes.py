@@ -9,6 +9,7 @@ thread's mode while it runs. The hot path reads ``state.grad_enabled`` (one attr
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 __all__ = [
@@ -73,7 +74,10 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
+        """As a decorator: ``fn`` runs in this mode (a generator function: each of its steps does)."""
         value = self._value
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, value)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -85,6 +89,39 @@ class _GradMode:
                 state.grad_enabled = prev
 
         return wrapper
+
+
+def _generator_in_mode(fn, value: bool):
+    """A generator function whose every step (start, send, throw, close) runs with recording ``value``, and the
+    caller's mode in between, as PyTorch's decorators do for generators."""
+
+    def step(call, *args):
+        prev = state.grad_enabled
+        state.grad_enabled = value
+        try:
+            return call(*args)
+        finally:
+            state.grad_enabled = prev
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        gen = fn(*args, **kwargs)  # (runs nothing yet)
+        try:
+            response = step(gen.send, None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    step(gen.close)
+                    raise
+                except BaseException as e:  # noqa: BLE001 - passed into the generator, as PyTorch does
+                    response = step(gen.throw, e)
+                else:
+                    response = step(gen.send, request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
 
 
 class no_grad(_GradMode):
@@ -104,10 +141,23 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
-    """Turn recording on or off: ``with cr.set_grad_enabled(training): ...``."""
+    """Turn recording on or off, as PyTorch's ``set_grad_enabled``: called as a function it sets the mode at
+    once (``cr.set_grad_enabled(False)``); ``with cr.set_grad_enabled(training): ...`` restores the mode
+    before it on leaving the block; as a decorator it sets the mode only while the function runs."""
 
     def __init__(self, mode: bool):
         self._value = bool(mode)
+        self._before = state.grad_enabled
+        state.grad_enabled = self._value
+
+    def __enter__(self):
+        state.saved.append(self._before)  # the mode before this object set it is restored on exit
+        state.grad_enabled = self._value
+        return self
+
+    def __call__(self, fn):
+        state.grad_enabled = self._before  # a decorator changes nothing until the function runs
+        return super().__call__(fn)
 
 
 def is_grad_enabled() -> bool:

@@ -393,11 +393,12 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    def backward(self, grad=None, retain_graph=None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into the ``grad`` of every leaf that requires grad.
 
         ``grad`` is d(loss)/d(self); it may be omitted only for a one-element tensor
-        (it is then 1). The graph is freed afterwards unless ``retain_graph``.
+        (it is then 1). The graph is freed afterwards unless ``retain_graph`` (which
+        defaults to ``create_graph``, as in PyTorch).
         With ``create_graph`` the backward pass is itself recorded, so the
         gradients can be differentiated again.
         """

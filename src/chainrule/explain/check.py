@@ -29,7 +29,7 @@ def gradcheck_graph(
     """
     if output.grad_fn is None:
         raise GraphError("gradcheck_graph: the tensor was not produced by a recorded operation")
-    order = collect_nodes(output)
+    order = collect_nodes(output, "gradcheck_graph")
     names = auto_names(order, output, output.name or "L")
     produced = {}
     for n in order:

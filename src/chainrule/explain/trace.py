@@ -470,8 +470,26 @@ def _output_name(step: Step, trace: Trace) -> str:
 
 
 # ----------------------------------------------------------------------------- building the trace
-def collect_nodes(output: Tensor) -> list:
-    """The nodes of ``output``'s graph in forward order (inputs' nodes before their consumers)."""
+def _check_unchanged(n, op: str) -> None:
+    """Refuse a node whose input tensor was changed in place by a recorded operation after the node used it:
+    the tensor then holds values (and a history) that are not the ones this node computed with."""
+    edges = n.next_functions
+    for k, t in enumerate(n.inputs):
+        if not isinstance(t, Tensor):
+            continue
+        was = edges[k][0] if k < len(edges) else None
+        if t.grad_fn is not was or (was is not None and t.output_nr != edges[k][1]):
+            label = f"{t.name!r}" if t.name else f"input {k}"
+            raise GraphError(
+                f"{op}: {label} of {n.name} was changed in place after {n.name} used it, so "
+                f"its values are no longer those of the forward pass. Call cr.{op} before the in-place change, "
+                "or change a copy (.clone()) instead"
+            )
+
+
+def collect_nodes(output: Tensor, op: str = "explain") -> list:
+    """The nodes of ``output``'s graph in forward order (inputs' nodes before their consumers); ``op`` names
+    the caller in the error for a freed graph."""
     order, seen = [], set()
     stack = [(output.grad_fn, False)] if output.grad_fn is not None else []
     while stack:
@@ -484,9 +502,10 @@ def collect_nodes(output: Tensor) -> list:
         seen.add(id(n))
         if n.freed:
             raise GraphFreedError(
-                "explain: the graph was already freed by backward(); call cr.explain(loss) before "
+                f"{op}: the graph was already freed by backward(); call cr.{op}(loss) before "
                 "loss.backward(), or pass retain_graph=True to backward"
             )
+        _check_unchanged(n, op)
         stack.append((n, True))
         for t in n.inputs:
             if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in seen:
