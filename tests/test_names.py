@@ -329,3 +329,38 @@ def test_split_takes_torch_s_sizes_and_tensor_split_numpy_s_sections():
     assert [p.shape for p in cr.tensor(x).tensor_split([1, 4])] == [(1,), (3,), (3,)]
     with pytest.raises(ValueError, match="add up to 7"):
         cr.split(cr.tensor(x), [2, 2])
+
+
+@requires_torch
+def test_every_function_that_is_also_a_torch_tensor_method_is_a_tensor_method():
+    t = cr.tensor([1.0])
+    missing = [n for n in dir(cr) if not n.startswith("_") and callable(getattr(cr, n)) and hasattr(torch.Tensor, n)]
+    assert [n for n in missing if not hasattr(t, n)] == []
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: x.add(y, alpha=2),
+        lambda x, y: x.sub(y, alpha=-3),
+        lambda x, y: x.mul(y),
+        lambda x, y: x.pow(2),
+        lambda x, y: x.neg(),
+        lambda x, y: x.matmul(y),
+        lambda x, y: x.abs().log1p(),
+        lambda x, y: x.where(x > 0, y),
+    ],
+)
+def test_operator_methods_match_torch(call):
+    a, b = np.array([[1.0, -2.0], [3.0, 4.0]]), np.array([0.5, 2.0])
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    out, tout = call(x, y), call(tx, ty)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-15)
+    out.sum().backward()
+    tout.sum().backward()
+    for g, tg in ((x.grad, tx.grad), (y.grad, ty.grad)):
+        assert (g is None) == (tg is None)
+        if g is not None:
+            np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-15)

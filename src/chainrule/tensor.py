@@ -952,6 +952,32 @@ class Tensor:
     def expm1(self):
         return _ops.expm1(self)
 
+    def log1p(self):
+        return _ops.log1p(self)
+
+    # PyTorch's method spellings of the operators
+    def add(self, other, *, alpha=1):
+        return _ops.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return _ops.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return _ops.mul(self, other)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def neg(self):
+        return _ops.neg(self)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def where(self, condition, other):
+        """``cr.where(condition, self, other)``, as PyTorch's ``Tensor.where``."""
+        return _ops.where(condition, self, other)
+
     def reciprocal(self):
         return _ops.reciprocal(self)
 

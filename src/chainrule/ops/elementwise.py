@@ -522,14 +522,18 @@ class AsType(Function):
 
 
 # --------------------------------------------------------------------------- functions
-def add(a, b):
-    """a + b, broadcasting."""
+def add(a, b, *, alpha=1):
+    """a + alpha * b, broadcasting (``alpha`` as in PyTorch's ``add``)."""
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = pair(a, b)
     return Add()(a, b)
 
 
-def sub(a, b):
-    """a - b, broadcasting."""
+def sub(a, b, *, alpha=1):
+    """a - alpha * b, broadcasting."""
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = pair(a, b)
     return Sub()(a, b)
 
