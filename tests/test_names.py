@@ -364,3 +364,65 @@ def test_operator_methods_match_torch(call):
         assert (g is None) == (tg is None)
         if g is not None:
             np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-15)
+
+
+@requires_torch
+@pytest.mark.parametrize("p", ["fro", 2, 1, float("inf"), -float("inf"), 3, 0.5])
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (1, False), (0, True), ((0, 1), False)])
+def test_norm_matches_torch(p, dim, keepdim):
+    a = np.array([[1.0, -2.0, 0.5], [3.0, 4.0, -0.25]])
+    x, tx = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x.norm(p, dim, keepdim), tx.norm(p, dim, keepdim)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-13)
+    w = np.cos(np.arange(ty.numel())).reshape(tuple(ty.shape))
+    (y * cr.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+@requires_torch
+def test_norm_of_zeros_has_zero_gradient_and_normalize_matches_torch():
+    x, tx = (
+        cr.zeros((2, 3), dtype=cr.float64, requires_grad=True),
+        torch.zeros(2, 3, dtype=torch.float64).requires_grad_(),
+    )
+    x.norm().backward()
+    tx.norm().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    assert cr.norm(cr.tensor([0.0, 2.0, -1.0]), p=0).item() == 2.0
+    a = np.array([[0.0, 0.0], [3.0, -4.0]])
+    x, tx = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = F.normalize(x, dim=1), torch.nn.functional.normalize(tx, dim=1)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-15)
+    (y * cr.tensor([[1.0, 2.0], [3.0, 5.0]])).sum().backward()
+    (ty * torch.tensor([[1.0, 2.0], [3.0, 5.0]], dtype=torch.float64)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ArgumentError, match="nuc"):
+        cr.norm(x, p="nuc")
+
+
+@requires_torch
+def test_pytorch_spellings_of_dtypes_devices_and_utils_data():
+    from chainrule.utils.data import DataLoader, TensorDataset
+
+    assert DataLoader is cr.data.DataLoader and TensorDataset is cr.data.TensorDataset
+    for name in ("float", "double", "half", "long", "int", "bool", "int8", "int16", "uint8"):
+        assert np.dtype(getattr(cr, name)) == np.dtype(str(getattr(torch, name)).split(".")[1])
+    t = cr.tensor([1.5, -2.0])
+    assert t.to("cpu") is t and t.cpu() is t and t.to(cr.float32) is t
+    assert t.to("cpu", cr.double).dtype == np.float64 and t.to(cr.tensor([1])).dtype == np.int64
+    assert t.to(cr.float32, copy=True) is not t
+    assert t.long().tolist() == torch.tensor([1.5, -2.0]).long().tolist()
+    assert t.int().dtype == np.int32 and t.bool().dtype == np.bool_ and t.half().dtype == np.float16
+    for m in ("eq", "ne", "lt", "le", "gt", "ge"):
+        got = getattr(t, m)(1.5).tolist()
+        assert got == getattr(torch.tensor([1.5, -2.0]), m)(1.5).tolist()
+    with pytest.raises(cr.errors.UnsupportedError, match="cuda"):
+        t.to("cuda")
+    with pytest.raises(cr.errors.UnsupportedError, match="cuda"):
+        t.cuda()
+    a = np.ones(3)
+    shared = cr.from_numpy(a)
+    a[0] = 5.0
+    assert shared[0].item() == 5.0
+    assert "float" not in cr.__all__ and "int" not in cr.__all__  # builtins stay untouched by import *

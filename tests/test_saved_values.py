@@ -216,6 +216,7 @@ CASES = [
     ("argmin", lambda x: x * cr.argmin(x), [D(_u(3, 4))]),
     ("logsumexp", lambda x: cr.logsumexp(x, axis=1), [D(_u(3, 4))]),
     ("logsumexp all", lambda x: cr.logsumexp(x), [D(_u(3, 4))]),
+    ("norm", lambda x: cr.norm(x, dim=0, keepdim=True), [D(_u(3, 4))]),
     ("softmax", lambda x: cr.softmax(x, axis=1), [D(_u(3, 4))]),
     ("log_softmax", lambda x: cr.log_softmax(x, axis=0), [D(_u(3, 4))]),
     ("sum_to", lambda x: cr.ops.sum_to(x, (1, 4)), [D(_u(3, 4))]),

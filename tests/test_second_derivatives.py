@@ -102,6 +102,8 @@ CASES = {
         lambda x: x.min(dim=0, keepdim=True)[0] * x,
     ),
     "logsumexp": ([_any(3, 4)], lambda x: cr.logsumexp(x, axis=1), lambda x: torch.logsumexp(x, 1)),
+    "norm": ([_any(3, 4)], lambda x: cr.norm(x, dim=1), lambda x: torch.norm(x, dim=1)),
+    "norm p=3": ([_any(3, 4)], lambda x: x.norm(p=3), lambda x: x.norm(p=3)),
     "softmax": ([_any(3, 4)], lambda x: cr.softmax(x, -1), lambda x: torch.softmax(x, -1)),
     "log_softmax": ([_any(3, 4)], lambda x: cr.log_softmax(x, 0), lambda x: torch.log_softmax(x, 0)),
     "matmul_2d": ([_any(3, 4), _any(4, 2)], lambda a, b: (a @ b) ** 2, lambda a, b: (a @ b) ** 2),

@@ -7,7 +7,7 @@ the chain rule over the graph in reverse.
 
 from __future__ import annotations
 
-from . import data, datasets, errors, explain, io, modes, nn, optim, train
+from . import data, datasets, errors, explain, io, modes, nn, optim, train, utils
 from .explain import draw_graph, gradcheck_graph
 from .modes import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .anomaly import detect_anomaly
@@ -35,6 +35,7 @@ from .ops import (
     log1p,
     log_softmax,
     logsumexp,
+    norm,
     matmul,
     max,
     maximum,
@@ -148,10 +149,20 @@ from .ops import (  # math functions and cumulative ops (issue 11), where PyTorc
     tan,
     trunc,
 )
-from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, int32, int64, tensor
+import numpy as np
+
+from .tensor import Tensor, as_tensor, bool_, float16, float32, float64, from_numpy, int32, int64, tensor
 from .creation import arange, full, linspace, ones, ones_like, rand, randn, zeros, zeros_like, manual_seed
 from .creation import empty, eye, full_like, randint, randperm
 
+# PyTorch's other names for dtypes (chainrule's dtypes are NumPy's)
+half, double, long = float16, float64, int64
+int8, int16, uint8 = np.int8, np.int16, np.uint8
+bool = np.bool_  # noqa: A001 - as torch.bool
+float = float32  # noqa: A001 - as torch.float
+int = int32  # noqa: A001 - as torch.int
+
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# (the dtype names that are also Python's builtins stay out of ``from chainrule import *``)
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("bool", "float", "int", "np")]

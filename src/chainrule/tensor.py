@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError, UnsupportedError
 
 __all__ = [
     "Tensor",
@@ -336,13 +336,59 @@ class Tensor:
         """A copy converted to ``dtype`` (differentiable between float dtypes)."""
         return _ops.astype(self, dtype)
 
-    to = astype
+    def to(self, *args, **kwargs) -> Tensor:
+        """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype), and
+        the keywords ``dtype=``, ``device=``, ``copy=``, ``non_blocking=`` (ignored). The tensor itself when
+        nothing changes (unless ``copy=True``). The only device is ``"cpu"``."""
+        dtype = device_and_dtype("Tensor", args, kwargs)
+        if dtype is None or np.dtype(dtype) == self.data.dtype:
+            return self.clone() if kwargs.get("copy") else self
+        return _ops.astype(self, dtype)
 
     def float(self) -> Tensor:
         return _ops.astype(self, np.float32)
 
     def double(self) -> Tensor:
         return _ops.astype(self, np.float64)
+
+    def half(self) -> Tensor:
+        return _ops.astype(self, np.float16)
+
+    def long(self) -> Tensor:
+        return _ops.astype(self, np.int64)
+
+    def int(self) -> Tensor:
+        return _ops.astype(self, np.int32)
+
+    def bool(self) -> Tensor:
+        return _ops.astype(self, np.bool_)
+
+    def cpu(self) -> Tensor:
+        """The tensor itself: chainrule computes on the CPU."""
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        check_device("Tensor", "cuda" if device is None else f"cuda:{device}")
+        return self
+
+    # PyTorch's method spellings of the comparisons
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
 
     def copy(self) -> Tensor:
         """A differentiable copy."""
@@ -955,6 +1001,9 @@ class Tensor:
     def log1p(self):
         return _ops.log1p(self)
 
+    def norm(self, p="fro", dim=None, keepdim: bool = False):
+        return _ops.norm(self, p, dim, keepdim)
+
     # PyTorch's method spellings of the operators
     def add(self, other, *, alpha=1):
         return _ops.add(self, other, alpha=alpha)
@@ -1082,6 +1131,44 @@ def tensor(data: Any, requires_grad: bool = False, dtype=None, name: str | None 
     tensors can have ``requires_grad=True``.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def check_device(owner: str, device) -> None:
+    """Refuse any device but the CPU, saying why."""
+    text = str(device).lower()
+    if text != "cpu" and not text.startswith("cpu:"):
+        raise UnsupportedError(
+            f"{owner}.to: device {str(device)!r} is not available: chainrule computes on the CPU (with NumPy). "
+            "Use 'cpu', or leave the device out"
+        )
+
+
+def device_and_dtype(owner: str, args, kwargs):
+    """The dtype that PyTorch's ``.to(...)`` forms ask for (None: none), after checking any device named."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    if unknown:
+        raise ArgumentTypeError(f"{owner}.to: unexpected keyword argument(s) {sorted(unknown)}")
+    if len(args) > 2:
+        raise ArgumentTypeError(f"{owner}.to: expected at most a device and a dtype, got {len(args)} arguments")
+    dtype = kwargs.get("dtype")
+    device = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, bool):
+            continue  # to(dtype, non_blocking) spelled positionally
+        elif isinstance(a, str) or type(a).__name__ == "device":
+            device = a
+        else:
+            dtype = a
+    if device is not None:
+        check_device(owner, device)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{owner}.to: {dtype!r} is neither a device nor a dtype") from None
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

@@ -55,6 +55,7 @@ from ..ops.loss_extra import (
 )
 
 __all__ = [
+    "normalize",
     "linear",
     "dropout",
     "batch_norm",
@@ -97,3 +98,11 @@ __all__ = [
     "cosine_embedding_loss",
     "margin_ranking_loss",
 ]
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):  # noqa: A002 - PyTorch's names
+    """``input / max(norm(input, p, dim, keepdim=True), eps)``, as PyTorch's ``F.normalize``."""
+    from .. import ops
+
+    n = ops.norm(input, p, dim, keepdim=True)
+    return input / ops.clamp(n, min=eps)

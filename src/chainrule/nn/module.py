@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import mark_modified
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, SerializationError, UnsupportedError
-from ..tensor import Tensor, from_numpy, to_array
+from ..tensor import Tensor, check_device, device_and_dtype, from_numpy, to_array
 
 __all__ = ["Parameter", "Module"]
 
@@ -365,7 +365,7 @@ class Module:
         return self
 
     def cuda(self, device=None) -> Module:
-        _check_device(type(self).__name__, "cuda" if device is None else f"cuda:{device}")
+        check_device(type(self).__name__, "cuda" if device is None else f"cuda:{device}")
         return self
 
     # ------------------------------------------------------------------ state
@@ -464,41 +464,9 @@ def _refuse_plain_container(module: Module, name: str, value) -> None:
     )
 
 
-def _check_device(owner: str, device) -> None:
-    text = str(device).lower()
-    if text != "cpu" and not text.startswith("cpu:"):
-        raise UnsupportedError(
-            f"{owner}.to: device {str(device)!r} is not available: chainrule computes on the CPU (with NumPy). "
-            "Use 'cpu', or leave the device out"
-        )
-
-
 def _to_dtype(owner: str, args, kwargs):
     """The dtype that Module.to(...) asks for (None: none), after checking any device it names."""
-    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
-    if unknown:
-        raise ArgumentTypeError(f"{owner}.to: unexpected keyword argument(s) {sorted(unknown)}")
-    if len(args) > 2:
-        raise ArgumentTypeError(f"{owner}.to: expected at most a device and a dtype, got {len(args)} arguments")
-    dtype = kwargs.get("dtype")
-    device = kwargs.get("device")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, bool):
-            continue  # to(dtype, non_blocking) spelled positionally
-        elif isinstance(a, str) or type(a).__name__ == "device":
-            device = a
-        else:
-            dtype = a
-    if device is not None:
-        _check_device(owner, device)
-    if dtype is None:
-        return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ArgumentTypeError(f"{owner}.to: {dtype!r} is neither a device nor a dtype") from None
-    if dt.kind not in "fc":
+    dt = device_and_dtype(owner, args, kwargs)
+    if dt is not None and dt.kind not in "fc":
         raise DTypeError(f"{owner}.to: only floating-point dtypes convert a module's parameters, got {dt}")
     return dt

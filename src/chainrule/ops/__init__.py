@@ -65,6 +65,8 @@ from .loss import (
 )
 from .reduce import (
     AMax,
+    Norm2,
+    norm,
     AMin,
     LogSoftmaxOp,
     LogSumExp,

@@ -470,3 +470,49 @@ def sum_to(x, shape):
     if x.shape == tuple(shape):
         return x
     return SumTo(shape)(x)
+
+
+class Norm2(_Reduce):
+    """The Euclidean (Frobenius) norm over axes; at a zero vector its gradient is 0, as in PyTorch."""
+
+    formula = "y = sqrt(sum_i x_i^2)"
+    derivative = "dy/dx_i = x_i / y  (0 where y = 0)"
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        y = np.sqrt(np.sum(x * x, axis=self.axes, keepdims=self.keepdims))
+        self.save_for_backward(x, y)
+        return y
+
+    def vjp(self, xp, g):
+        x, y = self.saved(xp)
+        zero = xp.data(y) == 0
+        # the inner where keeps the quotient finite where y = 0, so its derivatives are finite there too
+        q = xp.where(zero, xp.const(0, g), g / xp.where(zero, xp.const(1, g), y))
+        return self._expand(xp, q) * x
+
+
+def norm(input, p="fro", dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A002
+    """PyTorch's ``norm`` of a tensor (as a vector) over ``dim`` (all dims when None): ``p`` = 2 or ``"fro"``
+    (the default), 1, ``inf``, ``-inf``, 0 (the count of nonzero values) or any other number."""
+    x = as_float_t(input)
+    axes = norm_dims(dim_arg("norm", dim, axis), x.data.ndim, "norm")
+    keep = keepdim_arg("norm", keepdim, keepdims)
+    if p == "nuc" or (isinstance(p, str) and p != "fro"):
+        raise ArgumentError(f"norm: p={p!r} is not supported; use 'fro', 2, 1, inf, -inf, 0 or another number")
+    if isinstance(p, bool) or not isinstance(p, (str, int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"norm: p must be a number or 'fro', got {p!r}")
+    if p == "fro" or p == 2:
+        return Norm2(axes, keep)(x)
+    from .elementwise import abs as abs_
+
+    a = abs_(x)
+    if p == 1:
+        return Sum(axes, keep)(a)
+    if p == np.inf:
+        return AMax(axes, keep)(a)
+    if p == -np.inf:
+        return AMin(axes, keep)(a)
+    if p == 0:
+        return wrap(np.sum(x.data != 0, axis=axes, keepdims=keep).astype(x.data.dtype))
+    return Sum(axes, keep)(a**p) ** (1.0 / p)
