@@ -41,14 +41,14 @@ class DropoutOp(Function):
 
 
 def _layout(x):
-    """Statistics axes and the broadcast shape of per-channel values for (N, C) or (N, C, L) inputs."""
-    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1))
+    """Statistics axes and the broadcast shape of per-channel values for (N, C), (N, C, L) or (N, C, H, W)."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1)) if x.ndim == 3 else ((0, 2, 3), (1, -1, 1, 1))
 
 
 class BatchNormOp(Function):
     """Normalise each feature over the batch, then scale and shift (named apart from nn.BatchNorm1d).
 
-    Inputs (x, gamma, beta) with x of shape (N, C) or (N, C, L); statistics
+    Inputs (x, gamma, beta) with x of shape (N, C), (N, C, L) or (N, C, H, W); statistics
     over every axis but 1. Training mode only (eval mode uses fixed running
     statistics and is an ordinary affine map).
     """
@@ -128,8 +128,8 @@ def batch_norm(
     evaluation the running estimates are used.
     """
     x = as_t(x)
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim not in (2, 3, 4):
+        raise ShapeError(f"batch_norm: expected input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     c = x.shape[1]
     dt = x.dtype
     w = as_t(weight) if weight is not None else _wrap(np.ones(c, dt))
@@ -137,7 +137,7 @@ def batch_norm(
     if w.shape != (c,) or b.shape != (c,):
         raise ShapeError(f"batch_norm: weight and bias must have shape ({c},), got {w.shape} and {b.shape}")
     if training:
-        axes = (0,) if x.ndim == 2 else (0, 2)
+        axes = _layout(x)[0]
         n = x.data.size // c
         if n < 2:
             raise ArgumentError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
@@ -152,7 +152,7 @@ def batch_norm(
             rv *= 1 - momentum
             rv += momentum * v
         return y
-    shape = (1, c) if x.ndim == 2 else (1, c, 1)
+    shape = (1, c) + (1,) * (x.ndim - 2)
     rm = running_mean.data if isinstance(running_mean, Tensor) else np.asarray(running_mean)
     rv = running_var.data if isinstance(running_var, Tensor) else np.asarray(running_var)
     scale = (w.data / np.sqrt(rv + eps)).astype(dt)
