@@ -126,9 +126,9 @@ class MaxPoolOp(Function):
         self.in_shape = x.shape
         x3 = x.reshape(_as_4d(x.shape, self.nd))
         (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = self.k, self.s, self.p, self.d, self.out
-        self.tiled = (
-            (kh, kw) == (sh, sw) and not (ph or pw) and (dh, dw) == (1, 1) and not self.want_indices and kh * kw > 1
-        )
+        fits = oh * kh <= x3.shape[1] and ow * kw <= x3.shape[2]  # (ceil_mode may add a partial window)
+        self.tiled = (kh, kw) == (sh, sw) and not (ph or pw) and (dh, dw) == (1, 1) and fits
+        self.tiled = self.tiled and not self.want_indices and kh * kw > 1
         if self.tiled:
             y = self._tiled_forward(x3, kh, kw, oh, ow)
             if y is not None:
@@ -240,7 +240,7 @@ class AvgPoolOp(Function):
         b, h, w, _, right = self._geometry()
         x3 = x.reshape(b, h, w)
         (kh, kw), (sh, sw), (oh, ow) = self.k, self.s, self.out
-        self.tiled = (kh, kw) == (sh, sw) and not any(self.p)
+        self.tiled = (kh, kw) == (sh, sw) and not any(self.p) and oh * kh <= h and ow * kw <= w
         if self.tiled:
             y = x3[:, : oh * kh, : ow * kw].reshape(b, oh, kh, ow, kw).sum(axis=(2, 4))
         else:
@@ -459,6 +459,10 @@ def _linear_matrix(n, out, scale, align_corners):
 
 def _nearest_index(n, out, scale, exact):
     """PyTorch's source index of each output position for mode 'nearest' (float32 arithmetic, as its kernel)."""
+    if not exact and out == n:
+        return np.arange(out)
+    if not exact and out == 2 * n:
+        return np.arange(out) // 2
     r = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n) / np.float32(out)
     i = np.arange(out, dtype=np.float32)
     src = np.floor((i + np.float32(0.5)) * r) if exact else np.floor(i * r)
