@@ -314,7 +314,6 @@ from .pool import (
     AdaptiveAvgPoolOp,
     AdaptiveMaxPoolOp,
     AvgPoolOp,
-    AxisMapOp,
     InterpolateOp,
     MaxPoolOp,
     adaptive_avg_pool1d,
