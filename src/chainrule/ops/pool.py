@@ -154,28 +154,26 @@ class MaxPoolOp(Function):
         return y
 
     def _tiled_forward(self, x3, kh, kw, oh, ow):
-        """The max over non-overlapping k x k tiles and a one-hot mask of each tile's first maximum."""
+        """The max over non-overlapping k x k tiles, one axis at a time: first along W over groups of kw
+        neighbours (pairs of a (-1, kw) view), then along H; each step keeps which neighbour won (the first
+        maximum, as PyTorch's raster order gives). None if a NaN is among the maxima."""
         b = x3.shape[0]
-        xr = x3[:, : oh * kh, : ow * kw].reshape(b, oh, kh, ow, kw)
-        y = xr.max(axis=(2, 4))
+        xt = x3 if x3.shape[1:] == (oh * kh, ow * kw) else x3[:, : oh * kh, : ow * kw]
+        m, self.code_w = _first_max(xt.reshape(-1, kw), kw)
+        mr = m.reshape(b * oh, kh, ow)
+        y, self.code_h = _first_max(mr, kh, axis=1)
         if np.isnan(y).any():
             return None
-        mask = np.empty(xr.shape, x3.dtype)
-        taken = np.zeros(y.shape, bool)
-        for a in range(kh):
-            for c in range(kw):
-                eq = xr[:, :, a, :, c] == y
-                np.greater(eq, taken, out=mask[:, :, a, :, c], casting="unsafe")  # eq and not taken
-                taken |= eq
-        self.mask = mask
         return y
 
     def vjp(self, xp, g, *_):
         nd = self.nd
         (oh, ow), (kh, kw) = self.out, self.k
         b, h, w = _as_4d(self.in_shape, nd)
-        if self.tiled:
-            gx = xp.reshape(xp.reshape(g, (b, oh, 1, ow, 1)) * self.mask, (b, oh * kh, ow * kw))
+        if self.tiled:  # g back to each tile's winner along H, then along W
+            gh = xp.stack([xp.reshape(g, (b * oh, ow)) * m for m in _masks(self.code_h, kh)], axis=1)
+            gh = xp.reshape(gh, (-1,))
+            gx = xp.reshape(xp.stack([gh * m for m in _masks(self.code_w, kw)], axis=-1), (b, oh * kh, ow * kw))
             if oh * kh != h or ow * kw != w:
                 gx = xp.pad(gx, (0, w - ow * kw, 0, h - oh * kh))
             return xp.reshape(gx, self.in_shape)
@@ -185,6 +183,29 @@ class MaxPoolOp(Function):
         if (self.hp, self.wp) != (h, w):
             gp = xp.take(gp, (slice(None), slice(ph, ph + h), slice(pw, pw + w)))
         return xp.reshape(gp, self.in_shape)
+
+
+def _first_max(a, k, axis=-1):
+    """(max, code) over the k entries of ``a`` along ``axis`` (of length k): code says which entry was the first
+    maximum (a bool for k == 2, else uint8)."""
+    take = (lambda j: a[:, j]) if axis == -1 else (lambda j: a[:, j, :])
+    m = take(0)
+    code = None
+    for j in range(1, k):
+        v = take(j)
+        gt = v > m
+        m = np.maximum(m, v)
+        code = gt if k == 2 else np.where(gt, np.uint8(j), np.uint8(0) if code is None else code)
+    return m, code
+
+
+def _masks(code, k):
+    """One bool mask per entry: where that entry was the first maximum."""
+    if k == 1:
+        return (np.ones(1, bool),)
+    if k == 2:
+        return (~code, code)
+    return tuple(code == j for j in range(k))
 
 
 def _max_pool(nd, op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
