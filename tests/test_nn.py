@@ -242,9 +242,9 @@ def test_dropout_of_one_matches_torch():
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
-def test_batchnorm_momentum_none_is_refused():
+def test_batchnorm_momentum_outside_0_1_is_refused():
     with pytest.raises(ValueError, match="momentum"):
-        cr.nn.BatchNorm1d(3, momentum=None)
+        cr.nn.BatchNorm1d(3, momentum=1.5)
 
 
 # ---------------------------------------------------------------------- assigning buffers and parameters

@@ -337,6 +337,27 @@ CASES = [
         lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b, training=False),
         [D(_u(6, 3)), C(_u(3)), C(_u(3, **pos)), D(_u(3)), D(_u(3))],
     ),
+    # pooling, resampling, group norm, channel dropout (issue 12)
+    ("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [D(_u(2, 2, 5, 6))]),
+    ("max_pool2d tiled", lambda x: F.max_pool2d(x, 2), [D(_u(2, 2, 4, 6))]),
+    ("max_pool2d indices", lambda x: F.max_pool2d(x, 2, 1, return_indices=True), [D(_u(2, 2, 4, 5))]),
+    ("max_pool1d", lambda x: F.max_pool1d(x, 2, 1, 1, dilation=2), [D(_u(2, 2, 7))]),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [D(_u(2, 2, 5, 6))]),
+    ("avg_pool2d tiled", lambda x: F.avg_pool2d(x, 2, divisor_override=3), [D(_u(2, 2, 4, 6))]),
+    ("avg_pool1d", lambda x: F.avg_pool1d(x, 3, 1, 1), [D(_u(2, 2, 7))]),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [D(_u(2, 2, 5, 7))]),
+    ("adaptive_avg_pool1d", lambda x: F.adaptive_avg_pool1d(x, 3), [D(_u(2, 2, 7))]),
+    ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (2, 3), True), [D(_u(2, 2, 5, 7))]),
+    ("adaptive_max_pool1d", lambda x: F.adaptive_max_pool1d(x, 3), [D(_u(2, 2, 7))]),
+    ("interpolate", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), [D(_u(2, 2, 3, 4))]),
+    ("interpolate nearest", lambda x: F.interpolate(x, size=5), [D(_u(2, 2, 3))]),
+    ("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2), [D(_u(2, 8, 2, 3))]),
+    ("pixel_unshuffle", lambda x: F.pixel_unshuffle(x, 2), [D(_u(2, 2, 4, 6))]),
+    ("batch_norm 4-d", lambda x, w, b: F.batch_norm(x, weight=w, bias=b), [D(_u(3, 2, 3, 2)), D(_u(2)), D(_u(2))]),
+    ("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), [D(_u(2, 4, 3)), D(_u(4, **pos)), D(_u(4))]),
+    ("group_norm plain", lambda x: F.group_norm(x, 1), [D(_u(2, 4, 3))]),
+    ("dropout2d", lambda x: F.dropout2d(x, 0.4, generator=np.random.default_rng(3)), [D(_u(4, 6, 2, 2))]),
+    ("dropout1d", lambda x: F.dropout1d(x, 0.4, generator=np.random.default_rng(3)), [D(_u(4, 6, 3))]),
     # layer norm, embedding, bilinear
     (
         "layer_norm",
@@ -579,6 +600,10 @@ def test_a_value_changed_in_place_is_refused_or_was_not_read_under_create_graph(
         ("CtxMul (ctx style, saves its inputs)", 0, "refused"),
         ("layer_norm", 2, "same gradients"),  # layer norm's bias is never read
         ("layer_norm", 1, "refused"),
+        ("max_pool2d", 0, "same gradients"),  # max pooling reads only the indices of the maxima
+        ("max_pool2d tiled", 0, "same gradients"),
+        ("group_norm", 2, "same gradients"),  # group norm's bias is never read
+        ("group_norm", 0, "refused"),
         ("embedding", 0, "same gradients"),  # the table is not read by the lookup's gradient
         ("broadcast_to", "out", "refused the write"),
     ],

@@ -50,6 +50,11 @@ def _tf():
     return torch.nn.functional
 
 
+def _channel_mask(shape, p, seed):
+    """The mask dropout1d/2d draws from np.random.default_rng(seed), scaled by 1 / (1 - p)."""
+    return (np.random.default_rng(seed).random(shape) >= p) / (1 - p)
+
+
 #: name -> (inputs, chainrule function, PyTorch function); every input is differentiated
 CASES = {
     "exp": ([_any(3, 4)], lambda x: cr.exp(x), lambda x: torch.exp(x)),
@@ -430,6 +435,81 @@ CASES = {
         [_any(3, 4), _pos(3, 4)],
         lambda x, t: F.cross_entropy(x, t / t.sum(axis=1, keepdims=True), CLASS_WEIGHT),
         lambda x, t: _tf().cross_entropy(x, t / t.sum(1, keepdim=True), torch.tensor(CLASS_WEIGHT)),
+    ),
+    # pooling, resampling, normalisation (issue 12)
+    "max_pool2d": (
+        [_any(2, 2, 7, 6)],
+        lambda x: (
+            F.max_pool2d(x * x, 3, 2, 1, dilation=(1, 2), ceil_mode=True) * F.max_pool2d(x, 3, 2, 1, (1, 2), True)
+        ),
+        lambda x: _tf().max_pool2d(x * x, 3, 2, 1, (1, 2), True) * _tf().max_pool2d(x, 3, 2, 1, (1, 2), True),
+    ),
+    "max_pool2d_tiled": (
+        [_any(2, 3, 4, 6)],
+        lambda x: F.max_pool2d(x, 2) ** 3,
+        lambda x: _tf().max_pool2d(x, 2) ** 3,
+    ),
+    "max_pool1d": ([_any(2, 3, 9)], lambda x: F.max_pool1d(x, 3, 2) ** 3, lambda x: _tf().max_pool1d(x, 3, 2) ** 3),
+    "avg_pool2d": (
+        [_any(2, 2, 7, 6)],
+        lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False) ** 3,
+        lambda x: _tf().avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False) ** 3,
+    ),
+    "avg_pool2d_tiled": ([_any(2, 3, 4, 5)], lambda x: F.avg_pool2d(x, 2) ** 3, lambda x: _tf().avg_pool2d(x, 2) ** 3),
+    "avg_pool1d": (
+        [_any(2, 3, 8)],
+        lambda x: F.avg_pool1d(x, 3, 2, 1) ** 3,
+        lambda x: _tf().avg_pool1d(x, 3, 2, 1) ** 3,
+    ),
+    "adaptive_avg_pool2d": (
+        [_any(2, 3, 7, 5)],
+        lambda x: F.adaptive_avg_pool2d(x, (3, 2)) ** 3,
+        lambda x: _tf().adaptive_avg_pool2d(x, (3, 2)) ** 3,
+    ),
+    "adaptive_avg_pool1d": (
+        [_any(2, 3, 7)],
+        lambda x: F.adaptive_avg_pool1d(x, 3) ** 3,
+        lambda x: _tf().adaptive_avg_pool1d(x, 3) ** 3,
+    ),
+    "adaptive_max_pool2d": (
+        [_any(2, 3, 7, 5)],
+        lambda x: F.adaptive_max_pool2d(x, (3, 2)) ** 3,
+        lambda x: _tf().adaptive_max_pool2d(x, (3, 2)) ** 3,
+    ),
+    "adaptive_max_pool1d": (
+        [_any(2, 3, 7)],
+        lambda x: F.adaptive_max_pool1d(x, 3) ** 3,
+        lambda x: _tf().adaptive_max_pool1d(x, 3) ** 3,
+    ),
+    "interpolate_bilinear": (
+        [_any(2, 2, 3, 4)],
+        lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear") ** 3,
+        lambda x: _tf().interpolate(x, scale_factor=1.5, mode="bilinear") ** 3,
+    ),
+    "interpolate_nearest": (
+        [_any(2, 2, 5)],
+        lambda x: F.interpolate(x, size=7) ** 3,
+        lambda x: _tf().interpolate(x, size=7) ** 3,
+    ),
+    "pixel_shuffle": (
+        [_any(2, 8, 2, 3)],
+        lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 2) ** 2, 2) * x,
+        lambda x: _tf().pixel_unshuffle(_tf().pixel_shuffle(x, 2) ** 2, 2) * x,
+    ),
+    "batch_norm_4d": (
+        [_any(3, 2, 3, 2), _pos(2), _any(2)],
+        lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True) ** 2,
+        lambda x, g, b: _tf().batch_norm(x, None, None, g, b, training=True) ** 2,
+    ),
+    "group_norm": (
+        [_any(2, 4, 3), _pos(4), _any(4)],
+        lambda x, g, b: F.group_norm(x, 2, g, b) ** 2,
+        lambda x, g, b: _tf().group_norm(x, 2, g, b) ** 2,
+    ),
+    "dropout2d": (
+        [_any(4, 6, 2, 2)],
+        lambda x: F.dropout2d(x, 0.4, generator=np.random.default_rng(3)) ** 3,
+        lambda x: (x * torch.tensor(_channel_mask((4, 6, 1, 1), 0.4, 3))) ** 3,
     ),
 }
 

@@ -46,6 +46,22 @@ from .layers import (
 )
 from .layers_more import Bilinear, Embedding, LayerNorm, Unflatten
 from .module import Module, Parameter
+from .norm import BatchNorm2d, GroupNorm  # (issue 12)
+from .pool import (  # (issue 12)
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    Dropout1d,
+    Dropout2d,
+    MaxPool1d,
+    MaxPool2d,
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+)
 
 __all__ = [
     "functional",
@@ -99,4 +115,20 @@ __all__ = [
     "KLDivLoss",
     "CosineEmbeddingLoss",
     "MarginRankingLoss",
+    # pooling, normalisation, resampling (issue 12)
+    "BatchNorm2d",
+    "GroupNorm",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "Upsample",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Dropout1d",
+    "Dropout2d",
 ]

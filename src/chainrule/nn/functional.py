@@ -1,5 +1,5 @@
-"""Functions for building networks: activations, linear, bilinear, dropout, batch and layer norm, embedding,
-losses.
+"""Functions for building networks: activations, linear, bilinear, dropout, batch, layer and group norm,
+embedding, pooling, interpolation, losses.
 
 The same operations as ``chainrule.*`` under the names PyTorch users know from
 ``torch.nn.functional``.
@@ -53,6 +53,20 @@ from ..ops.loss_extra import (
     margin_ranking_loss,
     smooth_l1_loss,
 )
+from ..ops.normalization import dropout1d, dropout2d, group_norm
+from ..ops.pool import (  # pooling and resampling (issue 12)
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 __all__ = [
     "normalize",
@@ -97,6 +111,21 @@ __all__ = [
     "cosine_similarity",
     "cosine_embedding_loss",
     "margin_ranking_loss",
+    # pooling, resampling, group norm, feature dropout (issue 12)
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "interpolate",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "group_norm",
+    "dropout1d",
+    "dropout2d",
 ]
 
 

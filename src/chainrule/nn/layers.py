@@ -15,6 +15,7 @@ from ..ops.operands import dim_arg
 from ..tensor import Tensor, from_numpy
 from . import init
 from .module import Module, Parameter
+from .norm import BatchNorm1d  # (defined with BatchNorm2d; exported from here as before)
 
 __all__ = [
     "Linear",
@@ -228,71 +229,6 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-class BatchNorm1d(Module):
-    """Batch normalisation of (N, C) or (N, C, L) inputs over every axis but 1.
-
-    Training mode normalises with the batch statistics and updates
-    ``running_mean`` / ``running_var``; evaluation mode uses those.
-    """
-
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        dtype=np.float32,
-    ):
-        super().__init__()
-        if momentum is None or not 0.0 <= momentum <= 1.0:
-            raise ArgumentError(
-                f"BatchNorm1d: momentum must be a number in [0, 1], got {momentum!r} (the cumulative average "
-                "that PyTorch's momentum=None selects is not implemented)"
-            )
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype))
-        else:
-            self.weight = None
-            self.bias = None
-        if track_running_stats:
-            self.register_buffer("running_mean", from_numpy(np.zeros(num_features, dtype)))
-            self.register_buffer("running_var", from_numpy(np.ones(num_features, dtype)))
-        else:
-            self.running_mean = None
-            self.running_var = None
-
-    def forward(self, x):
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            from ..errors import ShapeError
-
-            raise ShapeError(
-                f"BatchNorm1d({self.num_features}): expected input of shape (N, {self.num_features}) or "
-                f"(N, {self.num_features}, L), got {x.shape}"
-            )
-        use_batch = self.training or not self.track_running_stats
-        track = self.training and self.track_running_stats
-        return ops.batch_norm(
-            x,
-            self.running_mean if (track or not use_batch) else None,
-            self.running_var if (track or not use_batch) else None,
-            self.weight,
-            self.bias,
-            training=use_batch,
-            momentum=self.momentum,
-            eps=self.eps,
-        )
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
 
 
 class Standardize(Module):

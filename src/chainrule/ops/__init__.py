@@ -311,4 +311,25 @@ from .loss_extra import (
     smooth_l1_loss,
 )
 
+# pooling, resampling, group norm and feature dropout (issue 12)
+from .pool import (
+    AdaptiveAvgPoolOp,
+    AdaptiveMaxPoolOp,
+    AvgPoolOp,
+    InterpolateOp,
+    MaxPoolOp,
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
+from .normalization import FeatureDropoutOp, GroupNormOp, dropout1d, dropout2d, group_norm
+
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -41,14 +41,14 @@ class DropoutOp(Function):
 
 
 def _layout(x):
-    """Statistics axes and the broadcast shape of per-channel values for (N, C) or (N, C, L) inputs."""
-    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1))
+    """Statistics axes and the broadcast shape of per-channel values for (N, C), (N, C, L) or (N, C, H, W)."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2), (1, -1, 1)) if x.ndim == 3 else ((0, 2, 3), (1, -1, 1, 1))
 
 
 class BatchNormOp(Function):
     """Normalise each feature over the batch, then scale and shift (named apart from nn.BatchNorm1d).
 
-    Inputs (x, gamma, beta) with x of shape (N, C) or (N, C, L); statistics
+    Inputs (x, gamma, beta) with x of shape (N, C), (N, C, L) or (N, C, H, W); statistics
     over every axis but 1. Training mode only (eval mode uses fixed running
     statistics and is an ordinary affine map).
     """
@@ -61,38 +61,63 @@ class BatchNormOp(Function):
     def __init__(self, eps):
         self.eps = eps
 
-    def normalize(self, xp, x):
-        """(xhat, inv_std): x standardised per channel over the batch, and 1 / sqrt(var + eps)."""
+    def center(self, xp, x):
+        """(xc, inv_std): x minus its per-channel batch mean, and 1 / sqrt(biased var + eps), per channel."""
         axes, _ = _layout(x)
         xc = x - xp.mean(x, axis=axes, keepdims=True)
         inv_std = (xp.mean(xc * xc, axis=axes, keepdims=True) + xp.const(self.eps, xc)) ** -0.5
-        return xc * inv_std, inv_std
+        return xc, inv_std
 
     def forward(self, x, gamma, beta):
-        self.save_for_backward(x, gamma)  # never the bias: a changed bias leaves the gradients right
         from ..namespace import numpy_ns
 
-        self.xhat, self.inv_std = self.normalize(numpy_ns, x)
-        shape = _layout(x)[1]
-        return self.xhat * gamma.reshape(shape) + beta.reshape(shape)
+        self.save_for_backward(x, gamma)  # never the bias: a changed bias leaves the gradients right
+        axes, shape = _layout(x)
+        n = x.size // x.shape[1]
+        self.mean = x.mean(axis=axes)
+        xc = x - self.mean.reshape(shape)
+        self.var = _channel_dot(numpy_ns, xc, xc) / np.asarray(n, x.dtype)  # biased
+        self.xc = xc
+        self.inv_std = ((self.var + np.asarray(self.eps, x.dtype)) ** -0.5).reshape(shape)
+        y = xc * (gamma.reshape(shape) * self.inv_std)
+        y += beta.reshape(shape).astype(y.dtype, copy=False)
+        return y
 
     def vjp(self, xp, g):
         from ..namespace import numpy_ns
 
         x, gamma = self.saved(xp)
         # the statistics are functions of x: recomputed (and so differentiated) under create_graph
-        xhat, inv_std = (self.xhat, self.inv_std) if xp is numpy_ns else self.normalize(xp, x)
+        xc, inv_std = (self.xc, self.inv_std) if xp is numpy_ns else self.center(xp, x)
         axes, shape = _layout(x)
         ng = self.needs_input_grad
         gsum = xp.sum(g, axis=axes)
-        gxhat_sum = xp.sum(g * xhat, axis=axes)
+        gxc_sum = _channel_dot(xp, g, xc)
         gx = None
         if ng[0]:
             n = xp.data(x).size // xp.data(gamma).size
+            scale = xp.reshape(gamma, shape) * inv_std
+            # gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), with xhat = xc * inv_std
             mg = xp.reshape(gsum, shape) * xp.const(1 / n, g)
-            mgx = xp.reshape(gxhat_sum, shape) * xp.const(1 / n, g)
-            gx = (xp.reshape(gamma, shape) * inv_std) * (g - mg - xhat * mgx)
-        return gx, (gxhat_sum if ng[1] else None), (gsum if ng[2] else None)
+            coef = inv_std * inv_std * xp.reshape(gxc_sum, shape) * xp.const(1 / n, g)
+            if xp is numpy_ns:  # the same formula with one temporary, in place (a third faster on big maps)
+                gx = xc * coef
+                gx += mg
+                np.subtract(g, gx, out=gx)
+                gx *= scale
+            else:
+                gx = (g - mg - xc * coef) * scale
+        gw = xp.reshape(xp.reshape(gxc_sum, shape) * inv_std, (-1,)) if ng[1] else None
+        return gx, gw, (gsum if ng[2] else None)
+
+
+def _channel_dot(xp, a, b):
+    """sum(a * b) per channel (axis 1), as a batch of dot products (BLAS, no full-size temporary)."""
+    n, c = a.shape[0], a.shape[1]
+    if a.ndim == 2:
+        return xp.sum(a * b, axis=0)
+    d = xp.matmul(xp.reshape(a, (n, c, 1, -1)), xp.reshape(b, (n, c, -1, 1)))
+    return xp.reshape(xp.sum(d, axis=0), (c,))
 
 
 def dropout(x, p: float = 0.5, training: bool = True, generator=None):
@@ -128,8 +153,8 @@ def batch_norm(
     evaluation the running estimates are used.
     """
     x = as_t(x)
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim not in (2, 3, 4):
+        raise ShapeError(f"batch_norm: expected input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     c = x.shape[1]
     dt = x.dtype
     w = as_t(weight) if weight is not None else _wrap(np.ones(c, dt))
@@ -137,14 +162,14 @@ def batch_norm(
     if w.shape != (c,) or b.shape != (c,):
         raise ShapeError(f"batch_norm: weight and bias must have shape ({c},), got {w.shape} and {b.shape}")
     if training:
-        axes = (0,) if x.ndim == 2 else (0, 2)
         n = x.data.size // c
         if n < 2:
             raise ArgumentError(f"batch_norm: need more than one value per channel in training, got input {x.shape}")
-        y = BatchNormOp(eps)(x, w, b)
+        op = BatchNormOp(eps)
+        y = op(x, w, b)
         if running_mean is not None:
-            m = x.data.mean(axis=axes)
-            v = x.data.var(axis=axes) * (n / (n - 1))
+            m = op.mean
+            v = op.var * (n / (n - 1))
             rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
             rv = running_var.data if isinstance(running_var, Tensor) else running_var
             rm *= 1 - momentum
@@ -152,7 +177,7 @@ def batch_norm(
             rv *= 1 - momentum
             rv += momentum * v
         return y
-    shape = (1, c) if x.ndim == 2 else (1, c, 1)
+    shape = (1, c) + (1,) * (x.ndim - 2)
     rm = running_mean.data if isinstance(running_mean, Tensor) else np.asarray(running_mean)
     rv = running_var.data if isinstance(running_var, Tensor) else np.asarray(running_var)
     scale = (w.data / np.sqrt(rv + eps)).astype(dt)
