@@ -359,3 +359,17 @@ def test_what_chainrule_refuses_torch_refuses(args, kwargs):
         torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kwargs)
     with pytest.raises(E.ChainruleError):
         F.conv2d(x, w, **kwargs)
+
+
+def test_backward_twice_with_retain_graph_gives_the_same_gradients():
+    """The forward pass's im2col matrix is reused by the first weight gradient only; a second backward
+    through the same graph recomputes it."""
+    x = cr.tensor(rng.standard_normal((2, 3, 5, 5)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    y = (F.conv2d(x, w, padding=1) ** 2).sum()
+    y.backward(retain_graph=True)
+    first = w.grad.numpy().copy(), x.grad.numpy().copy()
+    w.grad, x.grad = None, None
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), first[0])
+    np.testing.assert_array_equal(x.grad.numpy(), first[1])

@@ -176,10 +176,10 @@ class NumpyNamespace:
         return conv_transpose_array(x, w, tuple(stride), tuple(lo), tuple(dilation), groups, tuple(out_spatial))
 
     @staticmethod
-    def conv_weight_nd(x, g, kernel, stride, pads, dilation, groups):
+    def conv_weight_nd(x, g, kernel, stride, pads, dilation, groups, cols=None):
         from .ops.conv import conv_weight_array
 
-        return conv_weight_array(x, g, tuple(kernel), tuple(stride), tuple(pads), tuple(dilation), groups)
+        return conv_weight_array(x, g, tuple(kernel), tuple(stride), tuple(pads), tuple(dilation), groups, cols)
 
     @staticmethod
     def unfold(x, kernel_size, dilation, padding, stride):
