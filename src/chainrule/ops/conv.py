@@ -228,8 +228,12 @@ class ConvOp(Function):
     formula = "y[n,o,p] = sum_{c,k} w[o,c,k] * x[n,c,p*stride + k*dilation - pad] + b[o]  (im2col(x), then W @ cols)"
     derivative = (
         "dL/dx = the incoming gradient g correlated with the kernel flipped in space, in and out channels "
-        "swapped: a transposed convolution, col2im(W^T @ g); dL/dw = the correlation of x with g, "
-        "g @ im2col(x)^T summed over the batch; dL/db = g summed over the batch and positions"
+        "swapped (a transposed convolution): dx[n,c,q] = sum_{o,k} g[n,o,p] * w[o,c,k] over the p with "
+        "p*stride + k*dilation - pad = q; with stride and dilation 1, dx[n,c,q] = sum_{o,j} "
+        "g[n,o,q + pad - (K-1) + j] * flip(w)[o,c,j] (g read as 0 outside), computed as col2im(W^T @ g). "
+        "dL/dw = the correlation of "
+        "x with g: dw[o,c,k] = sum_{n,p} g[n,o,p] * x[n,c,p*stride + k*dilation - pad] = g @ im2col(x)^T. "
+        "dL/db[o] = sum_{n,p} g[n,o,p]"
     )
     broadcasts = (2,)
 
