@@ -441,6 +441,28 @@ CASES = [
         lambda x, t: F.cross_entropy(x, t, np.arange(1.0, 5.0), label_smoothing=0.1),
         [D(_u(5, 4)), D(probs)],
     ),
+    # convolution (issue 12)
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1, 1, 2), [D(_u(2, 4, 5, 5)), D(_u(4, 2, 3, 3)), D(_u(4))]),
+    ("conv1d same", lambda x, w: F.conv1d(x, w, padding="same"), [D(_u(2, 3, 6)), D(_u(2, 3, 4))]),
+    (
+        "conv_transpose2d",
+        lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1),
+        [D(_u(2, 3, 3, 4)), D(_u(3, 2, 3, 3)), D(_u(2))],
+    ),
+    ("conv_transpose1d", lambda x, w: F.conv_transpose1d(x, w, stride=2), [D(_u(2, 3, 4)), D(_u(3, 2, 3))]),
+    ("conv_nd", lambda x, w: cr.ops.conv_nd(x, w, (1,), ((1, 0),), (1,), 1), [D(_u(2, 3, 5)), D(_u(2, 3, 2))]),
+    (
+        "conv_transpose_nd",
+        lambda x, w: cr.ops.conv_transpose_nd(x, w, (2,), (1,), (1,), 1, (6,)),
+        [D(_u(2, 3, 3)), D(_u(3, 2, 2))],
+    ),
+    (
+        "conv_weight_nd",
+        lambda x, g: cr.ops.conv_weight_nd(x, g, (2,), (1,), ((0, 0),), (1,), 1),
+        [D(_u(2, 3, 5)), D(_u(2, 4, 4))],
+    ),
+    ("unfold", lambda x: F.unfold(x, 2, padding=1), [D(_u(2, 3, 4, 4))]),
+    ("fold", lambda x: F.fold(x, (3, 4), 2), [D(_u(2, 8, 6))]),
     # the nodes that in-place operations record
     ("add_", _inplace("add_"), [D(_u(3, 4)), D(_u(3, 4))]),
     ("sub_ alpha", lambda x, o: (x * 1.0).sub_(o, alpha=3.0), [D(_u(3, 4)), D(_u(4))]),

@@ -511,6 +511,40 @@ CASES = {
         lambda x: F.dropout2d(x, 0.4, generator=np.random.default_rng(3)) ** 3,
         lambda x: (x * torch.tensor(_channel_mask((4, 6, 1, 1), 0.4, 3))) ** 3,
     ),
+    # convolution (issue 12): the input gradient is a transposed convolution, the weight gradient a correlation,
+    # each differentiable through the others
+    "conv2d": (
+        [_any(2, 4, 5, 6), _any(6, 2, 3, 2), _any(6)],
+        lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 0), (1, 2), 2) ** 2,
+        lambda x, w, b: _tf().conv2d(x, w, b, (2, 1), (1, 0), (1, 2), 2) ** 2,
+    ),
+    "conv2d_same": (
+        [_any(1, 2, 4, 5), _any(3, 2, 2, 3)],
+        lambda x, w: F.conv2d(x, w, padding="same", dilation=(2, 1)) * x.sum(),
+        lambda x, w: _tf().conv2d(x, w, padding="same", dilation=(2, 1)) * x.sum(),
+    ),
+    "conv1d": (
+        [_any(2, 3, 7), _any(2, 3, 3), _any(2)],
+        lambda x, w, b: F.conv1d(x, w, b, 2, 1) ** 2,
+        lambda x, w, b: _tf().conv1d(x, w, b, 2, 1) ** 2,
+    ),
+    "conv_transpose2d": (
+        [_any(2, 4, 3, 3), _any(4, 1, 2, 3), _any(2)],
+        lambda x, w, b: F.conv_transpose2d(x, w, b, 2, (0, 1), (1, 0), 2) ** 2,
+        lambda x, w, b: _tf().conv_transpose2d(x, w, b, 2, (0, 1), (1, 0), 2) ** 2,
+    ),
+    "conv_transpose1d": (
+        [_any(1, 2, 4), _any(2, 3, 3)],
+        lambda x, w: F.conv_transpose1d(x, w, None, 1, 1, 1, 1, 2) ** 2,
+        lambda x, w: _tf().conv_transpose1d(x, w, None, 1, 1, 1, 1, 2) ** 2,
+    ),
+    "unfold_fold": (
+        [_any(2, 2, 4, 5)],
+        lambda x: F.fold(F.unfold(x, (2, 3), padding=1, stride=(1, 2)) ** 2, (4, 5), (2, 3), padding=1, stride=(1, 2)),
+        lambda x: _tf().fold(
+            _tf().unfold(x, (2, 3), padding=1, stride=(1, 2)) ** 2, (4, 5), (2, 3), padding=1, stride=(1, 2)
+        ),
+    ),
 }
 
 

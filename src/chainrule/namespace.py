@@ -195,6 +195,42 @@ class NumpyNamespace:
 
     # --- end of indexing, layout, einsum
 
+    # --- convolution (issue 12): a convolution's derivatives are the transposed convolution and the weight
+    # correlation, each differentiable through the others; unfold and fold are each other's adjoints
+    @staticmethod
+    def conv_nd(x, w, stride, pads, dilation, groups):
+        from .ops.conv import conv_array
+
+        return conv_array(x, w, tuple(stride), tuple(pads), tuple(dilation), groups)
+
+    @staticmethod
+    def conv_transpose_nd(x, w, stride, lo, dilation, groups, out_spatial):
+        from .ops.conv import conv_transpose_array
+
+        return conv_transpose_array(x, w, tuple(stride), tuple(lo), tuple(dilation), groups, tuple(out_spatial))
+
+    @staticmethod
+    def conv_weight_nd(x, g, kernel, stride, pads, dilation, groups, cols=None):
+        from .ops.conv import conv_weight_array
+
+        return conv_weight_array(x, g, tuple(kernel), tuple(stride), tuple(pads), tuple(dilation), groups, cols)
+
+    @staticmethod
+    def unfold(x, kernel_size, dilation, padding, stride):
+        """im2col of a 4-D array with PyTorch's ``unfold`` arguments (pairs)."""
+        from .ops.conv import unfold_array
+
+        return unfold_array(x, kernel_size, dilation, padding, stride)
+
+    @staticmethod
+    def fold(x, output_size, kernel_size, dilation, padding, stride):
+        """col2im of a 3-D array with PyTorch's ``fold`` arguments (pairs)."""
+        from .ops.conv import fold_array
+
+        return fold_array(x, output_size, kernel_size, dilation, padding, stride)
+
+    # --- end of convolution
+
     @staticmethod
     def const(value, like):
         """``value`` as a constant array in ``like``'s dtype."""
@@ -219,6 +255,7 @@ class TensorNamespace:
             " sinh cosh erf cumsum cumprod logcumsumexp"
         ).split()
     ) | frozenset("flip roll stack pad einsum".split())  # indexing, layout, einsum (issue 11)
+    _NAMES |= frozenset("conv_nd conv_transpose_nd conv_weight_nd unfold fold".split())  # convolution (issue 12)
 
     # The namespace speaks NumPy's language (as the array API does); where chainrule's Tensor functions
     # take PyTorch's meaning of a name, the NumPy meaning is spelled out here.

@@ -17,6 +17,7 @@ from .activations import (
     Softsign,
 )
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Fold, Unfold
 from .layers import (
     BatchNorm1d,
     BCELoss,
@@ -70,6 +71,13 @@ __all__ = [
     "Module",
     "Parameter",
     "Linear",
+    # convolution (issue 12)
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "Unfold",
+    "Fold",
     "Sequential",
     "ModuleList",
     "ModuleDict",

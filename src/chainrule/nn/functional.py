@@ -44,6 +44,7 @@ from ..ops.activations import (
     silu,
     softsign,
 )
+from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, unfold
 from ..ops.loss_extra import (
     cosine_embedding_loss,
     cosine_similarity,
@@ -70,6 +71,13 @@ from ..ops.pool import (  # pooling and resampling (issue 12)
 
 __all__ = [
     "normalize",
+    # convolution (issue 12)
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "unfold",
+    "fold",
     "linear",
     "dropout",
     "batch_norm",

@@ -332,4 +332,22 @@ from .pool import (
 )
 from .normalization import FeatureDropoutOp, GroupNormOp, dropout1d, dropout2d, group_norm
 
+# convolution (issue 12)
+from .conv import (
+    ConvOp,
+    ConvTransposeOp,
+    ConvWeightOp,
+    FoldOp,
+    UnfoldOp,
+    conv1d,
+    conv2d,
+    conv_nd,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose_nd,
+    conv_weight_nd,
+    fold,
+    unfold,
+)
+
 __all__ = [name for name in dir() if not name.startswith("_")]
