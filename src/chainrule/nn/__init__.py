@@ -46,6 +46,7 @@ from .layers import (
 )
 from .layers_more import Bilinear, Embedding, LayerNorm, Unflatten
 from .module import Module, Parameter
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # recurrent layers (issue 12)
 
 __all__ = [
     "functional",
@@ -99,4 +100,13 @@ __all__ = [
     "KLDivLoss",
     "CosineEmbeddingLoss",
     "MarginRankingLoss",
+    # recurrent layers (issue 12)
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "RNNCellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
 ]
