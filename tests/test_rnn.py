@@ -373,3 +373,28 @@ def test_bad_arguments_are_refused_clearly():
 def test_repr_reads_like_pytorchs():
     assert repr(cr.nn.GRU(3, 4, num_layers=2, batch_first=True)) == "GRU(3, 4, num_layers=2, batch_first=True)"
     assert repr(cr.nn.LSTMCell(3, 4)) == "LSTMCell(3, 4)"
+
+
+@requires_torch
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_steps_run_in_chunks_of_any_size_with_the_same_results(kind, steps, monkeypatch):
+    """The nodes run their steps in cache-sized chunks (several steps' input projections, and weight
+    gradients, in one product): chunks of 1, 2 and 3 of 5 steps, both directions, against PyTorch."""
+    node = {"rnn_tanh": cr.ops.RNNLayerOp, "rnn_relu": cr.ops.RNNLayerOp, "lstm": cr.ops.LSTMLayerOp}
+    node = node.get(kind, cr.ops.GRULayerOp)
+    batch, hidden = 2, 3
+    monkeypatch.setattr(node, "chunk_bytes", steps * batch * node.gates * hidden * 8)
+    m, tm = _modules(kind, 2, hidden, bidirectional=True)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, batch, 2))
+    xs, txs = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = _call(m, xs, None, kind == "lstm")[0], _call(tm, txs, None, kind == "lstm")[0]
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    v = rng.normal(size=tout.shape)
+    (out * cr.tensor(v)).sum().backward()
+    (tout * torch.tensor(v)).sum().backward()
+    np.testing.assert_allclose(xs.grad.numpy(), txs.grad.numpy(), rtol=1e-9, atol=1e-11)
+    tparams = dict(tm.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)

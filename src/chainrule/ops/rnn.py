@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..function import Function
 from ..namespace import numpy_ns
-from .linalg import linear
 from .operands import as_t
 from .shape import reshape
 
@@ -147,86 +146,125 @@ class _Tape:
                 _pool.give(self.bufs.pop(k))
 
 
-def _weight_grads(xp, dg, y, h0, reverse: bool, needs_w: bool, needs_b: bool):
-    """dW_hh = sum over steps and batch of dgates_t^T h_(t-1), db_hh = the sum of dgates: each a product or
-    sum over all steps at once (the states h_(t-1) are h0 and the outputs y shifted by one step)."""
-    n, b, g = dg.shape
-    hid = h0.shape[-1]
-    gw = gb = None
-    if needs_w:
-        first, rest, ys = (n - 1, slice(0, n - 1), slice(1, n)) if reverse else (0, slice(1, n), slice(0, n - 1))
-        gw = xp.matmul(xp.transpose(dg[first]), h0)
-        if n > 1:
-            rows = (n - 1) * b
-            gw = gw + xp.matmul(xp.transpose(xp.reshape(dg[rest], (rows, g))), xp.reshape(y[ys], (rows, hid)))
-    if needs_b:
-        gb = xp.sum(xp.reshape(dg, (n * b, g)), axis=0)
-    return gw, gb
+def _chunks(n: int, size: int, reverse: bool):
+    """The steps in chunks of ``size``, [(t0, t1), ...], in the order a loop visits them."""
+    spans = [(t0, min(t0 + size, n)) for t0 in range(0, n, size)]
+    return spans[::-1] if reverse else spans
 
 
-def _check(op: str, gates: int, gi, h0, w_hh, b_hh, c0=None) -> int:
+def _span(t0: int, t1: int, reverse: bool):
+    return range(t1 - 1, t0 - 1, -1) if reverse else range(t0, t1)
+
+
+def _flat(xp, a):
+    """(k, B, w) as (k * B, w)."""
+    k, b, w = a.shape
+    return xp.reshape(a, (k * b, w))
+
+
+def _plus(a, b):
+    return b if a is None else a + b
+
+
+def _check(op: str, gates: int, x, h0, w_ih, w_hh, b_ih, b_hh, c0=None) -> int:
     """Shapes of a recurrence node's inputs; returns the hidden size."""
     if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
         raise ShapeError(
             f"{op}: the recurrent weight must have shape ({gates} * hidden_size, hidden_size), got {w_hh.shape}"
         )
     hidden = w_hh.shape[1]
-    if gi.ndim != 3 or gi.shape[2] != gates * hidden:
+    if x.ndim != 3 or w_ih.shape != (gates * hidden, x.shape[-1]):
         raise ShapeError(
-            f"{op}: the input projections must have shape (seq_len, batch, {gates * hidden}) for hidden size "
-            f"{hidden}, got {gi.shape}"
+            f"{op}: input of shape {x.shape} does not fit the input weight of shape {w_ih.shape}: expected a "
+            f"time-major input (seq_len, batch, input_size) and a weight ({gates * hidden}, input_size)"
         )
     for name, s in (("h0", h0), ("c0", c0)):
-        if s is not None and s.shape != (gi.shape[1], hidden):
+        if s is not None and s.shape != (x.shape[1], hidden):
             raise ShapeError(
                 f"{op}: the initial state {name} must have shape (batch, hidden_size) = "
-                f"({gi.shape[1]}, {hidden}), got {s.shape}"
+                f"({x.shape[1]}, {hidden}), got {s.shape}"
             )
-    if b_hh is not None and b_hh.shape != (gates * hidden,):
-        raise ShapeError(f"{op}: the recurrent bias must have shape ({gates * hidden},), got {b_hh.shape}")
-    if gi.shape[0] == 0:
-        raise ShapeError(f"{op}: the sequence is empty (input projections of shape {gi.shape})")
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is not None and b.shape != (gates * hidden,):
+            raise ShapeError(f"{op}: the bias {name} must have shape ({gates * hidden},), got {b.shape}")
+    if x.shape[0] == 0:
+        raise ShapeError(f"{op}: the sequence is empty (input of shape {x.shape})")
     return hidden
 
 
 class _Recurrence(Function):
     """What the three recurrence nodes share: the loop over the steps, forwards and backwards.
 
-    Inputs (gi, h0, [c0,] w_hh, [b_hh]); ``gi`` (T, B, G*H) holds every step's input projection
-    ``x_t @ W_ih^T + b_ih``. Output y (T, B, H), the state after each step in time order (a reverse
-    node runs from the last step to the first), and for the LSTM also the final cell state c_T.
-    Subclasses define ``gates``, ``kept`` (the per-step values and their widths in units of H), ``step``
-    (one step forwards, keeping its values on a tape) and ``back`` (one step of backpropagation through
-    time); each is written once, against the namespace ``xp``.
+    Inputs (x, h0, [c0,] w_ih, w_hh, [b_ih, b_hh]), x time-major (T, B, I). Output y (T, B, H), the state
+    after each step in time order (a reverse node runs from the last step to the first), and for the
+    LSTM also the final cell state c_T.
+
+    The steps run in chunks of a few: a chunk's input projections ``x_t @ W_ih^T + b_ih`` are one matrix
+    product before its steps, and, backwards, the chunk's gradients of the weights (and of x) are one
+    product each after its steps, while its gate gradients are still in the cache; nothing of size
+    (T, B, gates) is ever written. Subclasses define ``gates``, ``kept`` (the per-step values, their
+    widths in units of H), ``step`` (one step forwards, keeping its values on a tape) and ``back`` (one
+    step of backpropagation through time), each written once against the namespace ``xp``.
     """
 
     gates = 1
     cell_state = False
     kept: dict = {}
-    #: what back() writes per step: the gradient of the input projections, and (GRU only, where they
-    #: differ) of the recurrent projections
+    #: what back() writes per step: the gradient of the gates' pre-activations, and (GRU only, where it
+    #: differs) of the recurrent projections h_(t-1) @ W_hh^T + b_hh
     grads: dict = {"dgi": 1}
+    #: bytes of gate values per chunk: chunks stay in the cache
+    chunk_bytes = 1 << 19
 
     def __init__(self, reverse: bool = False):
         self.reverse = bool(reverse)
 
-    def run(self, xp, gi, h0, c0, w_hh, b_hh):
+    def _chunk(self, batch: int, width: int, dtype) -> int:
+        return max(1, self.chunk_bytes // max(1, batch * width * np.dtype(dtype).itemsize))
+
+    def _inputs(self, args):
+        """(x, h0, c0, w_ih, w_hh, b_ih, b_hh) from the node's inputs (c0 and the biases may be None)."""
+        x, h0, *rest = args
+        c0 = rest.pop(0) if self.cell_state else None
+        w_ih, w_hh, *b = rest
+        return x, h0, c0, w_ih, w_hh, (b[0] if b else None), (b[1] if b else None)
+
+    def run(self, xp, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         """The forward loop; returns the tape of kept values (the outputs y among them) and the last state."""
-        n, batch, _ = gi.shape
+        n, batch, size_in = x.shape
         hid = h0.shape[-1]
-        tape = _Tape(xp, n, batch, xp.data(gi).dtype, y=hid, **{k: w * hid for k, w in self.kept.items()})
-        w_t = np.ascontiguousarray(w_hh.T) if xp is numpy_ns else xp.transpose(w_hh)
+        width = w_hh.shape[0]
+        dtype = xp.data(x).dtype
+        tape = _Tape(xp, n, batch, dtype, y=hid, **{k: w * hid for k, w in self.kept.items()})
+        if xp is numpy_ns:
+            w_t, wi_t = np.ascontiguousarray(w_hh.T), np.ascontiguousarray(w_ih.T)
+        else:
+            w_t, wi_t = xp.transpose(w_hh), xp.transpose(w_ih)
+        size = self._chunk(batch, width, dtype)
+        scratch = _pool.get((size * batch, width), dtype) if xp is numpy_ns else None
         state = (h0, c0) if self.cell_state else h0
-        for t in _order(n, self.reverse):
-            state = self.step(xp, tape, t, gi[t], state, w_t, b_hh)
+        for t0, t1 in _chunks(n, size, self.reverse):
+            rows = (t1 - t0) * batch
+            xs = xp.reshape(x[t0:t1], (rows, size_in))
+            if scratch is not None:
+                gi = np.matmul(xs, wi_t, out=scratch[:rows])
+                if b_ih is not None:
+                    gi += b_ih
+            else:
+                gi = xp.matmul(xs, wi_t) if b_ih is None else xp.matmul(xs, wi_t) + b_ih
+            gi = xp.reshape(gi, (t1 - t0, batch, width))
+            for t in _span(t0, t1, self.reverse):
+                state = self.step(xp, tape, t, gi[t - t0], state, w_t, b_hh)
+        if scratch is not None:
+            _pool.give(scratch)
         return tape, state
 
-    def forward(self, gi, h0, *rest):
-        c0, w_hh, b_hh = self._unpack(rest)
-        _check(self.name, self.gates, gi, h0, w_hh, b_hh, c0)
-        self.tape, state = self.run(numpy_ns, gi, h0, c0, w_hh, b_hh)
+    def forward(self, *args):
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh = self._inputs(args)
+        _check(self.name, self.gates, x, h0, w_ih, w_hh, b_ih, b_hh, c0)
+        self.tape, state = self.run(numpy_ns, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
         y = self.tape.stacked("y")
-        self.save_for_backward(gi, h0, c0, w_hh, b_hh, y)
+        self.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, y)
         if self.cell_state:
             return y, state[1].copy()  # (its own memory: the tape's row is read by backward)
         return y
@@ -239,57 +277,95 @@ class _Recurrence(Function):
             tape.release(*[k for k in tape.bufs if k != "y"])
         super()._free()
 
-    def _unpack(self, rest):
-        if self.cell_state:
-            c0, w_hh, *b = rest
-        else:
-            c0 = None
-            w_hh, *b = rest
-        return c0, w_hh, (b[0] if b else None)
-
     def vjp(self, xp, gy, *gc):
-        gi, h0, c0, w_hh, b_hh, y = self.saved(xp)
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh, y = self.saved(xp)
         if xp is numpy_ns:
             tape = self.tape
         else:  # under create_graph: every step again, with chainrule's operations, to differentiate them
-            tape, _ = self.run(xp, gi, h0, c0, w_hh, b_hh)
+            tape, _ = self.run(xp, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
             y = tape.stacked("y")
-        n, batch, width = gi.shape
-        back = _Tape(xp, n, batch, xp.data(gi).dtype, **{k: width for k in self.grads})
+        n, batch, size_in = x.shape
+        width = w_hh.shape[0]
+        dtype = xp.data(x).dtype
+        needs = self.needs_input_grad
+        k = 3 if self.cell_state else 2  # the index of w_ih among the inputs
+        need_x, need_wi, need_wh = needs[0], needs[k], needs[k + 1]
+        need_bi, need_bh = len(needs) > k + 2 and needs[k + 2], len(needs) > k + 3 and needs[k + 3]
+        size = self._chunk(batch, width, dtype)
+        widths = {name: width for name in self.grads}
+        chunk = _Tape(xp, size, batch, dtype, **widths) if xp is numpy_ns else None
+        gx = [] if need_x else None
+        gwi = gwh = gbi = gbh = None
         dh = None
         dc = gc[0] if gc else None
-        last = n - 1 if self.reverse else 0  # the step that starts from h0
-        for t in _order(n, not self.reverse):
-            g = gy[t] if dh is None else gy[t] + dh
-            prev = (t + 1 if self.reverse else t - 1) if t != last else None
-            h_prev = h0 if prev is None else y[prev]
-            if self.cell_state:
-                c_prev = c0 if prev is None else tape("c", prev)
-                dh, dc = self.back(xp, tape, back, t, g, dc, h_prev, c_prev, w_hh)
-            else:
-                dh = self.back(xp, tape, back, t, g, h_prev, w_hh)
-        needs = self.needs_input_grad
-        k = 3 if self.cell_state else 2  # the index of w_hh among the inputs
-        dgh = back.stacked("dgh" if "dgh" in self.grads else "dgi")
-        gw, gb = _weight_grads(xp, dgh, y, h0, self.reverse, needs[k], len(needs) > k + 1 and needs[k + 1])
-        back.release(*[k for k in self.grads if k != "dgi"])
-        out = [back.stacked("dgi") if needs[0] else None, dh if needs[1] else None]
+        for t0, t1 in _chunks(n, size, not self.reverse):
+            ct = chunk if chunk is not None else _Tape(xp, t1 - t0, batch, dtype, **widths)
+            for t in _span(t0, t1, not self.reverse):
+                g = gy[t] if dh is None else gy[t] + dh
+                p = t + 1 if self.reverse else t - 1
+                first = p < 0 or p >= n  # the step that starts from h0
+                h_prev = h0 if first else y[p]
+                if self.cell_state:
+                    c_prev = c0 if first else tape("c", p)
+                    dh, dc = self.back(xp, tape, ct, t - t0, t, g, dc, c_prev, w_hh)
+                else:
+                    dh = self.back(xp, tape, ct, t - t0, t, g, h_prev, w_hh)
+            rows = (t1 - t0) * batch
+            dgi = xp.reshape(ct.stacked("dgi")[: t1 - t0], (rows, width))
+            dgh = dgi if "dgh" not in self.grads else xp.reshape(ct.stacked("dgh")[: t1 - t0], (rows, width))
+            if need_x:
+                gx.append((t0, xp.matmul(dgi, w_ih)))
+            if need_wi:
+                gwi = _plus(gwi, xp.matmul(xp.transpose(dgi), xp.reshape(x[t0:t1], (rows, size_in))))
+            if need_wh:
+                gwh = _plus(gwh, self._hprev_product(xp, dgh, y, h0, t0, t1, n, batch))
+            if need_bi:
+                gbi = _plus(gbi, xp.sum(dgi, axis=0))
+            if need_bh:
+                gbh = gbi if dgh is dgi and need_bi else _plus(gbh, xp.sum(dgh, axis=0))
+        if chunk is not None:
+            chunk.release(*widths)
+        if need_x:
+            gx.sort(key=lambda e: e[0])
+            gx = xp.reshape(xp.concatenate([g for _, g in gx], axis=0), (n, batch, size_in))
+        out = [gx, dh if needs[1] else None]
         if self.cell_state:
             out.append(dc if needs[2] else None)
-        out.append(gw)
-        if len(needs) > k + 1:
-            out.append(gb)
+        out += [gwi, gwh]
+        if len(needs) > k + 2:
+            out += [gbi, gbh]
         return tuple(out)
+
+    def _hprev_product(self, xp, dgh, y, h0, t0: int, t1: int, n: int, batch: int):
+        """sum over the chunk's steps t of dgates_t^T h_(t-1): one product (two where h0 is among them)."""
+        hid = h0.shape[-1]
+        if self.reverse:  # step t starts from y[t + 1], the last step from h0
+            if t1 < n:
+                return xp.matmul(xp.transpose(dgh), xp.reshape(y[t0 + 1 : t1 + 1], (dgh.shape[0], hid)))
+            last = xp.matmul(xp.transpose(dgh[dgh.shape[0] - batch :]), h0)
+            if t1 - t0 == 1:
+                return last
+            rows = dgh.shape[0] - batch
+            return last + xp.matmul(xp.transpose(dgh[:rows]), xp.reshape(y[t0 + 1 : t1], (rows, hid)))
+        if t0 > 0:  # step t starts from y[t - 1], the first step from h0
+            return xp.matmul(xp.transpose(dgh), xp.reshape(y[t0 - 1 : t1 - 1], (dgh.shape[0], hid)))
+        first = xp.matmul(xp.transpose(dgh[:batch]), h0)
+        if t1 - t0 == 1:
+            return first
+        rows = dgh.shape[0] - batch
+        return first + xp.matmul(xp.transpose(dgh[batch:]), xp.reshape(y[0 : t1 - 1], (rows, hid)))
 
 
 # ----------------------------------------------------------------------------- RNN (tanh, relu)
 class RNNLayerOp(_Recurrence):
-    """A sequence of Elman RNN steps, h_t = act(gi_t + h_(t-1) @ W_hh^T + b_hh), act tanh or relu."""
+    """A sequence of Elman RNN steps, h_t = act(x_t @ W_ih^T + b_ih + h_(t-1) @ W_hh^T + b_hh), act tanh
+    or relu."""
 
     formula = "h_t = act(x_t @ W_ih^T + b_ih + h_(t-1) @ W_hh^T + b_hh), act = tanh or relu, for t = 1..T"
     derivative = (
         "backpropagation through time: da_t = dh_t * act'(a_t); dh_(t-1) = da_t @ W_hh (+ the output's own "
-        "gradient); dW_hh = sum_t da_t^T h_(t-1); db_hh = sum_t da_t; d(x_t @ W_ih^T + b_ih) = da_t"
+        "gradient); dx_t = da_t @ W_ih; dW_hh = sum_t da_t^T h_(t-1); dW_ih = sum_t da_t^T x_t; "
+        "db_ih = db_hh = sum_t da_t"
     )
     gates = 1
 
@@ -307,12 +383,12 @@ class RNNLayerOp(_Recurrence):
             return tape.keep("y", t, xp.tanh(a))
         return tape.keep("y", t, xp.where(xp.data(a) > 0, a, xp.const(0, a)))
 
-    def back(self, xp, tape, back, t, g, h_prev, w_hh):
+    def back(self, xp, tape, chunk, i, t, g, h_prev, w_hh):
         h = tape("y", t)
         if self.nonlinearity == "tanh":
-            da = back.put("dgi", t, g * (1 - h * h))
+            da = chunk.put("dgi", i, g * (1 - h * h))
         else:
-            da = back.put("dgi", t, xp.where(xp.data(h) > 0, g, xp.const(0, g)))
+            da = chunk.put("dgi", i, xp.where(xp.data(h) > 0, g, xp.const(0, g)))
         return xp.matmul(da, w_hh)
 
 
@@ -327,11 +403,12 @@ class LSTMLayerOp(_Recurrence):
     derivative = (
         "backpropagation through time: do = dh * tanh(c); dc += dh * o * (1 - tanh(c)^2); "
         "di = dc * g; df = dc * c_(t-1); dg = dc * i; dc_(t-1) = dc * f; the gates' pre-activations get "
-        "sigma' = s(1 - s) and tanh' = 1 - g^2; dh_(t-1) = dgates @ W_hh; dW_hh = sum_t dgates^T h_(t-1)"
+        "sigma' = s(1 - s) and tanh' = 1 - g^2; dh_(t-1) = dgates @ W_hh; dx_t = dgates @ W_ih; "
+        "dW_hh = sum_t dgates^T h_(t-1); dW_ih = sum_t dgates^T x_t"
     )
     gates = 4
     cell_state = True
-    kept = {"act": 4, "c": 1, "tc": 1}
+    kept = {"act": 4, "c": 1}
 
     @staticmethod
     def _scales(xp, like, hid: int):
@@ -356,25 +433,29 @@ class LSTMLayerOp(_Recurrence):
         else:
             a = tape.keep("act", t, xp.tanh(a * s) * s + u)
         i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
+        if xp is numpy_ns:  # the same lines, computed in the tape's rows
+            c_new = np.multiply(f, c, out=tape("c", t))
+            c_new += i * g
+            return np.multiply(o, np.tanh(c_new), out=tape("y", t)), c_new
         c_new = tape.put("c", t, f * c + i * g)
-        tc = tape.put("tc", t, xp.tanh(c_new))
-        return tape.put("y", t, o * tc), c_new
+        return tape.put("y", t, o * xp.tanh(c_new)), c_new
 
-    def back(self, xp, tape, back, t, g, dc, h_prev, c_prev, w_hh):
-        act, tc = tape("act", t), tape("tc", t)
+    def back(self, xp, tape, chunk, i, t, g, dc, c_prev, w_hh):
+        act = tape("act", t)
+        tc = xp.tanh(tape("c", t))  # recomputed: cheaper than keeping it
         hid = tc.shape[-1]
         s, u, s2 = self._scales(xp, tc, hid)
-        i, f, gg, o = act[:, :hid], act[:, hid : 2 * hid], act[:, 2 * hid : 3 * hid], act[:, 3 * hid :]
-        dc = dc + g * o * (1 - tc * tc)
+        ig, f, gg, o = act[:, :hid], act[:, hid : 2 * hid], act[:, 2 * hid : 3 * hid], act[:, 3 * hid :]
+        dc = g * o * (1 - tc * tc) if dc is None else dc + g * o * (1 - tc * tc)
         v = act - u
         # the activations' derivatives from their values: sigma' = 1/4 - (s - 1/2)^2 = s(1 - s), tanh' = 1 - g^2
-        da = back.put("dgi", t, dc * gg, dc * c_prev, dc * i, g * tc)
+        da = chunk.put("dgi", i, dc * gg, dc * c_prev, dc * ig, g * tc)
         if xp is numpy_ns:
             v *= v
             np.subtract(s2, v, out=v)
             da *= v
         else:
-            da = back.keep("dgi", t, da * (s2 - v * v))
+            da = chunk.keep("dgi", i, da * (s2 - v * v))
         return xp.matmul(da, w_hh), dc * f
 
 
@@ -383,13 +464,14 @@ class GRULayerOp(_Recurrence):
     """A sequence of GRU steps (PyTorch's form: the reset gate multiplies W_hn h + b_hn)."""
 
     formula = (
-        "r, z = sigma(gi_r + h_(t-1) @ W_hr^T + b_hr), sigma(gi_z + h_(t-1) @ W_hz^T + b_hz); "
-        "n = tanh(gi_n + r * (h_(t-1) @ W_hn^T + b_hn)); h_t = (1 - z) * n + z * h_(t-1)"
+        "r, z = sigma(x_t @ W_ir^T + b_ir + h_(t-1) @ W_hr^T + b_hr), sigma(... z ...); "
+        "n = tanh(x_t @ W_in^T + b_in + r * (h_(t-1) @ W_hn^T + b_hn)); h_t = (1 - z) * n + z * h_(t-1)"
     )
     derivative = (
         "backpropagation through time: dn = dh * (1 - z); dz = dh * (h_(t-1) - n); dan = dn * (1 - n^2); "
         "dr = dan * (h_(t-1) @ W_hn^T + b_hn); dar, daz = dr * r(1 - r), dz * z(1 - z); "
-        "dh_(t-1) = dh * z + [dar, daz, dan * r] @ W_hh; dW_hh = sum_t [dar, daz, dan * r]^T h_(t-1)"
+        "dh_(t-1) = dh * z + [dar, daz, dan * r] @ W_hh; dx_t = [dar, daz, dan] @ W_ih; "
+        "dW_hh = sum_t [dar, daz, dan * r]^T h_(t-1); dW_ih = sum_t [dar, daz, dan]^T x_t"
     )
     gates = 3
     kept = {"gh": 3, "rz": 2, "n": 1}
@@ -398,12 +480,21 @@ class GRULayerOp(_Recurrence):
     def step(self, xp, tape, t, gi_t, h, w_t, b):
         hid = h.shape[-1]
         gh = tape.matmul("gh", t, h, w_t, b)
+        if xp is numpy_ns:  # the same lines, computed in the tape's rows
+            rz = _sigmoid(xp, np.add(gi_t[:, : 2 * hid], gh[:, : 2 * hid], out=tape("rz", t)))
+            n = np.multiply(rz[:, :hid], gh[:, 2 * hid :], out=tape("n", t))
+            n += gi_t[:, 2 * hid :]
+            np.tanh(n, out=n)
+            y = np.subtract(h, n, out=tape("y", t))
+            y *= rz[:, hid:]
+            y += n
+            return y
         rz = tape.put("rz", t, _sigmoid(xp, gi_t[:, : 2 * hid] + gh[:, : 2 * hid]))
         r, z = rz[:, :hid], rz[:, hid:]
         n = tape.put("n", t, xp.tanh(gi_t[:, 2 * hid :] + r * gh[:, 2 * hid :]))
         return tape.put("y", t, n + z * (h - n))
 
-    def back(self, xp, tape, back, t, g, h_prev, w_hh):
+    def back(self, xp, tape, chunk, i, t, g, h_prev, w_hh):
         rz, n, ghn = tape("rz", t), tape("n", t), tape("gh", t)
         hid = n.shape[-1]
         ghn = ghn[:, 2 * hid :]
@@ -412,8 +503,8 @@ class GRULayerOp(_Recurrence):
         dan = (g - gz) * (1 - n * n)
         dar = dan * ghn * (r * (1 - r))
         daz = g * (h_prev - n) * (z * (1 - z))
-        back.put("dgi", t, dar, daz, dan)
-        dgh = back.put("dgh", t, dar, daz, dan * r)
+        chunk.put("dgi", i, dar, daz, dan)
+        dgh = chunk.put("dgh", i, dar, daz, dan * r)
         return gz + xp.matmul(dgh, w_hh)
 
 
@@ -440,8 +531,7 @@ def recurrent_layer(mode: str, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None,
     Returns (y, h_T, c_T): y (T, B, H) the states after every step in time order, h_T the final state
     (y[0] when ``reverse``), c_T the LSTM's final cell state (None for the others).
 
-    The input projection of all steps is one ``linear`` node (one matrix product); the recurrence is one
-    fused node (RNNLayerOp, LSTMLayerOp or GRULayerOp)."""
+    One fused node (RNNLayerOp, LSTMLayerOp or GRULayerOp), which also makes the input projections."""
     if mode not in _NODES:
         raise ArgumentError(f"recurrent_layer: mode must be one of {sorted(_NODES)}, got {mode!r}")
     x, h0, w_ih, w_hh = as_t(x), as_t(h0), as_t(w_ih), as_t(w_hh)
@@ -464,19 +554,11 @@ def recurrent_layer(mode: str, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None,
             ("b_hh", b_hh),
         ],
     )
-    t, b, i = x.shape
-    if w_ih.ndim != 2 or w_ih.shape[1] != i:
-        raise ShapeError(
-            f"{mode}: input of shape {x.shape} does not fit the input weight of shape {w_ih.shape}: the input's "
-            f"last dimension must be the weight's second (input_size)"
-        )
-    gi = linear(reshape(x, (t * b, i)), w_ih, b_ih)
-    gi = reshape(gi, (t, b, gi.shape[-1]))
     node = _NODES[mode](mode[4:], reverse) if mode.startswith("rnn") else _NODES[mode](reverse)
-    args = (gi, h0) + ((c0,) if mode == "lstm" else ()) + (w_hh,) + (() if b_hh is None else (b_hh,))
+    args = (x, h0) + ((c0,) if mode == "lstm" else ()) + (w_ih, w_hh) + (() if b_hh is None else (b_ih, b_hh))
     out = node(*args)
     y, c_n = out if mode == "lstm" else (out, None)
-    return y, y[0 if reverse else t - 1], c_n
+    return y, y[0 if reverse else x.shape[0] - 1], c_n
 
 
 def _cell(mode: str, x, hx, w_ih, w_hh, b_ih, b_hh):
