@@ -243,21 +243,27 @@ class _Recurrence(Function):
         size = self._chunk(batch, width, dtype)
         scratch = _pool.get((size * batch, width), dtype) if xp is numpy_ns else None
         state = (h0, c0) if self.cell_state else h0
+        b_in, b_step = self._biases(xp, b_ih, b_hh) if b_ih is not None else (None, None)
         for t0, t1 in _chunks(n, size, self.reverse):
             rows = (t1 - t0) * batch
             xs = xp.reshape(x[t0:t1], (rows, size_in))
-            if scratch is not None:
-                gi = np.matmul(xs, wi_t, out=scratch[:rows])
-                if b_ih is not None:
-                    gi += b_ih
+            if scratch is not None:  # (a product over one input feature is a broadcast: BLAS is slow at it)
+                gi = (np.multiply if size_in == 1 else np.matmul)(xs, wi_t, out=scratch[:rows])
+                if b_in is not None:
+                    gi += b_in
             else:
-                gi = xp.matmul(xs, wi_t) if b_ih is None else xp.matmul(xs, wi_t) + b_ih
+                gi = xp.matmul(xs, wi_t) if b_in is None else xp.matmul(xs, wi_t) + b_in
             gi = xp.reshape(gi, (t1 - t0, batch, width))
             for t in _span(t0, t1, self.reverse):
-                state = self.step(xp, tape, t, gi[t - t0], state, w_t, b_hh)
+                state = self.step(xp, tape, t, gi[t - t0], state, w_t, b_step)
         if scratch is not None:
             _pool.give(scratch)
         return tape, state
+
+    def _biases(self, xp, b_ih, b_hh):
+        """(added to the input projections, added in each step): both biases go into the projections, made a
+        chunk of steps at a time, where the gates only sum them (all but the GRU's b_hn)."""
+        return b_ih + b_hh, None
 
     def forward(self, *args):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh = self._inputs(args)
@@ -449,12 +455,15 @@ class LSTMLayerOp(_Recurrence):
         dc = g * o * (1 - tc * tc) if dc is None else dc + g * o * (1 - tc * tc)
         v = act - u
         # the activations' derivatives from their values: sigma' = 1/4 - (s - 1/2)^2 = s(1 - s), tanh' = 1 - g^2
-        da = chunk.put("dgi", i, dc * gg, dc * c_prev, dc * ig, g * tc)
-        if xp is numpy_ns:
+        if xp is numpy_ns:  # the same lines, computed in the chunk's row
+            da = chunk("dgi", i)
+            for k, (a, b) in enumerate(((dc, gg), (dc, c_prev), (dc, ig), (g, tc))):
+                np.multiply(a, b, out=da[:, k * hid : (k + 1) * hid])
             v *= v
             np.subtract(s2, v, out=v)
             da *= v
         else:
+            da = chunk.put("dgi", i, dc * gg, dc * c_prev, dc * ig, g * tc)
             da = chunk.keep("dgi", i, da * (s2 - v * v))
         return xp.matmul(da, w_hh), dc * f
 
@@ -477,9 +486,24 @@ class GRULayerOp(_Recurrence):
     kept = {"gh": 3, "rz": 2, "n": 1}
     grads = {"dgi": 1, "dgh": 1}
 
-    def step(self, xp, tape, t, gi_t, h, w_t, b):
+    def _biases(self, xp, b_ih, b_hh):
+        """b_hr and b_hz go into the input projections; b_hn is added in each step, inside r * (...)."""
+        hid = b_hh.shape[0] // 3
+        if xp is numpy_ns:
+            b_in = b_ih.copy()
+            b_in[: 2 * hid] += b_hh[: 2 * hid]
+            return b_in, b_hh[2 * hid :]
+        zeros = xp.const(np.zeros(hid), b_hh)
+        return b_ih + xp.concatenate([b_hh[: 2 * hid], zeros], axis=0), b_hh[2 * hid :]
+
+    def step(self, xp, tape, t, gi_t, h, w_t, b_hn):
         hid = h.shape[-1]
-        gh = tape.matmul("gh", t, h, w_t, b)
+        gh = tape.matmul("gh", t, h, w_t)
+        if b_hn is not None:
+            if xp is numpy_ns:
+                gh[:, 2 * hid :] += b_hn
+            else:
+                gh = tape.keep("gh", t, xp.concatenate([gh[:, : 2 * hid], gh[:, 2 * hid :] + b_hn], axis=1))
         if xp is numpy_ns:  # the same lines, computed in the tape's rows
             rz = _sigmoid(xp, np.add(gi_t[:, : 2 * hid], gh[:, : 2 * hid], out=tape("rz", t)))
             n = np.multiply(rz[:, :hid], gh[:, 2 * hid :], out=tape("n", t))
@@ -500,6 +524,24 @@ class GRULayerOp(_Recurrence):
         ghn = ghn[:, 2 * hid :]
         r, z = rz[:, :hid], rz[:, hid:]
         gz = g * z
+        if xp is numpy_ns:  # the same lines as below, computed in the chunk's rows
+            di, dgh = chunk("dgi", i), chunk("dgh", i)
+            d = 1 - rz
+            d *= rz  # r(1 - r), z(1 - z)
+            dan = np.subtract(g, gz, out=di[:, 2 * hid :])
+            nn = n * n
+            np.subtract(1, nn, out=nn)
+            dan *= nn
+            dar = np.multiply(dan, ghn, out=di[:, :hid])
+            dar *= d[:, :hid]
+            daz = np.subtract(h_prev, n, out=di[:, hid : 2 * hid])
+            daz *= g
+            daz *= d[:, hid:]
+            dgh[:, : 2 * hid] = di[:, : 2 * hid]
+            np.multiply(dan, r, out=dgh[:, 2 * hid :])
+            dh = np.matmul(dgh, w_hh)
+            dh += gz
+            return dh
         dan = (g - gz) * (1 - n * n)
         dar = dan * ghn * (r * (1 - r))
         daz = g * (h_prev - n) * (z * (1 - z))
