@@ -416,20 +416,26 @@ class LSTMLayerOp(_Recurrence):
     cell_state = True
     kept = {"act": 4, "c": 1}
 
-    @staticmethod
-    def _scales(xp, like, hid: int):
+    _scale_cache: dict = {}
+
+    @classmethod
+    def _scales(cls, xp, like, hid: int):
         """Per gate column: sigma(a) = s * tanh(s * a) + u with s = u = 1/2 (i, f, o), and tanh(a) with
-        s = 1, u = 0 (g): one tanh over all four gates. Returns s, u and s^2."""
-        s = np.full(4 * hid, 0.5, xp.data(like).dtype)
-        s[2 * hid : 3 * hid] = 1.0
+        s = 1, u = 0 (g): one tanh over all four gates. Returns s and u."""
+        dtype = xp.data(like).dtype
+        su = cls._scale_cache.get((hid, dtype))
+        if su is None:
+            s = np.full(4 * hid, 0.5, dtype)
+            s[2 * hid : 3 * hid] = 1.0
+            su = cls._scale_cache[(hid, dtype)] = (s, 1.0 - s)
         if xp is numpy_ns:
-            return s, 1.0 - s, s * s
-        return xp.const(s, like), xp.const(1.0 - s, like), xp.const(s * s, like)
+            return su
+        return xp.const(su[0], like), xp.const(su[1], like)
 
     def step(self, xp, tape, t, gi_t, state, w_t, b):
         h, c = state
         hid = h.shape[-1]
-        s, u, _ = self._scales(xp, gi_t, hid)
+        s, u = self._scales(xp, gi_t, hid)
         a = tape.matmul("act", t, h, w_t, gi_t, b)
         if xp is numpy_ns:
             a *= s
@@ -450,21 +456,23 @@ class LSTMLayerOp(_Recurrence):
         act = tape("act", t)
         tc = xp.tanh(tape("c", t))  # recomputed: cheaper than keeping it
         hid = tc.shape[-1]
-        s, u, s2 = self._scales(xp, tc, hid)
         ig, f, gg, o = act[:, :hid], act[:, hid : 2 * hid], act[:, 2 * hid : 3 * hid], act[:, 3 * hid :]
         dc = g * o * (1 - tc * tc) if dc is None else dc + g * o * (1 - tc * tc)
-        v = act - u
-        # the activations' derivatives from their values: sigma' = 1/4 - (s - 1/2)^2 = s(1 - s), tanh' = 1 - g^2
+        # the activations' derivatives from their values: sigma' = s(1 - s), tanh' = 1 - g^2
         if xp is numpy_ns:  # the same lines, computed in the chunk's row
             da = chunk("dgi", i)
             for k, (a, b) in enumerate(((dc, gg), (dc, c_prev), (dc, ig), (g, tc))):
                 np.multiply(a, b, out=da[:, k * hid : (k + 1) * hid])
-            v *= v
-            np.subtract(s2, v, out=v)
-            da *= v
+            d = 1 - act
+            d *= act
+            np.multiply(gg, gg, out=d[:, 2 * hid : 3 * hid])
+            np.subtract(1, d[:, 2 * hid : 3 * hid], out=d[:, 2 * hid : 3 * hid])
+            da *= d
         else:
-            da = chunk.put("dgi", i, dc * gg, dc * c_prev, dc * ig, g * tc)
-            da = chunk.keep("dgi", i, da * (s2 - v * v))
+            d = act * (1 - act)
+            d = xp.concatenate([d[:, : 2 * hid], 1 - gg * gg, d[:, 3 * hid :]], axis=1)
+            da = chunk.put("dgi", i, dc * gg, dc * c_prev, dc * ig, g * tc) * d
+            da = chunk.keep("dgi", i, da)
         return xp.matmul(da, w_hh), dc * f
 
 
