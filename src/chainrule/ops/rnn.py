@@ -270,6 +270,8 @@ class _Recurrence(Function):
         _check(self.name, self.gates, x, h0, w_ih, w_hh, b_ih, b_hh, c0)
         self.tape, state = self.run(numpy_ns, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
         y = self.tape.stacked("y")
+        if True not in self.needs_input_grad:  # not recorded (no_grad, or nothing requires grad)
+            self._free_tape()
         self.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, y)
         if self.cell_state:
             return y, state[1].copy()  # (its own memory: the tape's row is read by backward)
@@ -278,10 +280,13 @@ class _Recurrence(Function):
     def _free(self) -> None:
         """After the last backward through this node (the graph not retained): its tape's buffers, all but
         the output, go back to the pool for the next call."""
-        tape = self.__dict__.get("tape")
+        self._free_tape()
+        super()._free()
+
+    def _free_tape(self) -> None:
+        tape = self.__dict__.pop("tape", None)
         if tape is not None:
             tape.release(*[k for k in tape.bufs if k != "y"])
-        super()._free()
 
     def vjp(self, xp, gy, *gc):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh, y = self.saved(xp)
