@@ -22,6 +22,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
+from chainrule.ops.rnn import recurrent_layer
 
 GraphError = cr.errors.GraphError
 _rng = np.random.default_rng(7)
@@ -476,6 +477,25 @@ CASES = [
     ("zero_", _inplace("zero_"), [D(_u(3, 4))]),
     ("setitem", _setitem((0, slice(1, 3))), [D(_u(3, 4)), D(_u(2))]),
     ("setitem mask", _setitem(_u(3, 4) > 0), [D(_u(3, 4)), D(_u())]),
+    # recurrent layers (issue 12): the cells are the sequence nodes with one step
+    ("gru_cell", cr.ops.gru_cell, [D(_u(2, 3)), D(_u(2, 4)), D(_u(12, 3)), D(_u(12, 4)), D(_u(12)), D(_u(12))]),
+    (
+        "lstm_cell",
+        lambda x, h, c, wi, wh, bi, bh: cr.ops.lstm_cell(x, (h, c), wi, wh, bi, bh),
+        [D(_u(2, 3)), D(_u(2, 4)), D(_u(2, 4)), D(_u(16, 3)), D(_u(16, 4)), D(_u(16)), D(_u(16))],
+    ),
+    ("rnn_tanh_cell", cr.ops.rnn_tanh_cell, [D(_u(2, 3)), D(_u(2, 4)), D(_u(4, 3)), D(_u(4, 4)), D(_u(4)), D(_u(4))]),
+    ("rnn_relu_cell", cr.ops.rnn_relu_cell, [D(_u(2, 3)), D(_u(2, 4)), D(_u(4, 3)), D(_u(4, 4))]),
+    (
+        "gru sequence, reverse",
+        lambda x, h, wi, wh, bi, bh: recurrent_layer("gru", x, h, wi, wh, bi, bh, reverse=True)[:2],
+        [D(_u(3, 2, 3)), D(_u(2, 4)), D(_u(12, 3)), D(_u(12, 4)), D(_u(12)), D(_u(12))],
+    ),
+    (
+        "lstm sequence",
+        lambda x, h, c, wi, wh: recurrent_layer("lstm", x, h, wi, wh, c0=c),
+        [D(_u(3, 2, 3)), D(_u(2, 4)), D(_u(2, 4)), D(_u(16, 3)), D(_u(16, 4))],
+    ),
     # a user's Functions
     ("MulLayer (arrays on self)", lambda a, b: MulLayer()(a, b), [D(_u(3, 4)), D(_u(3, 4))]),
     ("ExpLayer (output on self)", lambda a: ExpLayer()(a), [D(_u(3, 4))]),

@@ -431,6 +431,27 @@ CASES = {
             x, torch.tensor([0, 3, 1, -100, 2]), torch.tensor(CLASS_WEIGHT), label_smoothing=0.1
         ),
     ),
+    # recurrent cells (issue 12): the fused sequence node with one step
+    "gru_cell": (
+        [_any(2, 3), _any(2, 4), _any(12, 3), _any(12, 4), _any(12), _any(12)],
+        lambda x, h, wi, wh, bi, bh: cr.ops.gru_cell(x, h, wi, wh, bi, bh),
+        lambda x, h, wi, wh, bi, bh: torch.gru_cell(x, h, wi, wh, bi, bh),
+    ),
+    "lstm_cell": (
+        [_any(2, 3), _any(2, 4), _any(2, 4), _any(16, 3), _any(16, 4), _any(16), _any(16)],
+        lambda x, h, c, wi, wh, bi, bh: cr.ops.cat(list(cr.ops.lstm_cell(x, (h, c), wi, wh, bi, bh)), 1),
+        lambda x, h, c, wi, wh, bi, bh: torch.cat(torch.lstm_cell(x, (h, c), wi, wh, bi, bh), 1),
+    ),
+    "rnn_tanh_cell": (
+        [_any(2, 3), _any(2, 4), _any(4, 3), _any(4, 4), _any(4), _any(4)],
+        lambda x, h, wi, wh, bi, bh: cr.ops.rnn_tanh_cell(x, h, wi, wh, bi, bh),
+        lambda x, h, wi, wh, bi, bh: torch.rnn_tanh_cell(x, h, wi, wh, bi, bh),
+    ),
+    "rnn_relu_cell": (
+        [_any(2, 3), _any(2, 4), _any(4, 3), _any(4, 4)],
+        lambda x, h, wi, wh: cr.ops.rnn_relu_cell(x, h, wi, wh) ** 2,
+        lambda x, h, wi, wh: torch.rnn_relu_cell(x, h, wi, wh) ** 2,
+    ),
     "cross_entropy_weight_probs": (
         [_any(3, 4), _pos(3, 4)],
         lambda x, t: F.cross_entropy(x, t / t.sum(axis=1, keepdims=True), CLASS_WEIGHT),

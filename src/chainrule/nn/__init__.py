@@ -63,6 +63,7 @@ from .pool import (  # (issue 12)
     PixelUnshuffle,
     Upsample,
 )
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # recurrent layers (issue 12)
 
 __all__ = [
     "functional",
@@ -139,4 +140,13 @@ __all__ = [
     "PixelUnshuffle",
     "Dropout1d",
     "Dropout2d",
+    # recurrent layers (issue 12)
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "RNNCellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
 ]

@@ -350,4 +350,7 @@ from .conv import (
     unfold,
 )
 
+# recurrent layers (issue 12)
+from .rnn import GRULayerOp, LSTMLayerOp, RNNLayerOp, gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
+
 __all__ = [name for name in dir() if not name.startswith("_")]
