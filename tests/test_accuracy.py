@@ -67,3 +67,17 @@ def test_fashion_mnist_reduced(tmp_path, capsys):
         tmp_path, capsys, ["--dataset", "fashion-mnist", "--hidden", "128", "--epochs", "2", "--scheduler", "cosine"]
     )
     assert acc >= 0.85
+
+
+# ----------------------------------------------------------------------------- convolutional and recurrent networks
+def test_digits_cnn_reduced(tmp_path, capsys):
+    acc = _accuracy(tmp_path, capsys, ["--dataset", "digits", "--model", "cnn", "--epochs", "5"])
+    assert acc >= 0.94
+
+
+def test_mnist1d_cnn_and_gru_reduced(tmp_path, capsys):
+    """The full runs (100 and 50 epochs) reach >= 94% and >= 91%; 12 and 20 epochs reach a floor below."""
+    acc = _accuracy(tmp_path / "cnn", capsys, ["--dataset", "mnist1d", "--model", "cnn", "--epochs", "12"])
+    assert acc >= 0.90
+    acc = _accuracy(tmp_path / "gru", capsys, ["--dataset", "mnist1d", "--model", "gru", "--epochs", "20"])
+    assert acc >= 0.70

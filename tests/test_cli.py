@@ -361,7 +361,9 @@ def test_run_config_reads_and_writes_config_json_and_says_what_differs(tmp_path)
     }
     (tmp_path / "config.json").write_text(json.dumps(written, indent=1))
     cfg = RunConfig.from_json(tmp_path / "config.json")
-    assert cfg.to_dict() == written and list(json.loads(cfg.to_json())) == list(written)
+    # (with the settings added since: the network, mlp, as every older run's)
+    assert cfg.to_dict() == written | {"model": "mlp", "channels": []}
+    assert list(json.loads(cfg.to_json()))[: len(written)] == list(written)
     assert RunConfig.from_json(cfg.to_json()) == cfg
     # settings a file lacks take their defaults (weight decay: the optimizer's usual one)
     least = RunConfig.from_dict({k: written[k] for k in RunConfig.REQUIRED} | {"optimizer": "adamw"})
@@ -413,3 +415,35 @@ def test_cli_and_the_modules_it_uses_read_no_private_names():
         assert not private_attr.findall(text), (f, private_attr.findall(text))
     cli = (src / "cli.py").read_text()
     assert "param_groups" not in cli and "load_checkpoint" not in cli and "state_dict" not in cli
+
+
+def test_train_cnn_and_gru_with_their_defaults_resume_and_evaluate(tmp_path, capsys):
+    from chainrule.runs import RunConfig, model_defaults
+
+    out = tmp_path / "cnn"
+    base = ["train", "--dataset", "digits", "--model", "cnn", "--channels", "4,8", "--hidden", "16", "--out", str(out)]
+    assert main(base + ["--epochs", "1", "--quiet"]) == 0
+    cfg = RunConfig.from_json(out / "config.json")
+    want = model_defaults("cnn", "digits")
+    assert (cfg.model, cfg.channels, cfg.hidden) == ("cnn", [4, 8], [16])
+    assert (cfg.batch_norm, cfg.dropout, cfg.scheduler) == (want["batch_norm"], want["dropout"], want["scheduler"])
+    assert cfg.batch_norm and cfg.dropout > 0  # an image CNN's defaults
+    # resuming needs no flags beyond what differs from the defaults (epochs: more of them)
+    assert main(base + ["--epochs", "2", "--quiet", "--resume", "--scheduler", "cosine"]) == 1  # schedule bent
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    out = tmp_path / "gru"
+    assert (
+        main(["train", "--dataset", "digits", "--model", "gru", "--hidden", "8", "--epochs", "1", "--out", str(out)])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "GRU, hidden 8" in text and "test accuracy" in text
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_train_refuses_a_cnn_on_plain_features(tmp_path, capsys):
+    assert main(["train", "--dataset", "xor", "--model", "cnn", "--out", str(tmp_path / "x"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "needs data with a structure" in err and "use model 'mlp'" in err

@@ -16,7 +16,7 @@ import os
 import sys
 
 from .errors import ArgumentError
-from .runs import ACTIVATIONS, DATASETS, OPTIMIZERS, SCHEDULERS
+from .runs import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, SCHEDULERS
 
 EXAMPLES = ("shopping", "neuron", "seed003")  # chainrule.explain.EXAMPLES (a test keeps the two equal)
 GRAPH_FORMATS = ("dot", "gv", "svg", "png", "pdf")
@@ -76,12 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    t = sub.add_parser("train", help="train an MLP on a data set", description="Train an MLP classifier.")
+    t = sub.add_parser(
+        "train",
+        help="train an MLP, CNN, GRU or LSTM on a data set",
+        description="Train a classifier. Settings not given take defaults chosen per --model and --dataset "
+        '(python -c \'import chainrule.runs as r; print(r.model_defaults("cnn", "fashion-mnist"))\').',
+    )
     t.add_argument("--dataset", required=True, choices=DATASETS)
-    t.add_argument("--hidden", type=_hidden, default=[128], help="hidden layer sizes, e.g. 512,512 (default 128)")
+    t.add_argument("--model", choices=MODELS, default="mlp", help="the network (default mlp)")
+    t.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 512,512 (default 128)")
+    t.add_argument(
+        "--channels",
+        type=_hidden,
+        default=None,
+        help="--model cnn: convolution channels, e.g. 32,64 (default per data)",
+    )
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default adam)")
+    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 1e-3; per model and data)")
     t.add_argument("--momentum", type=_fraction, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
     t.add_argument(
         "--weight-decay",
@@ -89,11 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="L2 penalty (default 0; 0.01 for adamw, decoupled)",
     )
-    t.add_argument("--dropout", type=_fraction, default=0.0, help="dropout after each hidden layer (default 0)")
-    t.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
-    t.add_argument("--batch-size", type=_positive_int, default=128)
-    t.add_argument("--epochs", type=_positive_int, default=10)
-    t.add_argument("--scheduler", choices=SCHEDULERS, default="none")
+    t.add_argument("--dropout", type=_fraction, default=None, help="dropout rate (default 0; 0.25 for image CNNs)")
+    t.add_argument(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch normalisation after each hidden Linear or convolution (default: on for image CNNs)",
+    )
+    t.add_argument("--batch-size", type=_positive_int, default=None, help="(default 128)")
+    t.add_argument("--epochs", type=_positive_int, default=None, help="(default 10; per model and data)")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="(default none; cosine for CNNs and RNNs)")
     t.add_argument("--label-smoothing", type=_fraction, default=0.0)
     t.add_argument("--seed", type=_nonnegative_int, default=0)
     t.add_argument("--out", default=None, help="directory for model.npz, history.json, plots (default runs/DATASET)")
@@ -123,25 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- commands
 def _run_config(args, data):
     """The run configuration the train command's arguments describe (``data`` gives the shapes)."""
-    from .runs import RunConfig
+    from .runs import RunConfig, model_defaults
 
+    given = {
+        "hidden": args.hidden,
+        "channels": args.channels,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "scheduler": args.scheduler,
+        "dropout": args.dropout,
+        "batch_norm": args.batch_norm,
+    }
+    settings = model_defaults(args.model, args.dataset)
+    settings.update({k: v for k, v in given.items() if v is not None})
     return RunConfig(
         dataset=args.dataset,
         n_features=int(data.X_train.shape[1]),
         n_classes=int(data.n_classes),
-        hidden=args.hidden,
+        model=args.model,
         activation=args.activation,
-        dropout=args.dropout,
-        batch_norm=args.batch_norm,
         seed=args.seed,
-        optimizer=args.optimizer,
-        lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        scheduler=args.scheduler,
         label_smoothing=args.label_smoothing,
+        **settings,
     )
 
 
@@ -166,14 +190,19 @@ def _table(quiet: bool):
 
 
 def _print_header(config, data, n_par: int) -> None:
-    hidden = "-".join(map(str, config.hidden))
     print(
         f"chainrule train: {config.dataset} ({len(data.X_train)} train / {len(data.X_test)} test, "
         f"{data.X_train.shape[1]} features, {data.n_classes} classes)"
     )
+    hidden = "-".join(map(str, config.hidden))
+    if config.model == "mlp":
+        shape = f"{config.n_features}-{hidden}{'-' if config.hidden else ''}{config.n_classes} MLP"
+    elif config.model == "cnn":
+        shape = f"CNN, channels {'-'.join(map(str, config.channels))}, dense {hidden or '-'}"
+    else:
+        shape = f"{config.model.upper()}, hidden {hidden}"
     print(
-        f"model: {config.n_features}-{hidden}{'-' if config.hidden else ''}"
-        f"{config.n_classes} MLP, {config.activation}, {n_par:,} parameters; {config.optimizer} lr {config.lr}, "
+        f"model: {shape}, {config.activation}, {n_par:,} parameters; {config.optimizer} lr {config.lr}, "
         f"batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
     )
 
@@ -184,7 +213,7 @@ def cmd_train(args) -> int:
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
     out = args.out or os.path.join("runs", args.dataset)
     config = _run_config(args, data)
-    if args.batch_norm and args.batch_size < 2:
+    if config.batch_norm and config.batch_size < 2:
         raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
     if args.resume and runs.check_resume(config, out) is None:
         sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")

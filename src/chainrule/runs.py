@@ -2,7 +2,8 @@
 
 A :class:`RunConfig` holds every setting of a run; it is written to ``config.json``
 in the run's directory and read back from there (files of older versions too).
-From it come the data set (:func:`load_dataset`), the MLP (:func:`build_mlp`), the
+From it come the data set (:func:`load_dataset`), the network (:func:`build_model`: an MLP, a CNN, a GRU
+or an LSTM), the
 optimizer and its schedule (:func:`make_optimizer`, :func:`make_scheduler`) and the
 loss (:func:`training_loss`). :class:`TrainingRun` puts them together and trains;
 :func:`load_run` brings a trained run back; :func:`check_resume` says whether a run
@@ -21,12 +22,15 @@ import numpy as np
 
 from . import io
 from .errors import ArgumentError, ChainruleError, SerializationError
+from .nn.module import Module
 
 __all__ = [
     "RunConfig",
     "TrainingRun",
     "load_dataset",
     "build_mlp",
+    "build_model",
+    "model_defaults",
     "make_optimizer",
     "make_scheduler",
     "training_loss",
@@ -34,6 +38,7 @@ __all__ = [
     "saved_config",
     "check_resume",
     "DATASETS",
+    "MODELS",
     "ACTIVATIONS",
     "OPTIMIZERS",
     "SCHEDULERS",
@@ -44,6 +49,10 @@ DATASETS = ("xor", "spiral", "digits", "mnist1d", "fashion-mnist")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULERS = ("none", "cosine", "step")
+MODELS = ("mlp", "cnn", "gru", "lstm")
+#: what one sample of each data set is, for the networks that see its structure: (channels, height, width)
+#: images, (channels, length) signals; a recurrent network reads the rows (or the signal) as a sequence
+SAMPLE_SHAPES = {"fashion-mnist": (1, 28, 28), "digits": (1, 8, 8), "mnist1d": (1, 40)}
 CONFIG_NAME = "config.json"
 
 
@@ -58,6 +67,8 @@ def _is_number(v, ok) -> bool:
 # what each setting may be: (check, what is expected)
 _VALID = {
     "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "model": (lambda v: v in MODELS, f"one of {', '.join(MODELS)}"),
+    "channels": (lambda v: isinstance(v, list) and all(_is_int(c, 1) for c in v), "a list of positive channel counts"),
     "n_features": (lambda v: _is_int(v, 1), "a positive integer"),
     "n_classes": (lambda v: _is_int(v, 1), "a positive integer"),
     "hidden": (lambda v: isinstance(v, list) and all(_is_int(h, 1) for h in v), "a list of positive layer sizes"),
@@ -100,6 +111,8 @@ class RunConfig:
     epochs: int = 10
     scheduler: str = "none"
     label_smoothing: float = 0.0
+    model: str = "mlp"  # (new settings come last: config.json files of older versions lack them)
+    channels: list[int] = field(default_factory=list)  # the convolutions' output channels (model cnn)
 
     #: settings that a config.json must hold (the others have defaults)
     REQUIRED = ("dataset", "n_features", "n_classes", "hidden", "activation", "seed")
@@ -108,10 +121,18 @@ class RunConfig:
         if self.weight_decay is None:
             self.weight_decay = 1e-2 if self.optimizer == "adamw" else 0.0
         self.hidden = list(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden
+        self.channels = list(self.channels) if isinstance(self.channels, (list, tuple)) else self.channels
         for name, (ok, expected) in _VALID.items():
             value = getattr(self, name)
             if not ok(value):
                 raise ArgumentError(f"RunConfig: {name} must be {expected}, got {value!r}")
+        if self.model != "mlp" and self.dataset not in SAMPLE_SHAPES:
+            raise ArgumentError(
+                f"RunConfig: model {self.model!r} needs data with a structure to see (images or signals: "
+                f"{', '.join(SAMPLE_SHAPES)}); {self.dataset} has {self.n_features} plain features: use model 'mlp'"
+            )
+        if self.model in ("gru", "lstm") and not self.hidden:
+            raise ArgumentError(f"RunConfig: model {self.model!r} needs a hidden size (hidden=[128], for instance)")
 
     @property
     def uses_momentum(self) -> bool:
@@ -219,6 +240,140 @@ def build_mlp(config):
     return nn.Sequential(*layers)
 
 
+def build_model(config):
+    """The network a RunConfig describes: its ``model`` (mlp, cnn, gru or lstm) on its data set's samples.
+    Every one takes the flat samples the data sets give, (N, n_features), and scales them first."""
+    config = _config(config)
+    if config.model == "mlp":
+        return build_mlp(config)
+    if config.model == "cnn":
+        return build_cnn(config)
+    return build_rnn(config)
+
+
+def _scaler(config):
+    """One mean and standard deviation over all the pixels (not per pixel: a border pixel that is always 0
+    in training must not be divided by 0)."""
+    from . import nn
+
+    return nn.Standardize(1)
+
+
+def build_cnn(config):
+    """Convolutions (3x3 for images, 5 for signals), each followed by [BatchNorm], the activation and a 2x2
+    max-pool (images) or a stride of 2 (signals, after the first); then [Dropout], the hidden Linear layers
+    and the output layer."""
+    from . import nn
+
+    config = _config(config)
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
+    shape = SAMPLE_SHAPES[config.dataset]
+    image = len(shape) == 3
+    layers = [_scaler(config), nn.Unflatten(1, shape)]
+    c, size = shape[0], list(shape[1:])
+    for k, ch in enumerate(config.channels):
+        if image:
+            layers.append(nn.Conv2d(c, ch, 3, padding=1))
+        else:
+            stride = 1 if k == 0 else 2
+            layers.append(nn.Conv1d(c, ch, 5, stride=stride, padding=2))
+        if config.batch_norm:
+            layers.append((nn.BatchNorm2d if image else nn.BatchNorm1d)(ch))
+        layers.append(acts[config.activation]())
+        if image:
+            layers.append(nn.MaxPool2d(2))
+            size = [n // 2 for n in size]
+        elif k > 0:
+            size = [(size[0] - 1) // 2 + 1]
+        c = ch
+    layers.append(nn.Flatten())
+    width = c * int(np.prod(size))
+    for h in config.hidden:
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout))
+        layers.append(nn.Linear(width, h))
+        layers.append(acts[config.activation]())
+        width = h
+    if config.dropout:
+        layers.append(nn.Dropout(config.dropout))
+    layers.append(nn.Linear(width, config.n_classes))
+    return nn.Sequential(*layers)
+
+
+def build_rnn(config):
+    """A GRU or LSTM (one layer per hidden size, all of the first size) reading each sample as a sequence:
+    an image's rows, a signal's values; the output layer reads its last output."""
+    from . import nn
+
+    config = _config(config)
+    shape = SAMPLE_SHAPES[config.dataset]
+    steps, features = (shape[1], shape[2]) if len(shape) == 3 else (shape[1], shape[0])
+    kind = nn.GRU if config.model == "gru" else nn.LSTM
+    rnn = kind(features, config.hidden[0], num_layers=len(config.hidden), batch_first=True, dropout=config.dropout)
+    return nn.Sequential(
+        _scaler(config),
+        nn.Unflatten(1, (steps, features) if len(shape) == 3 else (features, steps)),
+        *([] if len(shape) == 3 else [Transpose(1, 2)]),
+        LastOutput(rnn),
+        nn.Linear(config.hidden[0], config.n_classes),
+    )
+
+
+class Transpose(Module):
+    """Swap two dimensions (a signal's (channels, length) to the sequence (length, channels))."""
+
+    def __init__(self, dim0: int, dim1: int):
+        super().__init__()
+        self.dim0, self.dim1 = dim0, dim1
+
+    def forward(self, x):
+        return x.transpose(self.dim0, self.dim1)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim0}, {self.dim1}"
+
+
+class LastOutput(Module):
+    """A recurrent layer's output at the last step (what a classifier of whole sequences reads)."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return out[:, -1]
+
+
+def model_defaults(model: str, dataset: str) -> dict:
+    """The settings ``chainrule train --model MODEL --dataset DATASET`` uses for what is not given: chosen
+    per model and data set (the README's accuracy table is measured with them)."""
+    base = {
+        "hidden": [128],
+        "channels": [],
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 128,
+        "epochs": 10,
+        "scheduler": "none",
+        "dropout": 0.0,
+        "batch_norm": False,
+    }
+    if model == "cnn":
+        if dataset == "mnist1d":
+            base.update(channels=[32, 32, 32], hidden=[], lr=1e-2, batch_size=100, epochs=100, scheduler="cosine")
+        else:
+            base.update(channels=[32, 64], batch_norm=True, dropout=0.25, epochs=15, scheduler="cosine")
+            if dataset == "digits":
+                base.update(epochs=40)
+    elif model in ("gru", "lstm"):
+        if dataset == "mnist1d":
+            base.update(lr=3e-3, batch_size=100, epochs=50, scheduler="cosine")
+        elif dataset == "digits":
+            base.update(epochs=40)
+    return base
+
+
 def make_optimizer(config: RunConfig, params):
     """The optimizer a RunConfig names, with its lr, weight decay and (for momentum, nesterov) momentum."""
     from . import optim
@@ -259,8 +414,9 @@ class TrainingRun:
 
         self.config, self.data, self.out = config, data, out
         os.makedirs(out, exist_ok=True)
-        self.model = build_mlp(config)
-        self.model[0].fit(data.X_train)  # the Standardize layer learns the training data's scale
+        self.model = build_model(config)
+        X = data.X_train if config.model == "mlp" else np.asarray(data.X_train).reshape(-1, 1)
+        self.model[0].fit(X)  # the Standardize layer learns the training data's scale
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.scheduler = make_scheduler(config, self.optimizer)
         self.loss_fn = training_loss(config)
@@ -316,7 +472,7 @@ def load_run(directory: str):
     if not os.path.exists(cfg_path):
         raise ChainruleError(f"{directory} holds no {CONFIG_NAME}; is it a directory written by 'chainrule train'?")
     config = RunConfig.from_json(cfg_path)
-    model = build_mlp(config)
+    model = build_model(config)
     model.load_state_dict(io.load(os.path.join(directory, "model.npz")))
     model.eval()
     return config, model
@@ -341,7 +497,7 @@ def _checkpoint_settings(directory: str, saved: RunConfig) -> dict:
         state = load_checkpoint(directory)
         if state is None:
             return {}
-        optimizer = make_optimizer(saved, build_mlp(saved).parameters())
+        optimizer = make_optimizer(saved, build_model(saved).parameters())
         optimizer.load_state_dict(state["optimizer"])
     except (ChainruleError, KeyError, IndexError, TypeError):
         return {}  # fit reports an unreadable checkpoint itself
