@@ -30,6 +30,8 @@ __all__ = [
     "load_dataset",
     "build_mlp",
     "build_model",
+    "build_cnn",
+    "build_rnn",
     "model_defaults",
     "make_optimizer",
     "make_scheduler",
