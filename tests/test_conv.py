@@ -230,7 +230,8 @@ def test_default_init_is_torchs_and_a_torch_state_dict_loads(cls, args, kwargs):
     bound = 1 / np.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) gives the same bound as the bias
     for p in m.parameters():
         assert np.abs(p.numpy()).max() <= bound + 1e-7
-        assert np.abs(p.numpy()).max() > 0.5 * bound
+        if p.numel() >= 20:  # (with fewer values, all of them below half the bound is not rare: 0.5 ** n)
+            assert np.abs(p.numpy()).max() > 0.5 * bound
     m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     x = rng.standard_normal((2, args[0], 7, 6)[: len(tm.weight.shape)]).astype(np.float32)
     np.testing.assert_allclose(m(cr.tensor(x)).numpy(), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)

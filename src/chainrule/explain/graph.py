@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from ..tensor import Tensor
 from .trace import explain, fmt
 
 __all__ = ["draw_graph", "Graph"]
+
+#: the widest line of an operation's label, in characters
+LABEL_WIDTH = 48
 
 
 def _q(s: str) -> str:
@@ -67,6 +71,12 @@ class Graph:
             return graphviz.Source(self.source).pipe(format="svg").decode()
         except Exception:  # no renderer: notebooks fall back to text
             return None
+
+
+def _op_label(op: str, formula: str, width: int = LABEL_WIDTH) -> str:
+    """An operation's name over its rule, the rule wrapped so that a layer's long formula (a convolution's,
+    a GRU's) makes a readable node rather than one very wide ellipse."""
+    return "\n".join([op] + textwrap.wrap(formula, width=width, break_on_hyphens=False))
 
 
 def draw_graph(
@@ -118,7 +128,7 @@ def draw_graph(
 
     for k, s in enumerate(tr.steps):
         oid = f"op{k}"
-        lines.append(f"  {oid} [label={_q(s.op + (chr(10) + s.formula if s.formula else ''))}, shape=ellipse];")
+        lines.append(f"  {oid} [label={_q(_op_label(s.op, s.formula))}, shape=ellipse];")
         out_t = s.out_tensor
         if out_t is not None:
             lines.append(f"  {oid} -> {tensor_node(out_t)};")

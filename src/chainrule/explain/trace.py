@@ -41,6 +41,8 @@ def fmt(x, max_elements: int = 6) -> str:
     if a.size <= max_elements:
         return np.array2string(a, precision=6, separator=", ", suppress_small=False).replace("\n", "")
     af = a.astype(np.float64)
+    if a.size and af.min() == af.max():  # a constant (a zero initial state, a mask of ones): say so
+        return f"shape {a.shape}: all {af.flat[0]:.9g}"
     return f"shape {a.shape}: mean {af.mean():.4g}, std {af.std():.4g}, min {af.min():.4g}, max {af.max():.4g}"
 
 
@@ -345,11 +347,12 @@ class Trace:
             head = f"[{s.order}] {s.op}: {len(s.outputs)} outputs"
             rows = [("head", head, "")]
             rows += [("eq", nm, fmt(v, me)) for nm, t, v, _ in s.outputs if v is not None]
-        if s.formula:
-            rows.append(("kv", "rule", s.formula + (f";  local derivative: {s.derivative}" if s.derivative else "")))
-        ins = ", ".join(
+        rows += _rule_rows(s.formula, s.derivative)
+        shown = [
             e.name if e.name == fmt(e.tensor.data, me) else f"{e.name} = {fmt(e.tensor.data, me)}" for e in s.edges
-        )
+        ]
+        # one input a line where any is a summary (a layer's input, weight and bias), else one line
+        ins = ("\n" if len(shown) > 1 and any(" = shape (" in x for x in shown) else ", ").join(shown)
         if ins:
             rows.append(("kv", "inputs", ins))
         if s.outputs:
@@ -369,8 +372,8 @@ class Trace:
                 )
             elif e.local is not None:
                 rhs = (
-                    f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), local "
-                    f"{fmt(e.local, me)}; = {fmt(e.contribution, me)}"
+                    f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), with "
+                    f"d{s.out_name}/d{e.name} = {fmt(e.local, me)}\n= {fmt(e.contribution, me)}"
                 )
             else:
                 rhs = f"{fmt(e.contribution, me)}"
@@ -410,7 +413,10 @@ class Trace:
                     first = prefix if k == 0 else " " * (len(prefix) - 2) + ("= " if part.startswith("= ") else "  ")
                     if k and part.startswith("= "):
                         part = part[2:]
-                    wrapped = textwrap.wrap(part, width=max(width - len(first), 30), break_on_hyphens=False) or [""]
+                    # a wrapped line hangs two columns in, so the next line of the text stands out
+                    wrapped = textwrap.wrap(
+                        part, width=max(width - len(first), 30), subsequent_indent="  ", break_on_hyphens=False
+                    ) or [""]
                     lines.append(first + wrapped[0])
                     lines += [" " * len(first) + w for w in wrapped[1:]]
             lines.append("")
@@ -459,6 +465,19 @@ class Trace:
 
     def __repr__(self) -> str:
         return f"<Trace of {self.out_name}: {len(self.steps)} nodes, {len(self.leaves)} leaves>"
+
+
+def _rule_rows(formula: str, derivative: str) -> list:
+    """The rule and the local derivative: one row when they fit on a line together, else a row each (a
+    derivative of several lines, one per input as a convolution's, keeps its lines)."""
+    if not formula:
+        return []
+    if not derivative:
+        return [("kv", "rule", formula)]
+    together = f"{formula};  local derivative: {derivative}"
+    if "\n" not in derivative and len(together) <= WIDTH - len("    rule: "):
+        return [("kv", "rule", together)]
+    return [("kv", "rule", formula), ("kv", "local derivative", derivative)]
 
 
 def _output_tensor(step: Step):

@@ -230,9 +230,9 @@ class ConvOp(Function):
         "dL/dx = the incoming gradient g correlated with the kernel flipped in space, in and out channels "
         "swapped (a transposed convolution): dx[n,c,q] = sum_{o,k} g[n,o,p] * w[o,c,k] over the p with "
         "p*stride + k*dilation - pad = q; with stride and dilation 1, dx[n,c,q] = sum_{o,j} "
-        "g[n,o,q + pad - (K-1) + j] * flip(w)[o,c,j] (g read as 0 outside), computed as col2im(W^T @ g). "
+        "g[n,o,q + pad - (K-1) + j] * flip(w)[o,c,j] (g read as 0 outside), computed as col2im(W^T @ g)\n"
         "dL/dw = the correlation of "
-        "x with g: dw[o,c,k] = sum_{n,p} g[n,o,p] * x[n,c,p*stride + k*dilation - pad] = g @ im2col(x)^T. "
+        "x with g: dw[o,c,k] = sum_{n,p} g[n,o,p] * x[n,c,p*stride + k*dilation - pad] = g @ im2col(x)^T\n"
         "dL/db[o] = sum_{n,p} g[n,o,p]"
     )
     broadcasts = (2,)
