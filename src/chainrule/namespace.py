@@ -45,12 +45,10 @@ def _masked(cond, a, zero, keep_where):
     ):
         return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
     it = _INT_OF[a.dtype]
-    bits = cond.astype(it)  # 1 where cond
-    if keep_where:
-        np.negative(bits, out=bits)  # all ones where a is kept, 0 elsewhere
-    else:
-        bits -= 1  # all ones where cond is False
-    return np.bitwise_and(a.view(it), bits, out=bits).view(a.dtype)
+    c8 = cond.view(np.int8)  # 1 where cond
+    # int8 all ones (-1) where a is kept, 0 elsewhere; the and sign-extends it to a's width on the fly
+    bits = np.negative(c8) if keep_where else np.subtract(c8, np.int8(1))
+    return np.bitwise_and(a.view(it), bits).view(a.dtype)
 
 
 class NumpyNamespace:
