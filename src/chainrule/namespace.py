@@ -45,12 +45,10 @@ def _masked(cond, a, zero, keep_where):
     ):
         return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
     it = _INT_OF[a.dtype]
-    bits = cond.astype(it)  # 1 where cond
-    if keep_where:
-        np.negative(bits, out=bits)  # all ones where a is kept, 0 elsewhere
-    else:
-        bits -= 1  # all ones where cond is False
-    return np.bitwise_and(a.view(it), bits, out=bits).view(a.dtype)
+    c8 = cond.view(np.int8)  # 1 where cond
+    # int8 all ones (-1) where a is kept, 0 elsewhere; the and sign-extends it to a's width on the fly
+    bits = np.negative(c8) if keep_where else np.subtract(c8, np.int8(1))
+    return np.bitwise_and(a.view(it), bits).view(a.dtype)
 
 
 class NumpyNamespace:
@@ -231,6 +229,24 @@ class NumpyNamespace:
 
     # --- end of convolution
 
+    # --- pooling (issue 12): max pooling over tiles routes the gradient to each tile's winner
+    @staticmethod
+    def route_tiles(g, masks, kh, kw):
+        """g (B, W) routed into tiles: (B, kh, W, kw), entry [b, i, w, j] = g[b, w] where ``masks[i * kw + j]``
+        (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is and-ed bitwise into
+        its strided slice of the output: one pass per tile entry, no temporaries."""
+        out = np.empty((g.shape[0], kh, g.shape[1], kw), g.dtype)
+        it = _INT_OF.get(g.dtype)
+        for idx, m in enumerate(masks):
+            i, j = divmod(idx, kw)
+            if it is None:
+                out[:, i, :, j] = np.where(m != 0, g, np.zeros((), g.dtype))
+            else:
+                np.bitwise_and(g.view(it), m, out=out.view(it)[:, i, :, j])
+        return out
+
+    # --- end of pooling
+
     @staticmethod
     def const(value, like):
         """``value`` as a constant array in ``like``'s dtype."""
@@ -272,6 +288,18 @@ class TensorNamespace:
         from .ops import tensor_split
 
         return tensor_split(x, indices, axis)
+
+    # --- pooling (issue 12)
+    @staticmethod
+    def route_tiles(g, masks, kh, kw):
+        """NumpyNamespace.route_tiles recorded: one ``where`` per tile entry, stacked and permuted."""
+        from .ops import permute, reshape, stack, where
+
+        zero = TensorNamespace.const(0, g)
+        parts = stack([where(m != 0, g, zero) for m in masks])  # (kh * kw, B, W)
+        return permute(reshape(parts, (kh, kw) + tuple(g.shape)), (2, 0, 3, 1))
+
+    # --- end of pooling
 
     @staticmethod
     def const(value, like):

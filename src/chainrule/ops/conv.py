@@ -118,6 +118,105 @@ def _grouped(w2, cols, groups):
     return np.matmul(w2, cols)
 
 
+# Without groups the products run in one of two layouts, chosen for BLAS and for the copies around them:
+# - "per sample" when the patches are short (C*K <= _SHORT, e.g. a first layer on one channel): the im2col
+#   matrix is (N, C*K, P) as PyTorch's unfold gives it, and the forward product W @ cols, one per sample,
+#   lands in (N, O, P), the output's own layout: no transpose at all;
+# - "rows" otherwise: the input is copied channels-last and padded, (N, *S, C), so that a patch is a few
+#   contiguous runs of C values; im2row gives (N*P, K*C), the forward product rows @ W^T gives (N*P, O), turned
+#   into (N, O, P) once with the bias added on the way; the weight gradient is ONE product g^T @ rows over the
+#   kept matrix; the input gradient is K products g @ W_k, each (N*P, C), added into the channels-last
+#   buffer at the K offsets (each a run of whole rows), then turned back to (N, C, *S) once.
+_SHORT = 32
+
+
+def _per_sample(c, kernel):
+    return c * math.prod(kernel) <= _SHORT
+
+
+def _last(nd):
+    """The axes (0, 2, ..., nd + 1, 1): channels-first to channels-last."""
+    return (0,) + tuple(range(2, nd + 2)) + (1,)
+
+
+def _first(nd):
+    """The axes (0, nd + 1, 1, ..., nd): channels-last to channels-first."""
+    return (0, nd + 1) + tuple(range(1, nd + 1))
+
+
+def _need(out, stride, dilation, kernel):
+    return tuple((o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, stride, dilation, kernel))
+
+
+def _padded_last(x, pads, need):
+    """x (N, C, *S) -> (N, *need, C): channels last, ``lo`` zeros before each spatial dim, cut or zero-filled
+    to the sizes ``need``."""
+    nd = x.ndim - 2
+    if all(lo == 0 for lo, _ in pads) and x.shape[2:] == need:
+        return np.ascontiguousarray(x.transpose(_last(nd)))
+    buf = np.zeros((x.shape[0],) + need + (x.shape[1],), x.dtype)
+    src, dst = [], []
+    for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
+        take = max(min(sz, nd_ - lo), 0)
+        src.append(slice(0, take))
+        dst.append(slice(lo, lo + take))
+    buf[(slice(None),) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)].transpose(_last(nd))
+    return buf
+
+
+def _windows(xt, axes, kernel, stride, dilation, out):
+    """The kernel's windows over the axes ``axes`` of xt, strided and dilated: (..., *out, ..., *kernel)."""
+    win = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    v = sliding_window_view(xt, win, axis=axes)
+    pick = [slice(None)] * xt.ndim
+    for a, o, s in zip(axes, out, stride):
+        pick[a] = slice(0, (o - 1) * s + 1, s)
+    v = v[tuple(pick)]
+    return v[(Ellipsis,) + tuple(slice(None, None, d) for d in dilation)]
+
+
+def _im2row(x, kernel, stride, pads, dilation, out):
+    """x (N, C, *S) -> rows (N * P, K * C), P = prod(out), K = prod(kernel): row (n, p) holds the patch at
+    output position p, kernel offset major, channel minor."""
+    nd = len(kernel)
+    xt = _padded_last(x, pads, _need(out, stride, dilation, kernel))
+    v = _windows(xt, tuple(range(1, nd + 1)), kernel, stride, dilation, out)  # (N, *out, C, *kernel)
+    order = tuple(range(nd + 1)) + tuple(range(nd + 2, 2 * nd + 2)) + (nd + 1,)
+    return np.ascontiguousarray(v.transpose(order)).reshape(x.shape[0] * math.prod(out), -1)
+
+
+def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
+    """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout."""
+    nd = len(kernel)
+    n, c = x.shape[:2]
+    need = _need(out, stride, dilation, kernel)
+    if all(lo == 0 for lo, _ in pads) and all(sz >= nd_ for sz, nd_ in zip(x.shape[2:], need)):
+        xt = x
+    else:
+        xt = np.zeros((n, c) + need, x.dtype)
+        src, dst = [], []
+        for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
+            take = max(min(sz, nd_ - lo), 0)
+            src.append(slice(0, take))
+            dst.append(slice(lo, lo + take))
+        xt[(slice(None), slice(None)) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)]
+    v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
+    order = (0, 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(2, nd + 2))
+    return np.ascontiguousarray(v.transpose(order)).reshape(n, c * math.prod(kernel), math.prod(out))
+
+
+def _rows_to_first(yr, n, out, b=None):
+    """(N * P, O) -> (N, O, *out), the bias added on the way."""
+    o = yr.shape[1]
+    src = yr.reshape(n, -1, o).transpose(0, 2, 1)
+    y = np.empty((n, o, src.shape[2]), yr.dtype)
+    if b is None:
+        np.copyto(y, src)
+    else:
+        np.add(src, b[:, None], out=y)
+    return y.reshape((n, o) + tuple(out))
+
+
 def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     """The convolution (cross-correlation, as in PyTorch) on arrays: x (N, C, *S), w (O, C/G, *k).
     ``keep``: a list that receives the im2col matrix (the weight gradient reuses it)."""
@@ -126,6 +225,21 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
         _out_size(sz, lo, hi, k, s, d) for sz, (lo, hi), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation)
     )
     n, o = x.shape[0], w.shape[0]
+    if groups == 1:
+        nd = len(kernel)
+        if _per_sample(x.shape[1], kernel):
+            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
+            y = np.matmul(w.reshape(o, -1), cols)
+            if b is not None:
+                y += b[:, None]
+            y = y.reshape((n, o) + out)
+        else:
+            cols = _im2row(x, kernel, stride, pads, dilation, out)
+            wr = w.transpose(_last(nd)).reshape(o, -1)  # (O, K*C), channel minor as in the rows
+            y = _rows_to_first(cols @ wr.T, n, out, b)
+        if keep is not None:
+            keep.append(cols)
+        return y
     cols = _im2col(x, kernel, stride, pads, dilation, out)
     if keep is not None:
         keep.append(cols)
@@ -137,6 +251,11 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     return np.ascontiguousarray(y.transpose((1, 0) + tuple(range(2, len(out) + 2))))
 
 
+def _first_to_rows(x):
+    """(N, C, *S) -> (N * prod(S), C)."""
+    return np.ascontiguousarray(x.transpose(_last(x.ndim - 2))).reshape(-1, x.shape[1])
+
+
 def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None):
     """The transposed convolution on arrays: x (N, Cin, *L), w (Cin, Cout/G, *k) -> (N, Cout, *out_spatial);
     the adjoint of conv_array with weight w, padding cut off at the start (``lo``) and the size given."""
@@ -144,10 +263,10 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
     nd = len(kernel)
     n, cin = x.shape[:2]
     cout = w.shape[1] * groups
-    w2 = w.reshape(groups, cin // groups, -1).transpose(0, 2, 1)
-    if nd == 2 and stride == (1, 1):
-        y = _conv_transpose_rows(x, w2, lo, dilation, groups, out_spatial, kernel, cout)
+    if groups == 1:
+        y = _conv_transpose_last(x, w, stride, lo, dilation, out_spatial)
     else:
+        w2 = w.reshape(groups, cin // groups, -1).transpose(0, 2, 1)
         m = n * math.prod(x.shape[2:])
         xt = x.transpose((1, 0) + tuple(range(2, nd + 2))).reshape(groups, cin // groups, m)
         cols = _grouped(w2, xt, groups).reshape((cout,) + kernel + (n,) + x.shape[2:])
@@ -157,34 +276,42 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
     return y
 
 
-def _conv_transpose_rows(x, w2, lo, dilation, groups, out_spatial, kernel, cout):
-    """The stride-1 2-D transposed convolution with col2im over whole rows: the input is widened with zero
-    columns to the width of the (padded) output, so every kernel offset adds ONE contiguous run per (channel,
-    sample) plane instead of one short run per row (the zero columns add zeros); costs a few % more GEMM."""
-    n, cin, ho, wo = x.shape
-    (h, w), (d0, d1), (k0, k1) = out_spatial, dilation, kernel
-    hf = max(ho + d0 * (k0 - 1), lo[0] + h)
-    wf = max(wo + d1 * (k1 - 1), lo[1] + w)
-    xt = np.zeros((cin, n, ho, wf), x.dtype)
-    xt[..., :wo] = x.transpose(1, 0, 2, 3)
-    cols = _grouped(w2, xt.reshape(groups, cin // groups, n * ho * wf), groups).reshape(cout, k0, k1, n, ho * wf)
-    buf = np.zeros((cout, n, hf * wf + d1 * (k1 - 1)), x.dtype)
-    for i in range(k0):
-        for j in range(k1):
-            at = i * d0 * wf + j * d1
-            buf[:, :, at : at + ho * wf] += cols[:, i, j]
-    crop = buf[:, :, : hf * wf].reshape(cout, n, hf, wf)[:, :, lo[0] : lo[0] + h, lo[1] : lo[1] + w]
-    return np.ascontiguousarray(crop.transpose(1, 0, 2, 3))
+def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
+    """The transposed convolution without groups, channels last: one product per kernel offset k,
+    (N*L, Cin) @ W_k (Cin, Cout), each added into a channels-last buffer at the places that offset reaches
+    (with stride 1 a run of whole rows), then turned back to (N, Cout, *out_spatial)."""
+    kernel = w.shape[2:]
+    n, cin, cout = x.shape[0], x.shape[1], w.shape[1]
+    ins = x.shape[2:]
+    wk = w.reshape(cin, cout, -1).transpose(2, 0, 1)  # (K, Cin, Cout)
+    parts = np.matmul(_first_to_rows(x), wk).reshape((-1, n) + ins + (cout,))
+    full = tuple(max(f, lo_ + sz) for f, lo_, sz in zip(_need(ins, stride, dilation, kernel), lo, out_spatial))
+    buf = np.zeros((n,) + full + (cout,), x.dtype)
+    for part, idx in zip(parts, np.ndindex(*kernel)):
+        place = tuple(slice(i * d, i * d + (m - 1) * s + 1, s) for i, d, m, s in zip(idx, dilation, ins, stride))
+        buf[(slice(None),) + place] += part
+    crop = buf[(slice(None),) + tuple(slice(lo_, lo_ + sz) for lo_, sz in zip(lo, out_spatial))]
+    return np.ascontiguousarray(crop.transpose(_first(len(kernel))))
 
 
 def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
     """The weight gradient of a convolution on arrays: the correlation of x (N, C, *S) with g (N, O, *out),
-    summed over the batch: (O, C/G, *kernel). ``cols``: im2col(x), when the forward pass kept it."""
+    summed over the batch: (O, C/G, *kernel). ``cols``: the im2col matrix of x, when the forward pass kept it."""
     nd = len(kernel)
     n, c = x.shape[:2]
     o = g.shape[1]
     out = g.shape[2:]
     m = n * math.prod(out)
+    if groups == 1:
+        if _per_sample(c, kernel):
+            if cols is None:
+                cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
+            gw = np.matmul(g.reshape(n, o, -1), cols.transpose(0, 2, 1)).sum(axis=0)
+            return gw.reshape((o, c) + tuple(kernel))
+        if cols is None:
+            cols = _im2row(x, kernel, stride, pads, dilation, out)
+        gw = (_first_to_rows(g).T @ cols).reshape((o,) + tuple(kernel) + (c,))
+        return np.ascontiguousarray(gw.transpose(_first(nd)))
     if cols is None:
         cols = _im2col(x, kernel, stride, pads, dilation, out)
     cols = cols.reshape(groups, -1, m)

@@ -159,21 +159,26 @@ class MaxPoolOp(Function):
         maximum, as PyTorch's raster order gives). None if a NaN is among the maxima."""
         b = x3.shape[0]
         xt = x3 if x3.shape[1:] == (oh * kh, ow * kw) else x3[:, : oh * kh, : ow * kw]
-        m, self.code_w = _first_max(xt.reshape(-1, kw), kw)
+        m, code_w = _first_max(xt.reshape(-1, kw), kw)
         mr = m.reshape(b * oh, kh, ow)
-        y, self.code_h = _first_max(mr, kh, axis=1)
+        y, code_h = _first_max(mr, kh, axis=1)
         if np.isnan(y).any():
             return None
+        # which entry of each tile won, as int8 masks (-1 where it did): the backward and-s them with g
+        code_w = None if code_w is None else code_w.reshape(b * oh, kh, ow)
+        self.masks = [
+            np.negative((mh & mw).view(np.int8))
+            for i, mh in enumerate(_masks(code_h, kh))
+            for mw in _masks(None if code_w is None else code_w[:, i], kw)
+        ]
         return y
 
     def vjp(self, xp, g, *_):
         nd = self.nd
         (oh, ow), (kh, kw) = self.out, self.k
         b, h, w = _as_4d(self.in_shape, nd)
-        if self.tiled:  # g back to each tile's winner along H, then along W
-            gh = xp.stack([xp.reshape(g, (b * oh, ow)) * m for m in _masks(self.code_h, kh)], axis=1)
-            gh = xp.reshape(gh, (-1,))
-            gx = xp.reshape(xp.stack([gh * m for m in _masks(self.code_w, kw)], axis=-1), (b, oh * kh, ow * kw))
+        if self.tiled:  # g back to each tile's winner
+            gx = xp.reshape(xp.route_tiles(xp.reshape(g, (b * oh, ow)), self.masks, kh, kw), (b, oh * kh, ow * kw))
             if oh * kh != h or ow * kw != w:
                 gx = xp.pad(gx, (0, w - ow * kw, 0, h - oh * kh))
             return xp.reshape(gx, self.in_shape)
