@@ -172,6 +172,57 @@ def cnn_steps(batch=BATCH, seed=0):
     return out
 
 
+def _timed(store, key, fn):
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            store[key] = store.get(key, 0.0) + time.perf_counter() - t0
+
+    return wrapper
+
+
+def cnn_breakdown(opt_name="sgd", steps=5, batch=BATCH, seed=0) -> dict:
+    """Where chainrule's CNN step spends its time: each node class's forward and vjp (the walk calls them),
+    the optimizer's step and zero_grad, and the rest (recording, the walk itself), in ms per step, medians
+    over ``steps`` steps after a warm-up."""
+    from chainrule.explain.trace import collect_nodes
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    cr.manual_seed(seed)
+    model = cr_cnn()
+    opt = (cr.optim.SGD if opt_name == "sgd" else cr.optim.Adam)(model.parameters(), lr=0.01)
+    xb = cr.tensor(X)
+    classes = {type(n) for n in collect_nodes(F.cross_entropy(model(xb), y))}
+    patched = [(c, name, c.__dict__.get(name)) for c in classes for name in ("forward", "vjp")]
+    per_step = []
+    store: dict = {}
+    try:
+        for c, name, _ in patched:
+            setattr(c, name, _timed(store, f"{c.__name__}.{name}", getattr(c, name)))
+        zero_grad, step = _timed(store, "optimizer.zero_grad", opt.zero_grad), _timed(store, "optimizer.step", opt.step)
+        for i in range(steps + 2):
+            store.clear()
+            t0 = time.perf_counter()
+            zero_grad()
+            F.cross_entropy(model(xb), y).backward()
+            step()
+            total = time.perf_counter() - t0
+            if i >= 2:
+                per_step.append({**store, "rest (recording, walk)": total - sum(store.values()), "total": total})
+    finally:
+        for c, name, orig in patched:
+            if orig is None:
+                delattr(c, name)
+            else:
+                setattr(c, name, orig)
+    keys = per_step[0].keys()
+    return {k: float(np.median([d.get(k, 0.0) for d in per_step])) * 1e3 for k in keys}
+
+
 # ----------------------------------------------------------------------------- GRU and LSTM
 class _Last:
     """The recurrent layer, then a Linear on the last step's output (one class for both libraries)."""
@@ -330,6 +381,9 @@ def run(only, thread_counts, quick) -> dict:
             if "cnn" in only:
                 r["cnn"] = {opt: _ms(fns, rounds, per_round) for opt, fns in cnn_steps().items()}
                 print(f"[{n} thread] CNN step (ms):", _rounded(r["cnn"]), flush=True)
+                if n == 1:
+                    r["cnn_breakdown"] = cnn_breakdown("sgd", 3 if quick else 7)
+                    print("[1 thread] chainrule's CNN SGD step by part (ms):", _rounded(r["cnn_breakdown"]), flush=True)
             if "rnn" in only:
                 r.update({kind: _ms(fns, rounds, per_round) for kind, fns in rnn_steps().items()})
                 print(f"[{n} thread] GRU/LSTM step (ms):", _rounded({k: r[k] for k in ("gru", "lstm")}), flush=True)

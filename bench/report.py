@@ -282,16 +282,27 @@ def _nets_targets(res) -> list[tuple]:
     """(target, measured, met, what stands in the way when missed) for issue 12's targets, 1 thread."""
     one = res["by_threads"].get("1", {})
     out = []
-    for opt, d in one.get("cnn", {}).items():
+    cnn = one.get("cnn", {})
+    for opt, d in cnn.items():
         name = "SGD" if opt == "sgd" else "Adam"
         c, t, f = d["chainrule"], d["pytorch"], d["floor"]
+        if opt == "sgd":
+            why = (
+                f"the matrix products alone take {f:.1f} ms ({f / t:.2f}x PyTorch's step), chainrule's step "
+                f"{c - f:.1f} ms more{_parts(one.get('cnn_breakdown'))}"
+            )
+        else:
+            s = cnn.get("sgd", {})
+            why = (
+                f"the Adam update adds {c - s.get('chainrule', 0):.1f} ms to chainrule's SGD step and "
+                f"{t - s.get('pytorch', 0):.1f} ms to PyTorch's; the rest is the SGD step's"
+            )
         out.append(
             (
                 f"CNN {name} step <= {NETS_TARGETS['cnn_pytorch']} x PyTorch",
                 f"{c / t:.2f}",
                 c / t <= NETS_TARGETS["cnn_pytorch"],
-                f"the matrix products alone take {f:.1f} ms ({f / t:.2f}x PyTorch's step); chainrule spends "
-                f"{c - f:.1f} ms around them (im2col/col2im copies, pooling, ReLU, loss, update)",
+                why,
             )
         )
         out.append(
@@ -299,7 +310,7 @@ def _nets_targets(res) -> list[tuple]:
                 f"CNN {name} step <= {NETS_TARGETS['cnn_floor']} x its GEMM floor",
                 f"{c / f:.2f}",
                 c / f <= NETS_TARGETS["cnn_floor"],
-                f"{c - f:.1f} ms of the {c:.1f} ms step are not matrix products",
+                f"{c - f:.1f} ms of the {c:.1f} ms step are not matrix products (see the breakdown above)",
             )
         )
     for kind in ("gru", "lstm"):
@@ -328,6 +339,16 @@ def _nets_targets(res) -> list[tuple]:
             )
         )
     return out
+
+
+def _parts(b) -> str:
+    """The breakdown of chainrule's SGD step (1 thread), grouped by layer kind, as a clause."""
+    if not b:
+        return ""
+    groups = {"convolutions": "ConvOp", "max pooling": "MaxPoolOp", "ReLU": "ReLUOp", "Linear": "LinearOp"}
+    sums = {g: sum(v for k, v in b.items() if k.split(".")[0] == cls) for g, cls in groups.items()}
+    text = ", ".join(f"{g} {v:.1f} ms" for g, v in sums.items())
+    return f"; forward + backward by layer kind (breakdown above): {text}, matrix products included"
 
 
 def nets_table(res: dict) -> str:
@@ -370,6 +391,20 @@ def nets_table(res: dict) -> str:
                 f"{e['rss_before_training_mb']:.0f} MB | {e['training_peak_rss_mb']:.0f} MB | "
                 f"{e['peak_above_baseline_mb']:.0f} MB | {e['seconds_per_step'] * 1e3:.1f} |"
             )
+    b = res["by_threads"].get("1", {}).get("cnn_breakdown")
+    if b:
+        total = b["total"]
+        lines += [
+            "",
+            f"Where chainrule's CNN SGD step goes (1 thread; each node's forward and vjp timed in the step, "
+            f"medians of a few steps, {total:.1f} ms in all with the timers on):",
+            "",
+            "| part | ms | share |",
+            "|---|---|---|",
+        ]
+        for k, v in sorted(((k, v) for k, v in b.items() if k != "total"), key=lambda kv: -kv[1]):
+            if v >= 0.05 * total / 100:
+                lines.append(f"| {k} | {v:.1f} | {v / total:.0%} |")
     t = _nets_targets(res)
     if t:
         lines += ["", "| target (issue 12, 1 thread) | measured | | what stands in the way |", "|---|---|---|---|"]
