@@ -161,14 +161,14 @@ def cnn_steps(batch=BATCH, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
-    out = {}
+    out, floor = {}, cnn_floor(batch)  # the same products for both optimizers: timed once
     for opt_name in ("sgd", "adam"):
         cr.manual_seed(seed)
         cmodel = cr_cnn()
         tmodel = torch_cnn()
         _load_into_torch(tmodel, cmodel)
         cr_step, torch_step = _step_pair(cmodel, tmodel, opt_name, X, y)
-        out[opt_name] = {"chainrule": cr_step, "pytorch": torch_step, "floor": cnn_floor(batch)}
+        out[opt_name] = {"chainrule": cr_step, "pytorch": torch_step, "floor": floor}
     return out
 
 
@@ -183,18 +183,22 @@ def _timed(store, key, fn):
     return wrapper
 
 
-def cnn_breakdown(opt_name="sgd", steps=5, batch=BATCH, seed=0) -> dict:
-    """Where chainrule's CNN step spends its time: each node class's forward and vjp (the walk calls them),
-    the optimizer's step and zero_grad, and the rest (recording, the walk itself), in ms per step, medians
-    over ``steps`` steps after a warm-up."""
-    from chainrule.explain.trace import collect_nodes
-
+def cnn_breakdown(steps=5, batch=BATCH, seed=0) -> dict:
+    """Where chainrule's CNN SGD step spends its time (see :func:`breakdown`)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     cr.manual_seed(seed)
     model = cr_cnn()
-    opt = (cr.optim.SGD if opt_name == "sgd" else cr.optim.Adam)(model.parameters(), lr=0.01)
+    return breakdown(model, cr.optim.SGD(model.parameters(), lr=0.01), X, y, steps)
+
+
+def breakdown(model, opt, X, y, steps) -> dict:
+    """Where a chainrule training step spends its time: each node class's forward and vjp (the walk calls
+    them), the optimizer's step and zero_grad, and the rest (recording, the walk itself), in ms per step,
+    medians over ``steps`` steps after a warm-up."""
+    from chainrule.explain.trace import collect_nodes
+
     xb = cr.tensor(X)
     classes = {type(n) for n in collect_nodes(F.cross_entropy(model(xb), y))}
     patched = [(c, name, c.__dict__.get(name)) for c in classes for name in ("forward", "vjp")]
@@ -284,16 +288,29 @@ def rnn_steps(batch=BATCH, seed=0):
     y = rng.integers(0, 10, batch)
     out = {}
     for kind in ("gru", "lstm"):
-        cr.manual_seed(seed)
-        c_rnn = (cr.nn.GRU if kind == "gru" else cr.nn.LSTM)(1, HIDDEN, batch_first=True)
-        c_head = cr.nn.Linear(HIDDEN, 10)
+        c_model = cr_rnn(kind, seed)
         t_rnn = (torch.nn.GRU if kind == "gru" else torch.nn.LSTM)(1, HIDDEN, batch_first=True)
         t_head = torch.nn.Linear(HIDDEN, 10)
-        _load_into_torch(t_rnn, c_rnn)
-        _load_into_torch(t_head, c_head)
-        cr_step, torch_step = _step_pair(_Last(c_rnn, c_head), _Last(t_rnn, t_head), "sgd", X, y)
+        _load_into_torch(t_rnn, c_model.rnn)
+        _load_into_torch(t_head, c_model.head)
+        cr_step, torch_step = _step_pair(c_model, _Last(t_rnn, t_head), "sgd", X, y)
         out[kind] = {"chainrule": cr_step, "pytorch": torch_step, "floor": rnn_floor(kind, batch)}
     return out
+
+
+def cr_rnn(kind, seed=0):
+    cr.manual_seed(seed)
+    rnn = (cr.nn.GRU if kind == "gru" else cr.nn.LSTM)(1, HIDDEN, batch_first=True)
+    return _Last(rnn, cr.nn.Linear(HIDDEN, 10))
+
+
+def rnn_breakdown(kind, steps=5, batch=BATCH, seed=0) -> dict:
+    """Where chainrule's GRU or LSTM SGD step spends its time (see :func:`breakdown`)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, SEQ, 1)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    model = cr_rnn(kind, seed)
+    return breakdown(model, cr.optim.SGD(model.parameters(), lr=0.01), X, y, steps)
 
 
 # ----------------------------------------------------------------------------- peak memory of an epoch
@@ -360,12 +377,20 @@ def bench_memory(steps: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- main
-def _ms(fns, rounds, per_round):
-    return {k: v * 1e3 for k, v in interleaved(fns, rounds, per_round).items()}
+def _nested_ms(groups: dict, rounds: int, per_round: int) -> dict:
+    """{group: {contender: ms}}: every contender of every group in ONE set of interleaved rounds (so the
+    groups' figures come from the same stretch of time); a function shared by groups is timed once."""
+    flat, names = {}, {}
+    for g, fns in groups.items():
+        for c, f in fns.items():
+            key = names.setdefault(id(f), f"{g}/{c}")
+            flat[key] = f
+    ms = {k: v * 1e3 for k, v in interleaved(flat, rounds, per_round).items()}
+    return {g: {c: ms[names[id(f)]] for c, f in fns.items()} for g, fns in groups.items()}
 
 
 def run(only, thread_counts, quick) -> dict:
-    rounds, per_round = (3, 1) if quick else (15, 2)
+    rounds, per_round = (3, 1) if quick else (25, 1)
     res = {
         "kind": "nets",
         "machine": machine_info(),
@@ -379,14 +404,17 @@ def run(only, thread_counts, quick) -> dict:
         r = {}
         with threads(n):
             if "cnn" in only:
-                r["cnn"] = {opt: _ms(fns, rounds, per_round) for opt, fns in cnn_steps().items()}
+                r["cnn"] = _nested_ms(cnn_steps(), rounds, per_round)
                 print(f"[{n} thread] CNN step (ms):", _rounded(r["cnn"]), flush=True)
                 if n == 1:
-                    r["cnn_breakdown"] = cnn_breakdown("sgd", 3 if quick else 7)
+                    r["cnn_breakdown"] = cnn_breakdown(3 if quick else 7)
                     print("[1 thread] chainrule's CNN SGD step by part (ms):", _rounded(r["cnn_breakdown"]), flush=True)
             if "rnn" in only:
-                r.update({kind: _ms(fns, rounds, per_round) for kind, fns in rnn_steps().items()})
+                r.update(_nested_ms(rnn_steps(), rounds, per_round))
                 print(f"[{n} thread] GRU/LSTM step (ms):", _rounded({k: r[k] for k in ("gru", "lstm")}), flush=True)
+                if n == 1:
+                    for kind in ("gru", "lstm"):
+                        r[f"{kind}_breakdown"] = rnn_breakdown(kind, 3 if quick else 7)
         res["by_threads"][str(n)] = r
     if "memory" in only:
         res["memory"] = bench_memory(20 if quick else 10**9)

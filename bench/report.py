@@ -275,7 +275,6 @@ def ablation_table(res: dict) -> str:
 
 NETS_START, NETS_END = "<!-- nets:start -->", "<!-- nets:end -->"
 NETS_TARGETS = {"cnn_pytorch": 0.85, "cnn_floor": 1.3, "rnn_pytorch": 1.0}
-SEQ_STEPS = 40  # bench/nets.py's sequence length
 
 
 def _nets_targets(res) -> list[tuple]:
@@ -294,8 +293,8 @@ def _nets_targets(res) -> list[tuple]:
         else:
             s = cnn.get("sgd", {})
             why = (
-                f"the Adam update adds {c - s.get('chainrule', 0):.1f} ms to chainrule's SGD step and "
-                f"{t - s.get('pytorch', 0):.1f} ms to PyTorch's; the rest is the SGD step's"
+                f"Adam step minus SGD step, same rounds: chainrule {c - s.get('chainrule', 0):.1f} ms, PyTorch "
+                f"{t - s.get('pytorch', 0):.1f} ms; the rest is the SGD step's (above)"
             )
         out.append(
             (
@@ -322,8 +321,8 @@ def _nets_targets(res) -> list[tuple]:
                     f"{kind.upper()} step <= {NETS_TARGETS['rnn_pytorch']} x PyTorch",
                     f"{c / t:.2f}",
                     c / t <= NETS_TARGETS["rnn_pytorch"],
-                    f"the matrix products alone take {f:.1f} ms of chainrule's {c:.1f} ms; the rest is "
-                    f"{SEQ_STEPS} steps' elementwise gate passes forward and backward, each a separate NumPy call",
+                    f"the matrix products alone take {f:.1f} ms of chainrule's {c:.1f} ms"
+                    + _top(one.get(f"{kind}_breakdown")),
                 )
             )
     mem = res.get("memory", {})
@@ -349,6 +348,14 @@ def _parts(b) -> str:
     sums = {g: sum(v for k, v in b.items() if k.split(".")[0] == cls) for g, cls in groups.items()}
     text = ", ".join(f"{g} {v:.1f} ms" for g, v in sums.items())
     return f"; forward + backward by layer kind (breakdown above): {text}, matrix products included"
+
+
+def _top(b, k=3) -> str:
+    """The ``k`` largest parts of a step's breakdown, as a clause."""
+    if not b:
+        return ""
+    parts = sorted(((n, v) for n, v in b.items() if n != "total"), key=lambda kv: -kv[1])[:k]
+    return "; largest parts of the step timed alone: " + ", ".join(f"{n} {v:.1f} ms" for n, v in parts)
 
 
 def nets_table(res: dict) -> str:
