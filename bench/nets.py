@@ -399,6 +399,7 @@ def run(only, thread_counts, quick) -> dict:
         "rounds": rounds,
         "per_round": per_round,
         "by_threads": {},
+        "load_average_before": os.getloadavg()[0],  # other work on the machine, 1-minute average
     }
     for n in thread_counts:
         r = {}
@@ -416,6 +417,7 @@ def run(only, thread_counts, quick) -> dict:
                     for kind in ("gru", "lstm"):
                         r[f"{kind}_breakdown"] = rnn_breakdown(kind, 3 if quick else 7)
         res["by_threads"][str(n)] = r
+    res["load_average_after_timing"] = os.getloadavg()[0]
     if "memory" in only:
         res["memory"] = bench_memory(20 if quick else 10**9)
         print("[1 thread] CNN epoch memory:", res["memory"], flush=True)

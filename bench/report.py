@@ -365,7 +365,13 @@ def nets_table(res: dict) -> str:
         f"Measured {res['when']} by `python bench/nets.py`{' --quick' if res.get('quick') else ''} on "
         f"{m.get('cpu', '?')} ({m.get('cpus')} cores, shared with other work), NumPy {m['numpy']}, PyTorch "
         f"{m.get('torch', '-')}. Float32, batch 128, one training step; medians of {res['rounds']} interleaved "
-        f"rounds of {res['per_round']} step(s); lower is better; ratios are chainrule / the other.",
+        f"rounds of {res['per_round']} step(s); lower is better; ratios are chainrule / the other."
+        + (
+            f" The machine's 1-minute load average was {res['load_average_before']:.1f} before the timings and "
+            f"{res['load_average_after_timing']:.1f} after them (about 1 of it this benchmark; the rest other jobs on the 2 cores)."
+            if "load_average_before" in res
+            else ""
+        ),
         "",
         "| step | threads | chainrule (ms) | PyTorch (ms) | GEMM floor (ms) | vs PyTorch | vs floor |",
         "|---|---|---|---|---|---|---|",
