@@ -368,7 +368,8 @@ def nets_table(res: dict) -> str:
         f"rounds of {res['per_round']} step(s); lower is better; ratios are chainrule / the other."
         + (
             f" The machine's 1-minute load average was {res['load_average_before']:.1f} before the timings and "
-            f"{res['load_average_after_timing']:.1f} after them (about 1 of it this benchmark; the rest other jobs on the 2 cores)."
+            f"{res['load_average_after_timing']:.1f} after them (about 1 of it this benchmark, the rest other "
+            "jobs on the 2 cores)."
             if "load_average_before" in res
             else ""
         ),
