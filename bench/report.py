@@ -2,6 +2,7 @@
 
 python bench/report.py [results.json] [--readme README.md]   # print; with --readme, replace its table
 python bench/report.py bench/results/before_after.json [--readme README.md]  # bench/before_after.py's tables
+python bench/report.py bench/results/nets.json [--readme README.md]  # bench/nets.py's table
 """
 
 from __future__ import annotations
@@ -272,6 +273,159 @@ def ablation_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+NETS_START, NETS_END = "<!-- nets:start -->", "<!-- nets:end -->"
+NETS_TARGETS = {"cnn_pytorch": 0.85, "cnn_floor": 1.3, "rnn_pytorch": 1.0}
+
+
+def _nets_targets(res) -> list[tuple]:
+    """(target, measured, met, what stands in the way when missed) for issue 12's targets, 1 thread."""
+    one = res["by_threads"].get("1", {})
+    out = []
+    cnn = one.get("cnn", {})
+    for opt, d in cnn.items():
+        name = "SGD" if opt == "sgd" else "Adam"
+        c, t, f = d["chainrule"], d["pytorch"], d["floor"]
+        if opt == "sgd":
+            why = (
+                f"the matrix products alone take {f:.1f} ms ({f / t:.2f}x PyTorch's step), chainrule's step "
+                f"{c - f:.1f} ms more{_parts(one.get('cnn_breakdown'))}"
+            )
+        else:
+            s = cnn.get("sgd", {})
+            why = (
+                f"Adam step minus SGD step, same rounds: chainrule {c - s.get('chainrule', 0):.1f} ms, PyTorch "
+                f"{t - s.get('pytorch', 0):.1f} ms; the rest is the SGD step's (above)"
+            )
+        out.append(
+            (
+                f"CNN {name} step <= {NETS_TARGETS['cnn_pytorch']} x PyTorch",
+                f"{c / t:.2f}",
+                c / t <= NETS_TARGETS["cnn_pytorch"],
+                why,
+            )
+        )
+        out.append(
+            (
+                f"CNN {name} step <= {NETS_TARGETS['cnn_floor']} x its GEMM floor",
+                f"{c / f:.2f}",
+                c / f <= NETS_TARGETS["cnn_floor"],
+                f"{c - f:.1f} ms of the {c:.1f} ms step are not matrix products (see the breakdown above)",
+            )
+        )
+    for kind in ("gru", "lstm"):
+        d = one.get(kind)
+        if d:
+            c, t, f = d["chainrule"], d["pytorch"], d["floor"]
+            out.append(
+                (
+                    f"{kind.upper()} step <= {NETS_TARGETS['rnn_pytorch']} x PyTorch",
+                    f"{c / t:.2f}",
+                    c / t <= NETS_TARGETS["rnn_pytorch"],
+                    f"the matrix products alone take {f:.1f} ms of chainrule's {c:.1f} ms"
+                    + _top(one.get(f"{kind}_breakdown")),
+                )
+            )
+    mem = res.get("memory", {})
+    c, t = mem.get("chainrule", {}), mem.get("pytorch", {})
+    if "peak_above_baseline_mb" in c and "peak_above_baseline_mb" in t:
+        a, b = c["peak_above_baseline_mb"], t["peak_above_baseline_mb"]
+        out.append(
+            (
+                "CNN training peak memory <= PyTorch's",
+                f"{a:.0f} MB vs {b:.0f} MB ({a / b:.2f}x)",
+                a <= b,
+                "",
+            )
+        )
+    return out
+
+
+def _parts(b) -> str:
+    """The breakdown of chainrule's SGD step (1 thread), grouped by layer kind, as a clause."""
+    if not b:
+        return ""
+    groups = {"convolutions": "ConvOp", "max pooling": "MaxPoolOp", "ReLU": "ReLUOp", "Linear": "LinearOp"}
+    sums = {g: sum(v for k, v in b.items() if k.split(".")[0] == cls) for g, cls in groups.items()}
+    text = ", ".join(f"{g} {v:.1f} ms" for g, v in sums.items())
+    return f"; forward + backward by layer kind (breakdown above): {text}, matrix products included"
+
+
+def _top(b, k=3) -> str:
+    """The ``k`` largest parts of a step's breakdown, as a clause."""
+    if not b:
+        return ""
+    parts = sorted(((n, v) for n, v in b.items() if n != "total"), key=lambda kv: -kv[1])[:k]
+    return "; largest parts of the step timed alone: " + ", ".join(f"{n} {v:.1f} ms" for n, v in parts)
+
+
+def nets_table(res: dict) -> str:
+    """The README's table of bench/nets.py: CNN, GRU and LSTM steps beside PyTorch, peak memory, targets."""
+    m = res["machine"]
+    lines = [
+        f"Measured {res['when']} by `python bench/nets.py`{' --quick' if res.get('quick') else ''} on "
+        f"{m.get('cpu', '?')} ({m.get('cpus')} cores, shared with other work), NumPy {m['numpy']}, PyTorch "
+        f"{m.get('torch', '-')}. Float32, batch 128, one training step; medians of {res['rounds']} interleaved "
+        f"rounds of {res['per_round']} step(s); lower is better; ratios are chainrule / the other."
+        + (
+            f" The machine's 1-minute load average was {res['load_average_before']:.1f} before the timings and "
+            f"{res['load_average_after_timing']:.1f} after them (about 1 of it this benchmark, the rest other "
+            "jobs on the 2 cores)."
+            if "load_average_before" in res
+            else ""
+        ),
+        "",
+        "| step | threads | chainrule (ms) | PyTorch (ms) | GEMM floor (ms) | vs PyTorch | vs floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = {"sgd": "CNN, SGD", "adam": "CNN, Adam", "gru": "GRU + Linear, SGD", "lstm": "LSTM + Linear, SGD"}
+    for n, r in res["by_threads"].items():
+        rows = [(k, d) for k, d in r.get("cnn", {}).items()] + [(k, r[k]) for k in ("gru", "lstm") if k in r]
+        for k, d in rows:
+            c = d["chainrule"]
+            lines.append(
+                f"| {names[k]} | {n} | {c:.1f} | {d['pytorch']:.1f} | {d['floor']:.1f} | "
+                f"{_r(c, d['pytorch'])} | {_r(c, d['floor'])} |"
+            )
+    mem = res.get("memory")
+    if mem:
+        lines += [
+            "",
+            "| CNN training, SGD, 1 thread, own process | data | batches | RSS before training | peak RSS in "
+            "training | peak above before | ms per step |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for lib in ("chainrule", "pytorch"):
+            e = mem.get(lib, {})
+            if "error" in e or not e:
+                lines.append(f"| {lib} | {e.get('error', 'not run')} | | | | | |")
+                continue
+            part = "" if e["steps"] == e["steps_per_epoch"] else f" (of {e['steps_per_epoch']}: part of the epoch)"
+            lines.append(
+                f"| {lib} | {e['data']}, {e['samples']:,} images | {e['steps']}{part} | "
+                f"{e['rss_before_training_mb']:.0f} MB | {e['training_peak_rss_mb']:.0f} MB | "
+                f"{e['peak_above_baseline_mb']:.0f} MB | {e['seconds_per_step'] * 1e3:.1f} |"
+            )
+    b = res["by_threads"].get("1", {}).get("cnn_breakdown")
+    if b:
+        total = b["total"]
+        lines += [
+            "",
+            f"Where chainrule's CNN SGD step goes (1 thread; each node's forward and vjp timed in the step, "
+            f"medians of a few steps, {total:.1f} ms in all with the timers on):",
+            "",
+            "| part | ms | share |",
+            "|---|---|---|",
+        ]
+        for k, v in sorted(((k, v) for k, v in b.items() if k != "total"), key=lambda kv: -kv[1]):
+            if v >= 0.05 * total / 100:
+                lines.append(f"| {k} | {v:.1f} | {v / total:.0%} |")
+    t = _nets_targets(res)
+    if t:
+        lines += ["", "| target (issue 12, 1 thread) | measured | | what stands in the way |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {'met' if ok else 'missed'} | {why if not ok else ''} |" for a, b, ok, why in t]
+    return "\n".join(lines)
+
+
 BA_START, BA_END = "<!-- before_after:start -->", "<!-- before_after:end -->"
 STEP_LIMIT = 1.03  # before_after: a step within 3% of before (or faster)
 FLAT_LIMIT = 1.5  # before_after: per-node backward time, slowest / fastest chain length
@@ -395,11 +549,13 @@ def main():
     path = opts.results
     with open(path) as f:
         res = json.load(f)
-    if res.get("kind") == "before_after":  # bench/before_after.py's results: the README's before/after block
-        text = before_after_table(res)
+    kinds = {"before_after": (before_after_table, BA_START, BA_END), "nets": (nets_table, NETS_START, NETS_END)}
+    if res.get("kind") in kinds:  # bench/before_after.py's or bench/nets.py's results: their README block
+        table, start, end = kinds[res["kind"]]
+        text = table(res)
         if opts.readme:
             with open(opts.readme) as f:
-                body = _replace(f.read(), BA_START, BA_END, text, opts.readme)
+                body = _replace(f.read(), start, end, text, opts.readme)
             with open(opts.readme, "w") as f:
                 f.write(body)
             print(f"updated {opts.readme}")
@@ -420,6 +576,10 @@ def main():
         if os.path.exists(abl_path) and ABL_START in body:
             with open(abl_path) as f:
                 body = _replace(body, ABL_START, ABL_END, ablation_table(json.load(f)), readme)
+        nets_path = os.path.join(HERE, "results", "nets.json")
+        if os.path.exists(nets_path) and NETS_START in body:
+            with open(nets_path) as f:
+                body = _replace(body, NETS_START, NETS_END, nets_table(json.load(f)), readme)
         with open(readme, "w") as f:
             f.write(body)
         print(f"updated {readme}")

@@ -457,7 +457,8 @@ def bench_scaling(quick):
 EPOCH_SCRIPT = os.path.join(HERE, "epoch.py")
 
 
-def run_child(args: list[str], n_threads: int) -> dict:
+def run_child(args: list[str], n_threads: int, script: str = EPOCH_SCRIPT) -> dict:
+    """Run ``script`` with ``args`` in a child process with ``n_threads`` threads; its last line of JSON."""
     env = dict(
         os.environ,
         OMP_NUM_THREADS=str(n_threads),
@@ -467,7 +468,7 @@ def run_child(args: list[str], n_threads: int) -> dict:
     )
     if _WAIT_POLICY_SET:
         env.pop("OMP_WAIT_POLICY", None)  # one library per process: its own default
-    r = subprocess.run([sys.executable, EPOCH_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=3600)
+    r = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env, timeout=3600)
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
     return json.loads(r.stdout.strip().splitlines()[-1])
