@@ -87,12 +87,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="comma-separated run names (default all): " + ", ".join(RUNS))
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (each is one process, one BLAS thread)")
+    parser.add_argument("--results", default=os.path.join(HERE, "results", "accuracy.json"), help="the JSON to update")
     opts = parser.parse_args()
     names = list(RUNS) if opts.only is None else [n.strip() for n in opts.only.split(",")]
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         raise SystemExit(f"unknown run(s) {unknown}; choose from {list(RUNS)}")
-    path = os.path.join(HERE, "results", "accuracy.json")
+    path = opts.results
     results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "runs": {}}
     if opts.only is not None and os.path.exists(path):  # the other runs keep their last results
         with open(path) as f:
