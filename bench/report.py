@@ -237,7 +237,8 @@ def accuracy_table(acc: dict) -> str:
         "Measured by `python bench/accuracy.py` (one BLAS thread; several runs at once on a shared 2-core machine, "
         "so the times are longer than alone; peak memory is the whole process's, data set included).",
         "",
-        "| data set | command (seed S) | test accuracy, seeds 0 / 1 / 2 | target | time per run | peak memory | measured |",
+        "| data set | command (seed S) | test accuracy, seeds 0 / 1 / 2 | target | time per run | peak memory "
+        "| measured |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in acc["runs"].items():
