@@ -234,8 +234,9 @@ ACC_START, ACC_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 def accuracy_table(acc: dict) -> str:
     lines = [
-        "Measured by `python bench/accuracy.py` (one BLAS thread; several runs at once on a shared 2-core machine, "
-        "so the times are longer than alone; peak memory is the whole process's, data set included).",
+        "Measured by `python bench/accuracy.py` (one BLAS thread per run; the machine has 2 cores and was shared "
+        "with other work, several runs at once for the newer rows, so times vary from row to row; peak memory is "
+        "the whole process's, data set included).",
         "",
         "| data set | command (seed S) | test accuracy, seeds 0 / 1 / 2 | target | time per run | peak memory "
         "| measured |",
