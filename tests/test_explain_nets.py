@@ -138,3 +138,10 @@ def test_draw_graph_holds_the_layers(name, ops, tmp_path):
 def test_gradcheck_graph_passes_in_float64(name):
     _, loss = MODELS[name](np.float64)
     assert cr.gradcheck_graph(loss)
+
+
+def test_a_conv_step_states_its_settings():
+    conv = cr.nn.Conv2d(1, 2, 3, stride=2, padding=(1, 0), dtype=np.float64)
+    x = cr.tensor(np.linspace(-1, 1, 2 * 5 * 5).reshape(2, 1, 5, 5))
+    text = str(cr.explain(conv(x).sum()))
+    assert "[stride (2, 2), padding (1, 0), dilation (1, 1), groups 1]" in " ".join(text.split())

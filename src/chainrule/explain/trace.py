@@ -615,7 +615,7 @@ def explain(
                 order=len(steps) + 1,
                 node=node,
                 op=node.name,
-                formula=type(node).formula,
+                formula=node.formula,  # (a node may state its settings in its own)
                 derivative=type(node).derivative,
                 out_name=names.get(id(out_t), "?") if out_t is not None else "?",
                 out_value=out_t.data if out_t is not None else None,
@@ -636,7 +636,7 @@ def explain(
                 order=len(steps) + 1,
                 node=node,
                 op=node.name,
-                formula=type(node).formula,
+                formula=node.formula,  # (a node may state its settings in its own)
                 derivative=type(node).derivative,
                 out_name=", ".join(o[0] for o in outs),
                 out_value=None,

@@ -366,6 +366,12 @@ class ConvOp(Function):
 
     def __init__(self, stride, pads, dilation, groups):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        pad = tuple(lo if lo == hi else (lo, hi) for lo, hi in pads)
+        # this node's formula, with its settings (what explain shows)
+        self.formula = (
+            f"{type(self).formula}  [stride {tuple(stride)}, padding {pad}, dilation {tuple(dilation)}, "
+            f"groups {groups}]"
+        )
 
     def forward(self, x, w, b=None):
         needs = self.needs_input_grad
