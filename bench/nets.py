@@ -46,8 +46,8 @@ SEQ, HIDDEN = 40, 128
 
 
 # ----------------------------------------------------------------------------- CNN
-def cr_cnn():
-    nn = cr.nn
+def small_cnn(nn):
+    """Issue 12's small CNN, built from either library's ``nn`` (their layers take the same arguments)."""
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1),
         nn.ReLU(),
@@ -60,24 +60,16 @@ def cr_cnn():
         nn.ReLU(),
         nn.Linear(128, 10),
     )
+
+
+def cr_cnn():
+    return small_cnn(cr.nn)
 
 
 def torch_cnn():
     import torch
 
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(3136, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    )
+    return small_cnn(torch.nn)
 
 
 def _load_into_torch(tmodel, cmodel):

@@ -253,7 +253,7 @@ def build_model(config):
     return build_rnn(config)
 
 
-def _scaler(config):
+def _scaler():
     """One mean and standard deviation over all the pixels (not per pixel: a border pixel that is always 0
     in training must not be divided by 0)."""
     from . import nn
@@ -271,7 +271,7 @@ def build_cnn(config):
     acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
     shape = SAMPLE_SHAPES[config.dataset]
     image = len(shape) == 3
-    layers = [_scaler(config), nn.Unflatten(1, shape)]
+    layers = [_scaler(), nn.Unflatten(1, shape)]
     c, size = shape[0], list(shape[1:])
     for k, ch in enumerate(config.channels):
         if image:
@@ -313,7 +313,7 @@ def build_rnn(config):
     kind = nn.GRU if config.model == "gru" else nn.LSTM
     rnn = kind(features, config.hidden[0], num_layers=len(config.hidden), batch_first=True, dropout=config.dropout)
     return nn.Sequential(
-        _scaler(config),
+        _scaler(),
         nn.Unflatten(1, (steps, features) if len(shape) == 3 else (features, steps)),
         *([] if len(shape) == 3 else [Transpose(1, 2)]),
         LastOutput(rnn),
