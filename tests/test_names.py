@@ -29,7 +29,6 @@ DATA = [
     [True, 2],
     [],
     [[]],
-    1j,
     np.arange(3, dtype=np.int32),
     np.ones(2, np.float64),
     np.ones(2, np.float16),

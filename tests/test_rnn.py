@@ -364,7 +364,7 @@ def test_bad_arguments_are_refused_clearly():
         cr.nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(cr.errors.ArgumentError, match="dropout should be a number in range"):
         cr.nn.GRU(3, 4, num_layers=2, dropout=1.5)
-    with pytest.raises(cr.errors.ArgumentError, match="hidden_size must be a positive integer"):
+    with pytest.raises(cr.errors.ArgumentError, match="GRU: hidden_size must be an integer >= 1, got 0"):
         cr.nn.GRU(3, 0)
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         cr.nn.LSTM(3, 4, dropout=0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checks
 from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor, from_numpy, to_array
 
@@ -49,18 +50,19 @@ def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return from_numpy(arr).requires_grad_(bool(requires_grad))
 
 
-def _shape(shape):
+def _shape(shape, owner: str, dtype) -> tuple:
+    """The shape given as ``f(2, 3)`` or ``f((2, 3))``, checked: integers >= 0, and small enough to allocate."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = shape[0]
+    return checks.allocation(owner, shape, dtype)
 
 
 def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return _make(np.zeros(_shape(shape), dtype), requires_grad)
+    return _make(np.zeros(_shape(shape, "zeros", dtype), dtype), requires_grad)
 
 
 def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return _make(np.ones(_shape(shape), dtype), requires_grad)
+    return _make(np.ones(_shape(shape, "ones", dtype), dtype), requires_grad)
 
 
 def full(shape, value, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -68,7 +70,7 @@ def full(shape, value, dtype=None, requires_grad: bool = False) -> Tensor:
     (float32 for a Python float, int64 for an int, bool for a bool), as ``torch.full`` does."""
     if dtype is None:
         dtype = to_array(value.data if isinstance(value, Tensor) else value, copy=False).dtype
-    return _make(np.full(shape, value, dtype), requires_grad)
+    return _make(np.full(checks.allocation("full", shape, dtype), value, dtype), requires_grad)
 
 
 def zeros_like(t, requires_grad: bool = False) -> Tensor:
@@ -116,27 +118,25 @@ def linspace(start, stop, num: int, dtype=np.float32) -> Tensor:
 def rand(*shape, dtype=np.float32, requires_grad: bool = False, generator=None) -> Tensor:
     """Uniform samples in [0, 1)."""
     g = generator or _generator
-    return _make(g.random(_shape(shape)).astype(dtype), requires_grad)
+    return _make(g.random(_shape(shape, "rand", dtype)).astype(dtype), requires_grad)
 
 
 def randn(*shape, dtype=np.float32, requires_grad: bool = False, generator=None) -> Tensor:
     """Standard normal samples."""
     g = generator or _generator
-    return _make(g.standard_normal(_shape(shape)).astype(dtype), requires_grad)
+    return _make(g.standard_normal(_shape(shape, "randn", dtype)).astype(dtype), requires_grad)
 
 
 # ----------------------------------------------------------------------------- PyTorch's other factories
 def eye(n: int, m: int | None = None, *, dtype=np.float32, requires_grad: bool = False) -> Tensor:
     """An ``n x m`` (default ``n x n``) tensor with ones on the diagonal, zeros elsewhere."""
-    n, m = int(n), int(n if m is None else m)
-    if n < 0 or m < 0:
-        raise ArgumentError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    n, m = checks.allocation("eye", (n, n if m is None else m), dtype)
     return _make(np.eye(n, m, dtype=dtype), requires_grad)
 
 
 def empty(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` whose values are not initialised (PyTorch's ``empty``): write before reading."""
-    return _make(np.empty(_shape(size), dtype), requires_grad)
+    return _make(np.empty(_shape(size, "empty", dtype), dtype), requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
@@ -167,15 +167,14 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=np.int6
     low = 0 if low is None else int(low)
     if int(high) <= low:
         raise ArgumentError(f"randint: high ({high}) must be greater than low ({low})")
-    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    size = checks.allocation("randint", size, np.int64)
     g = generator or _generator
     return _make(g.integers(low, int(high), size=size, dtype=np.int64).astype(dtype, copy=False), requires_grad)
 
 
 def randperm(n: int, *, generator=None, dtype=np.int64, requires_grad: bool = False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64 unless ``dtype`` says)."""
-    n = int(n)
-    if n < 0:
-        raise ArgumentError(f"randperm: n must be non-negative, got {n}")
+    n = checks.integer("randperm", "n", n, 0)
+    checks.allocation("randperm", (n,), np.int64)
     g = generator or _generator
     return _make(g.permutation(n).astype(dtype, copy=False), requires_grad)

@@ -18,7 +18,7 @@ import operator
 import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError, IndexOutOfRangeError, ShapeError
-from .tensor import Tensor, from_numpy
+from .tensor import Tensor, check_data_dtype, from_numpy
 
 __all__ = [
     "Dataset",
@@ -57,9 +57,16 @@ class TensorDataset(Dataset):
         if not arrays:
             raise ArgumentError("TensorDataset: give at least one array")
         self.arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
+        for k, a in enumerate(self.arrays):
+            check_data_dtype(f"TensorDataset: array {k}", a.dtype)
+            if a.ndim == 0:
+                raise ShapeError(
+                    f"TensorDataset: array {k} is a scalar ({a!r}); each array needs one row per sample, e.g. "
+                    "TensorDataset(X, y) with X of shape (N, features) and y of shape (N,)"
+                )
         n = len(self.arrays[0])
         for k, a in enumerate(self.arrays):
-            if a.ndim == 0 or len(a) != n:
+            if len(a) != n:
                 raise ShapeError(
                     f"TensorDataset: all arrays need the same first dimension; array 0 has {n} rows, "
                     f"array {k} has shape {a.shape}"

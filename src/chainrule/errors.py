@@ -27,6 +27,7 @@ __all__ = [
     "NotFoundError",
     "UnsupportedError",
     "DivisionByZeroError",
+    "AllocationError",
 ]
 
 
@@ -99,6 +100,10 @@ class UnsupportedError(ChainruleError, NotImplementedError):
 
 class DivisionByZeroError(ChainruleError, ZeroDivisionError):
     """An integer division (``//``, ``%``, fmod, div with a rounding mode) by zero, refused as PyTorch refuses it."""
+
+
+class AllocationError(ChainruleError, MemoryError):
+    """An array too large for this machine's memory, refused before NumPy tries to allocate it."""
 
 
 def missing(package: str, extra: str, purpose: str) -> MissingDependencyError:

@@ -44,8 +44,8 @@ def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
     """Convert user data to an ndarray following chainrule's dtype rules (``torch.tensor``'s).
 
     Unless ``dtype`` says otherwise: Python floats (and lists holding any) become float32, the
-    default float; Python ints (and lists of ints) int64; bools stay bool; complex numbers
-    complex64. NumPy arrays and NumPy scalars keep their dtype.
+    default float; Python ints (and lists of ints) int64; bools stay bool. NumPy arrays and
+    NumPy scalars keep their dtype. Complex numbers, strings and objects are refused (DTypeError).
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -71,11 +71,31 @@ def to_array(data: Any, dtype=None, copy: bool = True) -> np.ndarray:
             arr = arr.astype(_DEFAULT_FLOAT)
         elif kind in "iu":
             arr = arr.astype(np.int64)
-        elif kind == "c":
-            arr = arr.astype(np.complex64)
         elif kind == "O":
             raise ArgumentTypeError(_RAGGED.format(type(data).__name__))
+    check_data_dtype("tensor", arr.dtype)
     return arr
+
+
+def check_data_dtype(owner: str, dtype: np.dtype) -> None:
+    """Refuse a dtype a tensor cannot have: complex numbers, strings, bytes, objects, dates, records.
+
+    chainrule's tensors hold bools, integers and real floats; everything else is refused where
+    it enters, rather than producing a complex "loss" or a NumPy error deep inside an op.
+    """
+    kind = dtype.kind
+    if kind in "biuf":
+        return
+    if kind == "c":
+        raise DTypeError(
+            f"{owner}: complex data ({dtype}) is not supported: chainrule's tensors are real. Pass the real and "
+            "imaginary parts as two real tensors (x.real, x.imag), or take abs(x) if that is what you mean"
+        )
+    what = {"U": "strings", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time deltas", "V": "records"}
+    raise DTypeError(
+        f"{owner}: data of dtype {dtype} ({what.get(kind, 'not numbers')}) cannot be a tensor: tensors hold "
+        "numbers and bools only; convert it first (e.g. np.asarray(x, dtype=np.float32))"
+    )
 
 
 _RAGGED = (
@@ -85,7 +105,7 @@ _RAGGED = (
 
 
 def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
-    if dtype.kind not in "fc":
+    if dtype.kind != "f":
         raise DTypeError(
             f"{what}: only floating-point tensors can require gradients, got dtype {dtype}; "
             "convert first, e.g. cr.tensor(x, dtype='float32', requires_grad=True)"
@@ -1176,8 +1196,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     are seen by the other (writes through the array are not counted in the tensor's version)."""
     if not isinstance(array, np.ndarray):
         raise ArgumentTypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
-    if array.dtype.kind not in "biufc":
-        raise DTypeError(f"from_numpy: arrays of dtype {array.dtype} cannot be tensors (numbers and bools only)")
+    check_data_dtype("from_numpy", array.dtype)
     return wrap(array)
 
 

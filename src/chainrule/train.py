@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import creation, io
+from . import checks, creation, io
 from .data import DataLoader, Dataset, TensorDataset
 from .errors import ArgumentError, ArgumentTypeError, ChainruleError, NotFoundError
 from .nn.module import Module
@@ -243,14 +243,17 @@ class EarlyStopping(Callback):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _as_loader(data, batch_size, shuffle, seed, what):
+def _as_loader(data, batch_size, shuffle, seed, what, owner="fit"):
+    batch_size = 32 if batch_size is None else checks.integer(owner, "batch_size", batch_size, 1)
     if data is None or isinstance(data, DataLoader):
         return data
     if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size or 32, shuffle=shuffle, seed=seed)
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return DataLoader(TensorDataset(*data), batch_size=batch_size or 32, shuffle=shuffle, seed=seed)
-    raise ArgumentTypeError(f"fit: {what} must be a DataLoader, a Dataset or a tuple (X, y), got {type(data).__name__}")
+        return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    raise ArgumentTypeError(
+        f"{owner}: {what} must be a DataLoader, a Dataset or a tuple (X, y), got {type(data).__name__}"
+    )
 
 
 def _progress(total, desc, enabled):
@@ -295,7 +298,7 @@ def evaluate(model: Module, loss_fn, data, metrics=("accuracy",), batch_size: in
 
 
 def _evaluate(model, loss_fn, data, metrics, batch_size) -> dict:
-    loader = _as_loader(data, batch_size, False, None, "data")
+    loader = _as_loader(data, batch_size, False, None, "data", "evaluate")
     fns = _metric_fns(metrics, loss_fn)
     was_training = model.training
     model.eval()
@@ -324,6 +327,7 @@ def predict(model: Module, X, batch_size: int = 1024) -> np.ndarray:
     """Model outputs for every row of ``X`` (eval mode, no graph), as one array."""
     from . import no_grad
 
+    checks.integer("predict", "batch_size", batch_size, 1)
     X = X.data if isinstance(X, Tensor) else np.asarray(X)
     was_training = model.training
     model.eval()
@@ -352,8 +356,7 @@ def load_checkpoint(checkpoint_dir) -> dict | None:
 
 
 def _check_epochs(epochs) -> None:
-    if epochs < 0:
-        raise ArgumentError(f"fit: epochs must be >= 0, got {epochs}")
+    checks.integer("fit", "epochs", epochs, 0)
 
 
 class Trainer:
@@ -397,7 +400,7 @@ class Trainer:
             creation.manual_seed(seed)
         self.model, self.loss_fn, self.optimizer, self.scheduler = model, loss_fn, optimizer, scheduler
         self.train_loader = _as_loader(train, batch_size, True, seed, "train")
-        self.val_loader = _as_loader(val, batch_size or 1024, False, None, "val")
+        self.val_loader = _as_loader(val, 1024 if batch_size is None else batch_size, False, None, "val")
         self.metrics = metrics
         self.metric_fns = _metric_fns(metrics, loss_fn)
         self.callbacks = list(callbacks or ())

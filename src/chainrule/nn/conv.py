@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .. import ops
+from .. import checks, ops
 from ..errors import ArgumentError
 from . import init
 from .module import Module, Parameter
@@ -24,12 +24,18 @@ _MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _tuple(v, nd: int, name: str, layer: str) -> tuple:
+    """``v`` (an int, or a tuple of ``nd`` ints) as ``nd`` ints, each >= 1 (kernel, stride, dilation) or
+    >= 0 (padding, output_padding)."""
+    low = 0 if "padding" in name else 1
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return (int(v),) * nd
-    t = tuple(int(a) for a in v)
+        return (checks.integer(layer, name, v, low),) * nd
+    try:
+        t = tuple(v)
+    except TypeError:
+        t = ()
     if len(t) != nd:
         raise ArgumentError(f"{layer}: {name} must be an int or a tuple of {nd} ints, got {v!r}")
-    return t
+    return tuple(checks.integer(layer, f"{name}[{k}]", a, low) for k, a in enumerate(t))
 
 
 class _ConvNd(Module):
@@ -55,10 +61,9 @@ class _ConvNd(Module):
     ):
         super().__init__()
         layer, nd = type(self).__name__, self._nd
-        if not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ArgumentError(f"{layer}: groups must be a positive integer, got {groups!r}")
-        if in_channels <= 0 or out_channels <= 0:
-            raise ArgumentError(f"{layer}: channels must be positive, got in={in_channels}, out={out_channels}")
+        groups = checks.integer(layer, "groups", groups, 1)
+        in_channels = checks.integer(layer, "in_channels", in_channels, 1)
+        out_channels = checks.integer(layer, "out_channels", out_channels, 1)
         if in_channels % groups:
             raise ArgumentError(f"{layer}: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
@@ -83,7 +88,7 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype))
+        self.weight = Parameter(checks.empty(layer, shape, dtype))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if bias:
             fan_in = shape[1] * math.prod(self.kernel_size)

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import ops
+from .. import checks, ops
 from ..creation import default_generator
 from ..errors import ArgumentError, ArgumentTypeError
 from ..ops.linalg import LinearOp, check_linear_dtypes
@@ -57,11 +57,11 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ArgumentError(f"Linear: sizes must be positive, got in={in_features}, out={out_features}")
+        in_features = checks.integer("Linear", "in_features", in_features, 1)
+        out_features = checks.integer("Linear", "out_features", out_features, 1)
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        self.weight = Parameter(checks.empty("Linear", (out_features, in_features), dtype))
         # kaiming_uniform_ with a = sqrt(5) gives bound 1/sqrt(fan_in), PyTorch's default
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if bias:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import ops
+from .. import checks, ops
 from ..creation import default_generator
 from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..tensor import Tensor
@@ -34,10 +34,8 @@ class LayerNorm(Module):
         dtype=np.float32,
     ):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
-        if not self.normalized_shape or any(s <= 0 for s in self.normalized_shape):
+        self.normalized_shape = checks.allocation("LayerNorm", normalized_shape, dtype)
+        if not self.normalized_shape or 0 in self.normalized_shape:
             raise ArgumentError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -83,10 +81,8 @@ class Embedding(Module):
         generator=None,
     ):
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ArgumentError(
-                f"Embedding: sizes must be positive, got num_embeddings={num_embeddings}, embedding_dim={embedding_dim}"
-            )
+        num_embeddings = checks.integer("Embedding", "num_embeddings", num_embeddings, 1)
+        embedding_dim = checks.integer("Embedding", "embedding_dim", embedding_dim, 1)
         if sparse:
             raise UnsupportedError(
                 "Embedding: sparse=True is not supported; chainrule's gradients are dense arrays. Leave sparse out"
@@ -105,7 +101,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
-            self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype))
+            self.weight = Parameter(checks.empty("Embedding", (num_embeddings, embedding_dim), dtype))
             init.normal_(self.weight, 0.0, 1.0, generator=generator)
             if padding_idx is not None:
                 self.weight.data[padding_idx] = 0
@@ -218,16 +214,15 @@ class Bilinear(Module):
         generator=None,
     ):
         super().__init__()
-        if min(in1_features, in2_features, out_features) <= 0:
-            raise ArgumentError(
-                f"Bilinear: sizes must be positive, got in1={in1_features}, in2={in2_features}, out={out_features}"
-            )
+        in1_features = checks.integer("Bilinear", "in1_features", in1_features, 1)
+        in2_features = checks.integer("Bilinear", "in2_features", in2_features, 1)
+        out_features = checks.integer("Bilinear", "out_features", out_features, 1)
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
         rng = generator if generator is not None else default_generator()
         bound = 1 / math.sqrt(in1_features)
-        self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dtype))
+        self.weight = Parameter(checks.empty("Bilinear", (out_features, in1_features, in2_features), dtype))
         init.uniform_(self.weight, -bound, bound, generator=rng)
         if bias:
             self.bias = Parameter(np.empty(out_features, dtype))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import checks, ops
 from ..errors import ArgumentError, ShapeError
 from ..ops.normalization import group_norm
 from ..tensor import from_numpy
@@ -40,8 +40,8 @@ class _BatchNorm(Module):
         name = type(self).__name__
         if momentum is not None and not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
             raise ArgumentError(f"{name}: momentum must be a number in [0, 1] or None, got {momentum!r}")
-        if num_features <= 0:
-            raise ArgumentError(f"{name}: num_features must be positive, got {num_features}")
+        num_features = checks.integer(name, "num_features", num_features, 1)
+        checks.real(name, "eps", eps, 0.0, low_open=True)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -119,7 +119,10 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=np.float32):
         super().__init__()
-        if num_groups < 1 or num_channels % num_groups:
+        num_groups = checks.integer("GroupNorm", "num_groups", num_groups, 1)
+        num_channels = checks.integer("GroupNorm", "num_channels", num_channels, 1)
+        checks.real("GroupNorm", "eps", eps, 0.0, low_open=True)
+        if num_channels % num_groups:
             raise ArgumentError(
                 f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )

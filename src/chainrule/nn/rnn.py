@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .. import ops
+from .. import checks, ops
 from ..errors import ArgumentError, DTypeError, ShapeError, UnsupportedError
 from ..ops.rnn import gru_cell, lstm_cell, recurrent_layer, rnn_relu_cell, rnn_tanh_cell
 from ..tensor import Tensor
@@ -29,8 +29,7 @@ _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 def _positive(owner: str, **sizes) -> None:
     for name, v in sizes.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            raise ArgumentError(f"{owner}: {name} must be a positive integer, got {v!r}")
+        checks.integer(owner, name, v, 1)
 
 
 class RNNBase(Module):

@@ -461,6 +461,11 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x = as_t(input)
+    if x.ndim >= 1 and x.shape[min(1, x.ndim - 1)] == 0:
+        raise ShapeError(
+            f"cross_entropy: the input {tuple(x.shape)} has 0 classes; it needs one score per class along "
+            "dim 1 (shape (N, C) or (C,)) with C >= 1"
+        )
     t = _target(target, x)
     w = _class_weight("cross_entropy", weight, x)
     return CrossEntropyOp(reduction, ignore_index, label_smoothing, w)(x, t)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..autograd import mark_modified
 from ..errors import ArgumentError, ArgumentTypeError, SerializationError
-from .optimizer import Optimizer
+from .optimizer import NON_NEGATIVE, Optimizer
 
 __all__ = ["LBFGS"]
 
@@ -126,6 +127,8 @@ class LBFGS(Optimizer):
     direction, step) is kept for the first parameter, under PyTorch's names.
     """
 
+    hyper_ranges = {"lr": NON_NEGATIVE, "tolerance_grad": NON_NEGATIVE, "tolerance_change": NON_NEGATIVE}
+
     def __init__(
         self,
         params,
@@ -137,8 +140,11 @@ class LBFGS(Optimizer):
         history_size: int = 100,
         line_search_fn: str | None = None,
     ):
+        checks.integer("LBFGS", "max_iter", max_iter, 1)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
+        checks.integer("LBFGS", "max_eval", max_eval, 1)
+        checks.integer("LBFGS", "history_size", history_size, 1)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ArgumentError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         defaults = dict(

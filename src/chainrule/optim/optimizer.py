@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..autograd import mark_modified
 from ..errors import ArgumentError, ArgumentTypeError, ChainruleError, SerializationError, ShapeError
 from ..tensor import Tensor, as_tensor
@@ -29,6 +30,11 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad
 #: Elements per slice of a sliced update: the slices of the five or six arrays one Adam update
 #: touches (128 KiB each in float32) stay in a core's L2 cache between its arithmetic passes.
 _CHUNK = 32768
+
+
+# Ranges of hyper-parameters, as (low, high, low_open, high_open) for checks.real.
+NON_NEGATIVE = (0.0, math.inf, False, False)
+UNIT = (0.0, 1.0, False, False)
 
 
 class Optimizer:
@@ -77,10 +83,22 @@ class Optimizer:
         self._check_group(group)
         self.param_groups.append(group)
 
+    # The accepted range of each hyper-parameter, checked for every parameter group as it is added:
+    # name -> (low, high, low_open, high_open); an infinite bound is open.
+    hyper_ranges: dict = {"lr": NON_NEGATIVE}
+
     def _check_group(self, group: dict) -> None:
-        lr = group.get("lr")
-        if lr is None or lr < 0:
-            raise ArgumentError(f"{type(self).__name__}: invalid learning rate {lr}")
+        owner = type(self).__name__
+        for name, bounds in self.hyper_ranges.items():
+            if name in group:
+                checks.real(owner, name, group[name], *bounds)
+        if "betas" in group:
+            betas = group["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise ArgumentTypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+            for k, b in enumerate(betas):
+                checks.real(owner, f"betas[{k}]", b, 0.0, 1.0, high_open=True)
+            group["betas"] = tuple(betas)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of every parameter (set them to None)."""
@@ -292,6 +310,13 @@ class SGD(Optimizer):
 
     reference_rule = staticmethod(reference.sgd)
 
+    hyper_ranges = {
+        "lr": NON_NEGATIVE,
+        "momentum": UNIT,
+        "dampening": UNIT,
+        "weight_decay": NON_NEGATIVE,
+    }
+
     def __init__(
         self,
         params,
@@ -302,8 +327,6 @@ class SGD(Optimizer):
         nesterov: bool = False,
         maximize: bool = False,
     ):
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ArgumentError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(
             params,
             dict(
@@ -315,6 +338,11 @@ class SGD(Optimizer):
                 maximize=maximize,
             ),
         )
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ArgumentError(
+                f"SGD: Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, "
+                f"dampening={dampening}"
+            )
 
     def _update(self, p, w, g, state, group):
         lr, mom = group["lr"], group["momentum"]
@@ -361,6 +389,14 @@ class Adagrad(Optimizer):
 
     reference_rule = staticmethod(reference.adagrad)
 
+    hyper_ranges = {
+        "lr": NON_NEGATIVE,
+        "lr_decay": NON_NEGATIVE,
+        "weight_decay": NON_NEGATIVE,
+        "initial_accumulator_value": NON_NEGATIVE,
+        "eps": NON_NEGATIVE,
+    }
+
     def __init__(
         self,
         params,
@@ -400,6 +436,14 @@ class RMSprop(Optimizer):
     """RMSprop: divide by a running root-mean-square of the gradients (optionally centred, with momentum)."""
 
     reference_rule = staticmethod(reference.rmsprop)
+
+    hyper_ranges = {
+        "lr": NON_NEGATIVE,
+        "alpha": UNIT,
+        "eps": NON_NEGATIVE,
+        "weight_decay": NON_NEGATIVE,
+        "momentum": UNIT,
+    }
 
     def __init__(
         self,
@@ -457,6 +501,12 @@ class Adam(Optimizer):
     _decoupled = False
     reference_rule = staticmethod(reference.adam)
 
+    hyper_ranges = {
+        "lr": NON_NEGATIVE,
+        "eps": NON_NEGATIVE,
+        "weight_decay": NON_NEGATIVE,
+    }
+
     def __init__(
         self,
         params,
@@ -466,9 +516,7 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
     ):
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ArgumentError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _update(self, p, w, g, state, group):
         # The moments are kept scaled, M = m / (1 - b1) and V = v / (1 - b2), so that each update is
