@@ -8,7 +8,7 @@ from ..errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError
 from ..function import Function
 from ..tensor import Tensor
 from ..tensor import wrap as _wrap
-from .operands import as_t
+from .operands import as_t, float_input
 
 
 class DropoutOp(Function):
@@ -152,7 +152,7 @@ def batch_norm(
     running estimates in place (the variance with Bessel's correction); in
     evaluation the running estimates are used.
     """
-    x = as_t(x)
+    x = float_input("batch_norm", x)
     if x.ndim not in (2, 3, 4):
         raise ShapeError(f"batch_norm: expected input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     c = x.shape[1]
@@ -254,7 +254,7 @@ class LayerNormOp(Function):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Layer normalisation over the last ``len(normalized_shape)`` axes (PyTorch's ``layer_norm``)."""
-    x = as_t(x)
+    x = float_input("layer_norm", x)
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:

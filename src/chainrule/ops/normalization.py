@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ShapeError
 from ..function import Function
-from .operands import as_float_t, as_t
+from .operands import as_t, float_input
 
 
 class GroupNormOp(Function):
@@ -73,7 +73,7 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Group normalisation of an (N, C, *) input (PyTorch's ``group_norm``): the C channels are split into
     ``num_groups`` groups, each sample's group standardised over its channels and positions, then each
     channel scaled by ``weight`` (C,) and shifted by ``bias`` (C,)."""
-    x = as_float_t(x)
+    x = float_input("group_norm", x)
     if x.ndim < 2:
         raise ShapeError(f"group_norm: expected an input of shape (N, C, *), got {x.shape}")
     c = x.shape[1]
@@ -115,7 +115,7 @@ class FeatureDropoutOp(Function):
 def _feature_dropout(op, nd, x, p, training, generator):
     if not 0.0 <= p <= 1.0:
         raise ArgumentError(f"{op}: p must be in [0, 1], got {p}")
-    x = as_float_t(x)
+    x = float_input("group_norm", x)
     if x.ndim not in (nd + 1, nd + 2):
         want = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
         raise ShapeError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input {want}, got shape {x.shape}")

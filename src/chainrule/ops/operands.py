@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor, to_array
 from ..tensor import wrap as _wrap
 
@@ -177,6 +177,18 @@ def as_float_t(x) -> Tensor:
     t = as_t(x)
     if t.data.dtype.kind not in "fc":
         return _wrap(t.data.astype(np.float32))
+    return t
+
+
+def float_input(op: str, x) -> Tensor:
+    """``as_t(x)``, refusing integer and boolean data: for the layers whose parameters are floats
+    (normalisations), where PyTorch refuses them too rather than computing in another dtype."""
+    t = as_t(x)
+    if t.data.dtype.kind != "f":
+        raise DTypeError(
+            f"{op}: the input must be a floating-point tensor, got dtype {t.data.dtype}; convert it first, "
+            "e.g. x.float()"
+        )
     return t
 
 
