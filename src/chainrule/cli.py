@@ -12,10 +12,11 @@ chainrule graph shopping -o graph.svg
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
-from .errors import ArgumentError
+from .errors import ArgumentError, ChainruleError
 from .runs import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, SCHEDULERS
 
 EXAMPLES = ("shopping", "neuron", "seed003")  # chainrule.explain.EXAMPLES (a test keeps the two equal)
@@ -62,6 +63,12 @@ def _hidden(s):
     if any(v < 1 for v in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {s!r}")
     return sizes
+
+
+def _directory(s):
+    if not s.strip():
+        raise argparse.ArgumentTypeError("expected a directory, got an empty name; leave --out out for runs/DATASET")
+    return s
 
 
 def _graph_file(s):
@@ -113,8 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="(default none; cosine for CNNs and RNNs)")
     t.add_argument("--label-smoothing", type=_fraction, default=0.0)
     t.add_argument("--seed", type=_nonnegative_int, default=0)
-    t.add_argument("--out", default=None, help="directory for model.npz, history.json, plots (default runs/DATASET)")
-    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    t.add_argument(
+        "--out",
+        type=_directory,
+        default=None,
+        help="directory for model.npz, history.json, plots (default runs/DATASET)",
+    )
+    again = t.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out (its files are removed first)"
+    )
     t.add_argument("--plot", action="store_true", help="also record per-layer diagnostics and plot them")
     t.add_argument("--data-root", default=None, help="where to find or cache downloaded data sets")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
@@ -207,11 +223,30 @@ def _print_header(config, data, n_par: int) -> None:
     )
 
 
+def _check_out(out: str, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into a directory that holds a run unless told to continue it or to replace it."""
+    from .runs import RUN_FILES
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ArgumentError(f"--out {out} is a file, not a directory; choose another --out")
+    present = [name for name in RUN_FILES if os.path.isfile(os.path.join(out, name))]
+    if not present or resume:
+        return
+    if not overwrite:
+        raise ArgumentError(
+            f"{out} already holds a run ({', '.join(present)}); continue it with --resume, replace it with "
+            "--overwrite, or choose another --out"
+        )
+    for name in present:
+        os.remove(os.path.join(out, name))
+
+
 def cmd_train(args) -> int:
     from . import runs
 
+    out = os.path.join("runs", args.dataset) if args.out is None else args.out
+    _check_out(out, args.resume, args.overwrite)
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
-    out = args.out or os.path.join("runs", args.dataset)
     config = _run_config(args, data)
     if config.batch_norm and config.batch_size < 2:
         raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
@@ -298,8 +333,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
-    from .errors import ChainruleError
-
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}
     try:
         return commands[args.command](args)
@@ -308,10 +341,20 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("chainrule: interrupted" + ("; continue with --resume\n" if args.command == "train" else "\n"))
         return 130
-    except (ChainruleError, ValueError, OSError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        sys.stderr.write(f"chainrule {args.command}: error: {msg}\n")
+    except (ChainruleError, ValueError, OSError, MemoryError) as e:
+        sys.stderr.write(f"chainrule {args.command}: error: {_one_line(e)}\n")
         return 1
+
+
+def _one_line(e: BaseException) -> str:
+    """The first line of an error's message, with what to do for running out of memory or disk."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if isinstance(e, MemoryError) and not isinstance(e, ChainruleError):
+        return f"out of memory ({msg}); use smaller sizes (--hidden, --channels, --batch-size)"
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        where = f" writing {e.filename}" if e.filename else ""
+        return f"{msg}{where}: the disk (or the file size limit) is full; free space, or choose another --out"
+    return msg
 
 
 if __name__ == "__main__":

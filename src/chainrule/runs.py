@@ -56,6 +56,8 @@ MODELS = ("mlp", "cnn", "gru", "lstm")
 #: images, (channels, length) signals; a recurrent network reads the rows (or the signal) as a sequence
 SAMPLE_SHAPES = {"fashion-mnist": (1, 28, 28), "digits": (1, 8, 8), "mnist1d": (1, 40)}
 CONFIG_NAME = "config.json"
+#: The files a run of ``chainrule train`` writes in its directory (``--overwrite`` removes these, and only these).
+RUN_FILES = (CONFIG_NAME, "checkpoint.npz", "model.npz", "history.json", "training.png", "diagnostics.png")
 
 
 def _is_int(v, low: int) -> bool:
@@ -415,8 +417,8 @@ class TrainingRun:
         from .data import DataLoader, TensorDataset
 
         self.config, self.data, self.out = config, data, out
+        self.model = build_model(config)  # first: sizes too large to allocate leave no directory behind
         os.makedirs(out, exist_ok=True)
-        self.model = build_model(config)
         X = data.X_train if config.model == "mlp" else np.asarray(data.X_train).reshape(-1, 1)
         self.model[0].fit(X)  # the Standardize layer learns the training data's scale
         self.optimizer = make_optimizer(config, self.model.parameters())

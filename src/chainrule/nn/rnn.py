@@ -84,8 +84,8 @@ class RNNBase(Module):
             size_in = self.input_size if layer == 0 else self.hidden_size * directions
             for d in range(directions):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                setattr(self, "weight_ih" + sfx, Parameter(np.empty((gates, size_in), dtype)))
-                setattr(self, "weight_hh" + sfx, Parameter(np.empty((gates, self.hidden_size), dtype)))
+                setattr(self, "weight_ih" + sfx, Parameter(checks.empty(owner, (gates, size_in), dtype)))
+                setattr(self, "weight_hh" + sfx, Parameter(checks.empty(owner, (gates, self.hidden_size), dtype)))
                 if self.bias:
                     setattr(self, "bias_ih" + sfx, Parameter(np.empty(gates, dtype)))
                     setattr(self, "bias_hh" + sfx, Parameter(np.empty(gates, dtype)))
@@ -336,8 +336,9 @@ class RNNCellBase(Module):
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.bias = bool(bias)
-        self.weight_ih = Parameter(np.empty((gates * hidden_size, input_size), dtype))
-        self.weight_hh = Parameter(np.empty((gates * hidden_size, hidden_size), dtype))
+        owner = type(self).__name__
+        self.weight_ih = Parameter(checks.empty(owner, (gates * hidden_size, input_size), dtype))
+        self.weight_hh = Parameter(checks.empty(owner, (gates * hidden_size, hidden_size), dtype))
         if bias:
             self.bias_ih = Parameter(np.empty(gates * hidden_size, dtype))
             self.bias_hh = Parameter(np.empty(gates * hidden_size, dtype))
