@@ -223,29 +223,29 @@ def _print_header(config, data, n_par: int) -> None:
     )
 
 
-def _check_out(out: str, resume: bool, overwrite: bool) -> None:
-    """Refuse to train into a directory that holds a run unless told to continue it or to replace it."""
+def _existing_run(out: str, resume: bool, overwrite: bool) -> list[str]:
+    """The files of a run already in ``out`` that ``--overwrite`` is to replace; refuse to train into a
+    directory that holds a run unless told to continue it (``--resume``) or to replace it."""
     from .runs import RUN_FILES
 
     if os.path.exists(out) and not os.path.isdir(out):
         raise ArgumentError(f"--out {out} is a file, not a directory; choose another --out")
     present = [name for name in RUN_FILES if os.path.isfile(os.path.join(out, name))]
     if not present or resume:
-        return
+        return []
     if not overwrite:
         raise ArgumentError(
             f"{out} already holds a run ({', '.join(present)}); continue it with --resume, replace it with "
             "--overwrite, or choose another --out"
         )
-    for name in present:
-        os.remove(os.path.join(out, name))
+    return present
 
 
 def cmd_train(args) -> int:
     from . import runs
 
     out = os.path.join("runs", args.dataset) if args.out is None else args.out
-    _check_out(out, args.resume, args.overwrite)
+    replaced = _existing_run(out, args.resume, args.overwrite)
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
     config = _run_config(args, data)
     if config.batch_norm and config.batch_size < 2:
@@ -253,6 +253,8 @@ def cmd_train(args) -> int:
     if args.resume and runs.check_resume(config, out) is None:
         sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")
     run = runs.TrainingRun(config, data, out)
+    for name in replaced:  # only now that the new run is built: a run that cannot start loses nothing
+        os.remove(os.path.join(out, name))
     if not args.quiet:
         _print_header(config, data, run.model.num_parameters())
     history = run.train(

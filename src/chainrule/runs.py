@@ -57,7 +57,7 @@ MODELS = ("mlp", "cnn", "gru", "lstm")
 SAMPLE_SHAPES = {"fashion-mnist": (1, 28, 28), "digits": (1, 8, 8), "mnist1d": (1, 40)}
 CONFIG_NAME = "config.json"
 #: The files a run of ``chainrule train`` writes in its directory (``--overwrite`` removes these, and only these).
-RUN_FILES = (CONFIG_NAME, "checkpoint.npz", "model.npz", "history.json", "training.png", "diagnostics.png")
+RUN_FILES = (CONFIG_NAME, "checkpoint.npz", "model.npz", "history.json", "training.png")
 
 
 def _is_int(v, low: int) -> bool:
