@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import checks
@@ -103,6 +105,7 @@ def arange(start=0, end=None, step=1, *, dtype=None, requires_grad: bool = False
     if dtype is None:
         dtype = np.int64 if integral else np.float32
     dtype = np.dtype(dtype)
+    checks.allocation("arange", (max(0, math.ceil((end - start) / step)),), np.float64)
     if integral:
         arr = np.arange(start, end, step, dtype=np.int64)
     else:
@@ -112,6 +115,8 @@ def arange(start=0, end=None, step=1, *, dtype=None, requires_grad: bool = False
 
 
 def linspace(start, stop, num: int, dtype=np.float32) -> Tensor:
+    num = checks.integer("linspace", "steps", num, 0)
+    checks.allocation("linspace", (num,), dtype)
     return from_numpy(np.linspace(start, stop, num, dtype=dtype))
 
 

@@ -163,6 +163,7 @@ class Identity(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
+        checks.real("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = negative_slope
         self.inplace = bool(inplace)
 
@@ -217,8 +218,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, generator=None):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ArgumentError(f"Dropout: p must be in [0, 1], got {p}")
+        checks.real("Dropout", "p", p, 0.0, 1.0)
         self.p = p
         self.generator = generator
 

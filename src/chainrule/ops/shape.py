@@ -250,6 +250,12 @@ def reshape(x, shape):
     shape = tuple(shape)
     if shape == x.data.shape:
         return x
+    if any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < -1 for d in shape):
+        raise ShapeError(
+            f"reshape: invalid shape {shape}: dimensions are integers >= 0, and one of them may be -1 (inferred)"
+        )
+    if sum(1 for d in shape if d == -1) > 1:
+        raise ShapeError(f"reshape: invalid shape {shape}: only one dimension can be inferred (-1)")
     return Reshape(shape)(x)
 
 
