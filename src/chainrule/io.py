@@ -254,9 +254,9 @@ def load(path, max_bytes: int | None = None):
     """Load what :func:`save` wrote. Raises SerializationError for a truncated, foreign or hostile file.
 
     ``max_bytes`` (default :data:`MAX_LOAD_BYTES`, 4 GiB) bounds the bytes the file's members may
-    declare together (its JSON header included); it is checked, with every member's size, before anything large is allocated
-    (see the module's description). A file within the limits that still does not fit in memory
-    raises MemoryError naming the member.
+    declare together (its JSON header included); it is checked, with every member's size, before
+    anything large is allocated (see the module's description). A file within the limits that
+    still does not fit in memory raises MemoryError naming the member.
     """
     path = os.fspath(path)
     limit = _byte_limit(max_bytes)
