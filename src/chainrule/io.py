@@ -3,38 +3,92 @@
 ``save(obj, path)`` takes a Module (its state_dict is saved), a dict of arrays,
 or a nested dict mixing arrays with numbers, strings, lists and None (a
 training checkpoint). Arrays are stored as ``.npy`` members; everything else
-goes into a JSON header stored as a plain unicode array, so the file is read
-with ``allow_pickle=False`` and loading it can never execute code.
+goes into a JSON header stored as a plain unicode array, so loading a file can
+never execute code: an object (pickled) member is refused, never unpickled.
 
 The file is first written to a temporary file beside the target and then
-renamed over it, so a crash mid-write leaves the previous file intact.
+renamed over it, so a crash mid-write leaves the previous file intact. A
+process killed mid-write (``kill -9``) cannot remove its temporary file
+(``.NAME.XXXXXXXX.tmp``); :func:`remove_stale_temps` does, and a training run
+calls it when it starts again in its directory.
+
+``load`` reads a file of unknown origin within bounds: every member's ``.npy``
+header is parsed first (a few bytes each), and the declared sizes are checked
+before anything large is allocated:
+
+* the members together (the JSON header included) may declare at most
+  ``max_bytes`` (default :data:`MAX_LOAD_BYTES`, 4 GiB); a member declaring
+  shape ``(10**12,)`` is a SerializationError naming the file, the member, its
+  shape, dtype and bytes, and the knob to raise;
+* each member's size in the zip directory must equal its ``.npy`` header plus
+  the bytes its shape and dtype declare, so a deflate bomb (a small compressed
+  stream expanding to more than it declares) and a truncated member are refused;
+  the data are then decompressed in chunks straight into the preallocated array,
+  and never past the size the directory gives;
+* the JSON header may declare at most :data:`MAX_HEADER_BYTES` and nest at most
+  :data:`MAX_HEADER_DEPTH` brackets deep (a checkpoint needs fewer than 20);
+  ``save`` refuses to write anything deeper, so whatever it writes loads;
+* only members stored plainly or deflated (what ``numpy.savez`` and
+  ``numpy.savez_compressed`` write) are read.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
+import struct
+import sys
 import tempfile
 import zipfile
+import zlib
 from collections import OrderedDict
+from io import BytesIO
+from typing import NamedTuple
 
 import numpy as np
 
-from .errors import SerializationError
+from .errors import ArgumentError, ArgumentTypeError, SerializationError
 from .tensor import Tensor
 
-__all__ = ["save", "load", "atomic_write"]
+__all__ = [
+    "save",
+    "load",
+    "atomic_write",
+    "remove_stale_temps",
+    "MAX_LOAD_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_DEPTH",
+]
+
+#: The most bytes ``load`` allocates for one file: the sizes its members' ``.npy`` headers declare,
+#: all together (``load(path, max_bytes=...)`` overrides it for one call).
+MAX_LOAD_BYTES = 4 << 30
+#: The most bytes the file's JSON header may declare (stored as UTF-32 text: 4 bytes a character,
+#: so 32 MiB is 8 million characters; a checkpoint's is a few KiB plus ~300 bytes per epoch of history).
+MAX_HEADER_BYTES = 32 << 20
+#: The deepest bracket nesting the JSON header may have (a training checkpoint's is about 12).
+MAX_HEADER_DEPTH = 100
 
 _HEADER = "__chainrule__"
 _FORMAT = "chainrule-npz"
 _VERSION = 1
 _SAFE_MEMBER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*")
 _RESERVED = {_HEADER, "file", "allow_pickle"}  # names numpy.savez or this module use itself
+_NPY_HEADER_BYTES = 1 << 16  # a .npy header's own text (numpy itself refuses more than 10,000 characters)
+_CHUNK = 1 << 20  # decompressed bytes read at a time
+#: what tempfile.mkstemp puts between atomic_write's prefix and suffix: 8 characters of this alphabet
+_TEMP_RANDOM = "[a-z0-9_]{8}"
 
 
 def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary file in ``path``'s directory, then rename it to ``path``."""
+    """Call ``write(file)`` on a temporary file in ``path``'s directory, then rename it to ``path``.
+
+    The temporary file is ``.NAME.XXXXXXXX.tmp`` (NAME: ``path``'s base name; the 8 characters are
+    tempfile's random part). It is removed when ``write`` raises; only a process killed outright
+    leaves it behind, for :func:`remove_stale_temps` to remove.
+    """
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
@@ -60,13 +114,50 @@ def atomic_write(path, write) -> None:
         raise
 
 
+def remove_stale_temps(path) -> list[str]:
+    """Remove the temporary files interrupted :func:`atomic_write` calls for ``path`` left behind.
+
+    Only regular files (not links, not directories) in ``path``'s own directory whose name is
+    exactly ``.NAME.XXXXXXXX.tmp`` (NAME: ``path``'s base name, X: tempfile's 8 random characters
+    ``[a-z0-9_]``) are removed; any other file, such as ``.NAME.notes.tmp``, stays. Returns the
+    paths removed. Removal is best effort: a file that cannot be removed is left.
+
+    Call it only where no other process may be writing ``path`` at the same time: the temporary
+    file of a write in progress looks the same as a stale one. A training run starting again in its
+    own directory is its only writer (:class:`chainrule.train.Trainer` calls this for its
+    checkpoint when created with a ``checkpoint_dir``).
+    """
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    name = re.compile(re.escape("." + os.path.basename(path) + ".") + _TEMP_RANDOM + re.escape(".tmp"))
+    try:
+        entries = [e for e in os.scandir(d) if name.fullmatch(e.name)]
+    except OSError:  # no such directory (nothing was ever written there), or not readable
+        return []
+    removed = []
+    for e in entries:
+        try:
+            if e.is_file(follow_symlinks=False):
+                os.unlink(e.path)
+                removed.append(e.path)
+        except OSError:
+            pass
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask
 
 
-def _encode(obj, arrays: dict, paths: dict, prefix: str):
+def _max_nesting() -> int:
+    """How many dicts/lists deep ``save`` may nest: each takes two JSON levels, the header and an
+    array leaf one each, so the file's header stays within MAX_HEADER_DEPTH."""
+    return (MAX_HEADER_DEPTH - 2) // 2
+
+
+def _encode(obj, arrays: dict, paths: dict, prefix: str, depth: int = 0):
     """JSON-able tree with arrays replaced by {"__array__": member}.
 
     A member is named by its path (``layers.0.weight``, ``model/0.bias``) so that
@@ -80,7 +171,7 @@ def _encode(obj, arrays: dict, paths: dict, prefix: str):
     if hasattr(obj, "state_dict") and callable(obj.state_dict) and not isinstance(obj, dict):
         obj = obj.state_dict()
     if isinstance(obj, np.ndarray):
-        if obj.dtype.kind == "O":
+        if obj.dtype.hasobject:  # an object array, or a structured one with an object field: numpy would pickle it
             raise SerializationError(f"save: '{prefix}' is an object array, which cannot be saved safely")
         key = prefix
         if not _SAFE_MEMBER.fullmatch(key) or key.endswith(".npy") or key in _RESERVED or key in arrays:
@@ -93,6 +184,12 @@ def _encode(obj, arrays: dict, paths: dict, prefix: str):
         return {"__array__": key}
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, (dict, list, tuple)) and depth >= _max_nesting():
+        raise SerializationError(
+            f"save: '{prefix or '/'}' is nested more than {_max_nesting()} dicts/lists deep (does a list or dict "
+            f"contain itself?); load refuses headers nested deeper than chainrule.io.MAX_HEADER_DEPTH "
+            f"= {MAX_HEADER_DEPTH} levels"
+        )
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
@@ -107,11 +204,11 @@ def _encode(obj, arrays: dict, paths: dict, prefix: str):
                     f"save: the dictionary at '{prefix or '/'}' has both the int key {key} and the string key "
                     f"'{key}'; they cannot be told apart in the file. Rename one"
                 )
-            out[key] = _encode(v, arrays, paths, f"{prefix}/{key}" if prefix else key)
+            out[key] = _encode(v, arrays, paths, f"{prefix}/{key}" if prefix else key, depth + 1)
         return {"__dict__": out, "__int_keys__": [str(int(k)) for k in obj if isinstance(k, (int, np.integer))]}
     if isinstance(obj, (list, tuple)):
         return {
-            "__list__": [_encode(v, arrays, paths, f"{prefix}/{i}") for i, v in enumerate(obj)],
+            "__list__": [_encode(v, arrays, paths, f"{prefix}/{i}", depth + 1) for i, v in enumerate(obj)],
             "__tuple__": isinstance(obj, tuple),
         }
     if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -153,9 +250,53 @@ def save(obj, path) -> None:
     atomic_write(path, write)
 
 
-def load(path):
-    """Load what :func:`save` wrote. Raises SerializationError for a truncated or foreign file."""
+def load(path, max_bytes: int | None = None):
+    """Load what :func:`save` wrote. Raises SerializationError for a truncated, foreign or hostile file.
+
+    ``max_bytes`` (default :data:`MAX_LOAD_BYTES`, 4 GiB) bounds the bytes the file's members may
+    declare together (its JSON header included); it is checked, with every member's size, before
+    anything large is allocated (see the module's description). A file within the limits that
+    still does not fit in memory raises MemoryError naming the member.
+    """
     path = os.fspath(path)
+    limit = _byte_limit(max_bytes)
+    _check_kind(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = _members(zf, path, limit)
+            header = _read_header(zf, members.pop(_HEADER), path)
+            _check_header(header, path)
+            arrays = {name: _read_array(zf, m, path) for name, m in members.items()}
+    except SerializationError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, struct.error, zlib.error, json.JSONDecodeError) as e:
+        raise SerializationError(
+            f"load: {path} is not a complete chainrule file (truncated or corrupt: {type(e).__name__}: {e})"
+        ) from None
+    except ValueError as e:
+        raise SerializationError(f"load: {path} could not be read: {e}") from None
+    try:
+        return _decode(header["tree"], arrays)
+    except SerializationError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise SerializationError(
+            f"load: {path} has a corrupt header ({type(e).__name__}: {e}); the file is damaged"
+        ) from None
+
+
+def _byte_limit(max_bytes) -> int:
+    if max_bytes is None:
+        return MAX_LOAD_BYTES
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise ArgumentTypeError(f"load: max_bytes must be a whole number of bytes, got {max_bytes!r}")
+    if max_bytes < 0:
+        raise ArgumentError(f"load: max_bytes must be >= 0, got {max_bytes}")
+    return int(max_bytes)
+
+
+def _check_kind(path: str) -> None:
+    """Refuse what is not a zip archive by its first bytes (a missing file is a FileNotFoundError)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")
     with open(path, "rb") as f:
@@ -167,29 +308,9 @@ def load(path):
     if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         what = "empty" if not magic else "truncated" if len(magic) < 4 else "not a .npz (zip) archive"
         raise SerializationError(f"load: {path} is not a chainrule file ({what}); it was not written by chainrule.save")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            names = z.files
-            if _HEADER not in names:
-                raise SerializationError(
-                    f"load: {path} is a NumPy archive but was not written by chainrule.save (it has no "
-                    f"'{_HEADER}' header; it holds {', '.join(names[:5]) or 'nothing'}). Read it with numpy.load"
-                )
-            header = json.loads(str(z[_HEADER]))
-            arrays = {k: z[k] for k in names if k != _HEADER}
-    except SerializationError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
-        raise SerializationError(
-            f"load: {path} is not a complete chainrule file (truncated or corrupt: {type(e).__name__}: {e})"
-        ) from None
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise SerializationError(
-                f"load: {path} contains pickled data; chainrule never unpickles files, since that can run "
-                "arbitrary code"
-            ) from None
-        raise SerializationError(f"load: {path} could not be read: {e}") from None
+
+
+def _check_header(header, path: str) -> None:
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         fmt = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise SerializationError(f"load: {path} has an unknown format {fmt!r}; it was not written by chainrule.save")
@@ -203,11 +324,209 @@ def load(path):
         raise SerializationError(
             f"load: {path} was written by a newer chainrule (format version {version}); upgrade chainrule"
         )
-    try:
-        return _decode(header["tree"], arrays)
-    except SerializationError:
-        raise
-    except (KeyError, TypeError, AttributeError, ValueError) as e:
+
+
+# ----------------------------------------------------------------------------- reading members within bounds
+class _Member(NamedTuple):
+    info: zipfile.ZipInfo
+    shape: tuple
+    fortran: bool
+    dtype: np.dtype
+    offset: int  # where the data start in the member's decompressed stream (the .npy header's length)
+    nbytes: int  # the bytes its shape and dtype declare
+
+    def __str__(self) -> str:
+        return f"member {self.info.filename[:-4]!r} (shape {self.shape}, dtype {self.dtype})"
+
+
+def _members(zf: zipfile.ZipFile, path: str, limit: int) -> dict[str, _Member]:
+    """Every member's .npy header, parsed and checked against the limits; nothing large is read yet."""
+    infos = zf.infolist()
+    names = [i.filename for i in infos]
+    if _HEADER + ".npy" not in names:
+        shown = [n.removesuffix(".npy") for n in names]
         raise SerializationError(
-            f"load: {path} has a corrupt header ({type(e).__name__}: {e}); the file is damaged"
-        ) from None
+            f"load: {path} is a NumPy archive but was not written by chainrule.save (it has no "
+            f"'{_HEADER}' header; it holds {', '.join(shown[:5]) or 'nothing'}). Read it with numpy.load"
+        )
+    members: dict[str, _Member] = {}
+    total = 0
+    for info in infos:
+        _check_entry(info, path)
+        if info.filename[:-4] in members:
+            raise SerializationError(f"load: {path} has two members named {info.filename!r}; the file is corrupt")
+        m = _member(zf, info, path)
+        _check_member(m, path, limit)
+        total += m.nbytes
+        if total > limit:
+            raise SerializationError(
+                f"load: {path}: its members up to {m} declare {_size(total)} ({total} bytes) together, more "
+                f"than the {_size(limit)} load allows; if the file is trusted and the memory is there, pass a "
+                "larger max_bytes= to chainrule.io.load or raise chainrule.io.MAX_LOAD_BYTES"
+            )
+        members[info.filename[:-4]] = m
+    return members
+
+
+def _check_entry(info: zipfile.ZipInfo, path: str) -> None:
+    """Only .npy members, stored or deflated (as numpy.savez writes them), are read."""
+    if not info.filename.endswith(".npy"):
+        raise SerializationError(
+            f"load: {path} holds a member {info.filename!r} that is not a .npy array; it was not written by "
+            "chainrule.save"
+        )
+    if info.flag_bits & 0x1:
+        raise SerializationError(f"load: {path}: member {info.filename!r} is encrypted; chainrule.save never is")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise SerializationError(
+            f"load: {path}: member {info.filename!r} is compressed with zip method {info.compress_type}; "
+            "chainrule.save (numpy.savez) writes members stored or deflated only, and load reads no other"
+        )
+
+
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> _Member:
+    with zf.open(info) as f:
+        try:
+            shape, fortran, dtype, offset = _npy_header(f)
+        except (ValueError, SyntaxError, TypeError, RecursionError) as e:
+            raise SerializationError(
+                f"load: {path}: member {info.filename!r} does not start with a valid .npy header "
+                f"({type(e).__name__}: {e}); the file is corrupt"
+            ) from None
+    return _Member(info, shape, fortran, dtype, offset, _count(shape) * dtype.itemsize)
+
+
+def _npy_header(f) -> tuple[tuple, bool, np.dtype, int]:
+    """shape, fortran_order, dtype and the header's length, reading the header's bytes only (at most 64 KiB).
+
+    The header's length field is checked before its text is read: numpy's own readers read it first,
+    whatever it says (up to 4 GiB in format 2.0).
+    """
+    magic = _read_exact(f, np.lib.format.MAGIC_LEN)
+    version = np.lib.format.read_magic(BytesIO(magic))
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+    length_field = _read_exact(f, 2 if version == (1, 0) else 4)
+    (length,) = struct.unpack("<H" if version == (1, 0) else "<I", length_field)
+    if length > _NPY_HEADER_BYTES:
+        raise ValueError(f"its .npy header says it is {length} bytes long; a .npy header is at most a few hundred")
+    text = _read_exact(f, length)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(BytesIO(length_field + text))
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(BytesIO(length_field + text))
+    else:  # 3.0 (UTF-8 field names of a structured dtype), which numpy reads through no public function
+        shape, fortran, dtype = _npy_header_3_0(text.decode("utf-8"))
+    return shape, fortran, dtype, len(magic) + len(length_field) + length
+
+
+def _npy_header_3_0(text: str) -> tuple[tuple, bool, np.dtype]:
+    d = ast.literal_eval(text)
+    if not isinstance(d, dict) or set(d) != set(np.lib.format.EXPECTED_KEYS):
+        raise ValueError(f"the header is not a dict of {sorted(np.lib.format.EXPECTED_KEYS)}: {text[:200]!r}")
+    shape, fortran = d["shape"], d["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) for n in shape):
+        raise ValueError(f"shape is not valid: {shape!r}")
+    if not isinstance(fortran, bool):
+        raise ValueError(f"fortran_order is not a valid bool: {fortran!r}")
+    return shape, fortran, np.lib.format.descr_to_dtype(d["descr"])
+
+
+def _check_member(m: _Member, path: str, limit: int) -> None:
+    if m.dtype.hasobject:
+        raise SerializationError(
+            f"load: {path} contains pickled data ({m}); chainrule never unpickles files, since that can run "
+            "arbitrary code"
+        )
+    if any(n < 0 for n in m.shape):
+        raise SerializationError(f"load: {path}: {m} has a negative dimension; the file is corrupt")
+    if m.nbytes > limit:
+        raise SerializationError(
+            f"load: {path}: {m} declares {_size(m.nbytes)} ({m.nbytes} bytes), more than the {_size(limit)} "
+            "load allows; if the file is trusted and the memory is there, pass a larger max_bytes= to "
+            "chainrule.io.load or raise chainrule.io.MAX_LOAD_BYTES"
+        )
+    if any(n > sys.maxsize for n in m.shape):
+        raise SerializationError(f"load: {path}: {m} has a dimension no array can have; the file is corrupt")
+    if m.info.filename == _HEADER + ".npy":
+        if m.dtype.kind != "U" or m.shape != ():
+            raise SerializationError(f"load: {path} has a corrupt header: {m} where a text was expected")
+        if m.nbytes > MAX_HEADER_BYTES:
+            raise SerializationError(
+                f"load: {path}: its header declares {_size(m.nbytes)} ({m.nbytes} bytes), more than the "
+                f"{_size(MAX_HEADER_BYTES)} chainrule.io.MAX_HEADER_BYTES allows; if the file is trusted, raise it"
+            )
+    declared = m.offset + m.nbytes
+    if m.info.file_size > declared:
+        raise SerializationError(
+            f"load: {path}: {m} decompresses to {m.info.file_size} bytes, more than the {declared} its .npy header "
+            "declares; a member longer than it says (a decompression bomb, or data appended) is refused: the file "
+            "was not written by chainrule.save"
+        )
+    if m.info.file_size < declared:
+        raise SerializationError(
+            f"load: {path} is not a complete chainrule file: {m} holds {m.info.file_size} bytes, fewer than the "
+            f"{declared} its .npy header declares (truncated)"
+        )
+
+
+def _read_array(zf: zipfile.ZipFile, m: _Member, path: str) -> np.ndarray:
+    """The member's data, decompressed a chunk at a time into an array of the declared (checked) size."""
+    try:
+        flat = np.ndarray(_count(m.shape), m.dtype)  # (np.empty gets zero-width string dtypes wrong)
+    except MemoryError:
+        raise MemoryError(f"load: {path}: not enough memory for {m}: {_size(m.nbytes)} ({m.nbytes} bytes)") from None
+    with zf.open(m.info) as f:
+        _read_exact(f, m.offset)  # the header, parsed already
+        if m.nbytes:
+            buf = memoryview(flat.view(np.uint8))
+            for start in range(0, m.nbytes, _CHUNK):
+                buf[start : start + _CHUNK] = _read_exact(f, min(_CHUNK, m.nbytes - start))
+    return flat.reshape(m.shape[::-1]).T if m.fortran else flat.reshape(m.shape)
+
+
+def _count(shape) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count
+
+
+def _read_exact(f, n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise EOFError(f"a member's data ended {n - len(data)} bytes early")
+    return data
+
+
+def _read_header(zf: zipfile.ZipFile, m: _Member, path: str):
+    """The JSON header, its nesting checked before json.loads (whose recursion it bounds) parses it."""
+    text = _read_array(zf, m, path).item()
+    depth = _json_depth(text)
+    if depth > MAX_HEADER_DEPTH:
+        raise SerializationError(
+            f"load: {path}: its header nests {depth} levels deep, more than the {MAX_HEADER_DEPTH} "
+            "chainrule.io.MAX_HEADER_DEPTH allows (a checkpoint needs about 12); it was not written by chainrule.save"
+        )
+    return json.loads(text)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of brackets in JSON ``text`` (those inside strings do not count)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
+    codes = np.frombuffer(brackets, np.uint8)
+    steps = ((codes == ord("[")) | (codes == ord("{"))).astype(np.int32) * 2 - 1
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def _size(n: int) -> str:
+    """``n`` bytes, for a reader: 1.5 GiB."""
+    x = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if x < 1024 or unit == "PiB":
+            return f"{n} bytes" if unit == "bytes" else f"{x:.1f} {unit}"
+        x /= 1024

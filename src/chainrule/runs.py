@@ -439,10 +439,13 @@ class TrainingRun:
 
     def train(self, callbacks=(), resume: bool = False, progress: bool | None = None, diagnostics: bool = False):
         """Write config.json, train (checkpointing every epoch; continuing the saved run with ``resume``),
-        and save model.npz and history.json; returns the History."""
+        and save model.npz and history.json; returns the History. Temporary files a killed run left
+        behind in ``out`` are removed first (this run is now the directory's only writer)."""
         from .train import fit
 
         c = self.config
+        for name in (CONFIG_NAME, "model.npz", "history.json", "training.png"):
+            io.remove_stale_temps(self.path(name))  # a killed run's leftovers (fit does checkpoint.npz's)
         c.to_json(self.path(CONFIG_NAME))
         history = fit(
             self.model,

@@ -5,7 +5,12 @@ A checkpoint holds everything that decides what happens next (weights,
 optimizer state, scheduler state, the data order and dropout generators, the
 callbacks' state and the history), written atomically at the end of every
 epoch. ``fit(..., resume=True)`` continues from it, so a run that was killed
-ends with exactly the weights and optimizer state of one that was not.
+ends with exactly the weights and optimizer state of one that was not. A run
+killed while writing its checkpoint leaves the previous checkpoint intact and a
+temporary ``.checkpoint.npz.XXXXXXXX.tmp`` beside it; a Trainer created with
+that ``checkpoint_dir`` removes such files (:func:`chainrule.io.remove_stale_temps`:
+only that exact pattern, in that directory), since a run starting again in its
+directory is the only one writing there.
 """
 
 from __future__ import annotations
@@ -366,6 +371,8 @@ class Trainer:
     :meth:`train_step`), :meth:`end_epoch` (validation, lr schedule, history,
     callbacks) and, with a ``checkpoint_dir``, :meth:`save_checkpoint`; with
     ``fit(..., resume=True)`` a saved run is first brought back by :meth:`restore`.
+    Created with a ``checkpoint_dir``, it removes the temporary files an interrupted
+    checkpoint write left there (another process must not be writing that checkpoint).
     The arguments are those of :func:`fit`. Callbacks receive the trainer: its
     ``model``, ``optimizer``, ``history``, ``epoch``, and ``stop`` (set it to True
     to end training after this epoch).
@@ -409,6 +416,12 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.verbose = verbose
         self.log = log or print
+        if self.checkpoint_path is not None:
+            # a run killed while writing its checkpoint left the temporary file behind; this run, starting
+            # in the same directory, is its only writer, so a file of that pattern there is stale
+            removed = io.remove_stale_temps(self.checkpoint_path)
+            if removed and verbose:
+                self.log(f"removed {len(removed)} temporary file(s) an interrupted checkpoint write left behind")
         self.diagnostics = diagnostics
         self.epoch = 0
         self.epochs = 0
