@@ -245,7 +245,13 @@ def save(obj, path) -> None:
     members.update(arrays)
 
     def write(f):
-        np.savez(f, **members)
+        # numpy.savez's layout (one stored .npy member per array), written here so that the zip file is
+        # closed on an error too: NumPy 1.x's savez leaves it open, and its finaliser then prints an
+        # ignored exception at exit after a failed write (a full disk)
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, array in members.items():
+                with zf.open(name + ".npy", mode="w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
     atomic_write(path, write)
 
