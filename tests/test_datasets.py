@@ -6,10 +6,12 @@ import gzip
 import hashlib
 import http.server
 import os
+import signal
 import socket
 import struct
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -183,7 +185,10 @@ class Server:
             "lastbad": {**GOOD, FILES[3]: corrupted(GOOD[FILES[3]])},
             "different": {**GOOD, FILES[0]: make_files(seed=1)[0][FILES[0]]},  # valid, but not the file asked for
             "notfound": {},
+            "stall": dict(GOOD),  # sends a third of the body, then waits for `release`
         }
+        self.stalled = threading.Event()
+        self.release = threading.Event()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -198,9 +203,12 @@ class Server:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if variant == "drop":
+                if variant in ("drop", "stall"):
                     self.wfile.write(body[: len(body) // 3])
                     self.wfile.flush()
+                    if variant == "stall":
+                        owner.stalled.set()
+                        owner.release.wait(30)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
@@ -227,6 +235,7 @@ def server(monkeypatch):
     try:
         yield srv
     finally:
+        srv.release.set()
         srv.httpd.shutdown()
         srv.httpd.server_close()
 
@@ -357,28 +366,20 @@ def test_http_error_names_url(server, isolated, tmp_path):
     assert_empty(cache)
 
 
-def test_interrupted_download_leaves_nothing(server, isolated, tmp_path, monkeypatch):
+def test_interrupted_download_leaves_nothing(server, isolated, tmp_path):
+    # A real Ctrl-C: SIGINT to the main thread while it waits in the middle of the body.
     cache = tmp_path / "cache"
-    real_urlopen = urllib.request.urlopen
-    reads = []
+    main = threading.main_thread().ident
 
-    def interrupting_urlopen(*args, **kwargs):
-        response = real_urlopen(*args, **kwargs)
-        real_read = response.read
+    def interrupt():
+        if server.stalled.wait(10):
+            time.sleep(0.2)  # let the reader block on the rest of the body
+            signal.pthread_kill(main, signal.SIGINT)
 
-        def read(*read_args):
-            reads.append(read_args)
-            if len(reads) > 1:  # Ctrl-C after the first chunk reached the temporary file
-                raise KeyboardInterrupt
-            return real_read(*read_args)
-
-        response.read = read
-        return response
-
-    monkeypatch.setattr(urllib.request, "urlopen", interrupting_urlopen)
+    threading.Thread(target=interrupt, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        datasets.fashion_mnist(root=cache, base_url=server.base("good"))
-    assert len(reads) == 2
+        datasets.fashion_mnist(root=cache, base_url=server.base("stall"))
+    assert server.stalled.is_set()
     assert_empty(cache)
 
 
@@ -449,7 +450,7 @@ REQUIRE_FASHION = os.environ.get("CHAINRULE_REQUIRE_FASHION") == "1"
 def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", DEBIAN)
     monkeypatch.setattr(datasets, "DATA_HOME", tmp_path / "home")  # must not be needed
-    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
     split = datasets.fashion_mnist(download=False)
     assert split.n_classes == 10
     assert split.X_train.shape == (60000, 784) and split.X_test.shape == (10000, 784)

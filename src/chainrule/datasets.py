@@ -23,6 +23,27 @@ then the user cache (``$CHAINRULE_DATA/fashion-mnist``, else
 precedence over both). Both are module-level settings, so tests and
 applications can point them elsewhere.
 
+Hostile or broken files and servers are bounded (module-level settings too):
+
+* IDX files are never read whole. The header comes first and the data it
+  declares (dimensions x item size) must fit in :data:`MAX_IDX_BYTES` (1 GiB)
+  before an array is allocated; gzip is decompressed chunk by chunk into that
+  array and never further than one byte past the declared size, so a gzip
+  bomb costs at most its declared size, and is refused when that is over the
+  limit. The MD5 of a file is checked first, on its bytes as stored; the MD5
+  of its uncompressed content (which re-compressed copies such as Debian's
+  match) only when that fails, while streaming under the same limit.
+* Downloads: a file may not exceed its published size by more than 1/8
+  (:data:`MAX_DOWNLOAD_BYTES`, 256 MiB, from a custom ``base_url``): a larger
+  Content-Length is refused before the body is read, a longer body is cut
+  off. Each file must arrive within :data:`DOWNLOAD_DEADLINE_S` (10 minutes),
+  however the server trickles, on top of the per-read
+  :data:`DOWNLOAD_TIMEOUT_S`. A connection that closes early is tried again
+  (:data:`DOWNLOAD_RETRIES`) with a fresh temporary file; no partial file is
+  ever left behind. Fashion-MNIST comes over https when its bucket's https
+  endpoint answers, else over http (:data:`FASHION_MNIST_MIRRORS`); the
+  published checksums hold either way.
+
 Only NumPy is imported with this module; scikit-learn, mnist1d and tqdm are
 imported inside the functions that use them.
 """
@@ -35,8 +56,12 @@ import hashlib
 import http.client
 import os
 import random
+import socket
+import struct
 import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -44,7 +69,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -60,8 +85,32 @@ DEBIAN_FASHION_MNIST_DIR: str | os.PathLike | None = Path("/usr/share/datasets/f
 #: variable is set, else ``~/.cache/chainrule``.
 DATA_HOME: str | os.PathLike | None = None
 
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+#: Where :func:`fashion_mnist` downloads from when no ``base_url`` is given, tried in order: the
+#: dataset authors' S3 bucket through its REST endpoint, which serves https, then the same bucket's
+#: website endpoint (the address the Fashion-MNIST README links to), which serves http only. Either
+#: way every file must match the published MD5 checksums, so a file altered in transit is refused.
+FASHION_MNIST_MIRRORS: tuple[str, ...] = (
+    "https://fashion-mnist.s3.eu-central-1.amazonaws.com/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
+#: Where :func:`mnist` downloads from when no ``base_url`` is given (PyTorch's mirror, https).
+MNIST_MIRRORS: tuple[str, ...] = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
+
+#: The most bytes of data an IDX file may declare (dimensions x item size) before anything is allocated
+#: or decompressed: 1 GiB. The largest Fashion-MNIST or MNIST file holds 47 MB. :func:`load_idx` takes
+#: ``max_bytes=`` too.
+MAX_IDX_BYTES: int = 1 << 30
+#: The most bytes one downloaded file may have when it comes from a custom ``base_url``: 256 MiB. The
+#: canonical files, from the default mirrors, may not exceed their published size by more than 1/8 + 4 KiB.
+MAX_DOWNLOAD_BYTES: int = 256 << 20
+#: Seconds one file's download may take in all, retries included (per mirror): 10 minutes, about
+#: 45 kB/s for the largest file. A server that stalls or trickles is dropped when they are up.
+DOWNLOAD_DEADLINE_S: float = 600.0
+#: Seconds a download waits for the server to connect or send anything before it gives up.
+DOWNLOAD_TIMEOUT_S: float = 60.0
+#: How many times a download whose connection closed before the end is started again, each time into
+#: a fresh temporary file.
+DOWNLOAD_RETRIES: int = 1
 
 _TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 _TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -86,6 +135,11 @@ _MNIST_MD5 = {
     _TEST_IMAGES: ("9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
     _TEST_LABELS: ("ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
 }
+# Sizes in bytes of the .gz files as distributed, which bound their downloads. Fashion-MNIST: the
+# Content-Length its S3 bucket serves (26421880, ...); Debian's recompressed copies are 23-24 bytes
+# smaller, without the stored file name. MNIST: the sizes published with the original files.
+_FASHION_MNIST_SIZES = {_TRAIN_IMAGES: 26421880, _TRAIN_LABELS: 29515, _TEST_IMAGES: 4422102, _TEST_LABELS: 5148}
+_MNIST_SIZES = {_TRAIN_IMAGES: 9912422, _TRAIN_LABELS: 28881, _TEST_IMAGES: 1648877, _TEST_LABELS: 4542}
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_DTYPES = {
@@ -96,8 +150,12 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_CHUNK = 1 << 16
-_TIMEOUT_S = 60.0
+_CHUNK = 1 << 16  # network reads
+_READ_CHUNK = 1 << 20  # file reads and decompression
+# A gzip file whose own MD5 fails is decoded while its content is hashed (one pass) only when it
+# declares at most this much data (every canonical file does); larger ones are hashed without keeping
+# the data, then decoded once the checksum has passed.
+_ONE_PASS_BYTES = 64 << 20
 
 
 # --------------------------------------------------------------------------- the split
@@ -251,76 +309,250 @@ def mnist1d(seed: int | None = None) -> DataSplit:
 # --------------------------------------------------------------------------- IDX files
 
 
-def _gunzip_if_needed(blob: bytes, label: object) -> bytes:
-    """Decompress ``blob`` when it starts with the gzip magic bytes."""
-    if blob[:2] != _GZIP_MAGIC:
-        return blob
+def _human(nbytes: int) -> str:
+    """``nbytes`` in the largest binary unit that keeps it at 1 or more, e.g. ``4.0 GiB``."""
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _reading(label: object) -> Iterator[None]:
+    """Turn the errors of reading a (possibly gzipped) file into DatasetErrors naming it."""
     try:
-        return gzip.decompress(blob)
+        yield
     except EOFError as exc:
         raise DatasetError(f"{label}: the gzip stream ends early: the file is truncated ({exc})") from exc
-    except (OSError, zlib.error) as exc:
+    except (gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(f"{label}: the gzip stream is corrupt ({type(exc).__name__}: {exc})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{label}: cannot be read ({exc})") from exc
 
 
-def _decode_idx(raw: bytes, label: object) -> np.ndarray:
-    """Parse uncompressed IDX bytes into a native-endian, writable array."""
-    if len(raw) < 4:
-        raise DatasetError(f"{label}: {len(raw)} bytes is too short for an IDX header (4 bytes at least)")
-    if raw[0] != 0 or raw[1] != 0:
-        raise DatasetError(f"{label}: bad magic number 0x{raw[:4].hex()}: an IDX file starts with two zero bytes")
-    code, ndim = raw[2], raw[3]
+@contextlib.contextmanager
+def _open_idx(path: Path, label: object) -> Iterator[tuple[BinaryIO, BinaryIO, bool]]:
+    """Open ``path``; yield ``(file, stream, gzipped)``, ``stream`` giving the uncompressed bytes.
+
+    Gzip is recognised by its magic bytes. The stream decompresses as it is read,
+    so reading ``n`` bytes of it never holds more than ``n`` bytes plus a
+    compressed buffer, however far the file expands.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from exc
+    with f:
+        with _reading(label):
+            gzipped = f.read(2) == _GZIP_MAGIC
+            f.seek(0)
+        if not gzipped:
+            yield f, f, False
+            return
+        with gzip.GzipFile(fileobj=f, mode="rb") as stream:
+            yield f, stream, True  # type: ignore[misc]
+
+
+def _is_gzip(path: Path, label: object) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise DatasetError(f"{label}: cannot be read ({exc})") from exc
+
+
+def _read_upto(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes from ``stream``: fewer only at its end."""
+    parts = []
+    while n > 0:
+        chunk = stream.read(min(n, _READ_CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class _IdxHeader:
+    raw: bytes  # the header's bytes: magic number and dimensions
+    dtype: np.dtype  # big-endian, as stored
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the header declares (exact: Python integers do not overflow)."""
+        count = 1
+        for d in self.shape:
+            count *= d
+        return count * self.dtype.itemsize
+
+    def describe(self) -> str:
+        return f"dimensions {self.shape} of {self.dtype.name}"
+
+
+def _read_header(stream: BinaryIO, label: object) -> _IdxHeader:
+    """Read and check the IDX header (4 + 4 * ndim bytes) at the start of ``stream``."""
+    with _reading(label):
+        head = _read_upto(stream, 4)
+    if len(head) < 4:
+        raise DatasetError(f"{label}: {len(head)} bytes is too short for an IDX header (4 bytes at least)")
+    if head[0] != 0 or head[1] != 0:
+        raise DatasetError(f"{label}: bad magic number 0x{head.hex()}: an IDX file starts with two zero bytes")
+    code, ndim = head[2], head[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
         raise DatasetError(f"{label}: unknown IDX data type code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise DatasetError(f"{label}: the IDX header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    with _reading(label):
+        dims = _read_upto(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DatasetError(
             f"{label}: the file is truncated inside its header "
-            f"({len(raw)} bytes, the header of {ndim} dimensions needs {header})"
+            f"({4 + len(dims)} bytes, the header of {ndim} dimensions needs {4 + 4 * ndim})"
         )
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_DTYPES[code]
-    count = 1
-    for d in shape:
-        count *= d
-    expected = count * dtype.itemsize
-    found = len(raw) - header
+    return _IdxHeader(head + dims, _IDX_DTYPES[code], struct.unpack(f">{ndim}I", dims))
+
+
+class _OverLimit(DatasetError):
+    """An IDX file declaring more data than the limit; ``fault`` says so without the advice."""
+
+    def __init__(self, label: object, fault: str) -> None:
+        super().__init__(
+            f"{label}: {fault}; refused before reading it. If the file is genuine, raise the limit: "
+            f"load_idx(..., max_bytes=N) or chainrule.datasets.MAX_IDX_BYTES = N"
+        )
+        self.fault = fault
+
+
+def _check_limit(header: _IdxHeader, label: object, max_bytes: int) -> None:
+    """Refuse data larger than ``max_bytes`` before anything is allocated or decompressed."""
+    if header.nbytes > max_bytes:
+        raise _OverLimit(
+            label,
+            f"the IDX header declares {header.describe()}, {header.nbytes} bytes ({_human(header.nbytes)}) "
+            f"of data, more than the limit of {max_bytes} bytes ({_human(max_bytes)})",
+        )
+
+
+def _size_error(label: object, header: _IdxHeader, found: int | None) -> DatasetError:
+    expected = header.nbytes
+    if found is None:  # a gzip stream read only one byte past the declared size
+        return DatasetError(
+            f"{label}: expected {expected} bytes of data ({header.describe()}), found more: "
+            f"trailing bytes after the data (the rest of the stream was not decompressed)"
+        )
     if found < expected:
-        raise DatasetError(
-            f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
-            f"found {found}: the file is truncated"
+        return DatasetError(
+            f"{label}: expected {expected} bytes of data ({header.describe()}), found {found}: the file is truncated"
         )
-    if found > expected:
-        raise DatasetError(
-            f"{label}: expected {expected} bytes of data (dimensions {shape} of {dtype.name}), "
-            f"found {found}: {found - expected} trailing bytes after the data"
-        )
-    data = np.frombuffer(raw, dtype=dtype, count=count, offset=header)
-    return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+    return DatasetError(
+        f"{label}: expected {expected} bytes of data ({header.describe()}), "
+        f"found {found}: {found - expected} trailing bytes after the data"
+    )
 
 
-def load_idx(path: str | os.PathLike) -> np.ndarray:
+def _allocate(header: _IdxHeader, label: object) -> np.ndarray:
+    """An uninitialised native-order array of the declared shape; DatasetError when memory is short."""
+    try:
+        return np.empty(header.shape, dtype=header.dtype.newbyteorder("="))
+    except MemoryError as exc:
+        raise DatasetError(
+            f"{label}: cannot allocate {header.nbytes} bytes ({_human(header.nbytes)}) for {header.describe()}: "
+            f"not enough memory"
+        ) from exc
+
+
+def _copy(stream: BinaryIO, header: _IdxHeader, label: object, array: np.ndarray | None, digest: Any) -> None:
+    """Read the declared data chunk by chunk into ``array`` and/or ``digest``; check that the stream ends there.
+
+    A stream is never read further than one byte past the declared size.
+    """
+    buffer = memoryview(array).cast("B") if array is not None and array.size else None
+    pos = 0
+    with _reading(label):
+        while pos < header.nbytes:
+            chunk = stream.read(min(_READ_CHUNK, header.nbytes - pos))
+            if not chunk:
+                raise _size_error(label, header, pos)
+            if buffer is not None:
+                buffer[pos : pos + len(chunk)] = chunk
+            if digest is not None:
+                digest.update(chunk)
+            pos += len(chunk)
+        if stream.read(1):
+            raise _size_error(label, header, None)
+
+
+def _read_content(path: Path, label: object, max_bytes: int, keep_up_to: int, digest: Any = None) -> np.ndarray | None:
+    """Stream the IDX file at ``path`` (gzipped or not); return its data as a native-endian, writable array.
+
+    The header is read first; the declared size is checked against the file's
+    size (uncompressed files) and against ``max_bytes`` before anything else.
+    The array is allocated, at exactly the declared size, only when that is at
+    most ``keep_up_to`` bytes (else None is returned); a gzip stream is
+    decompressed chunk by chunk into it. ``digest`` (a hashlib object), when
+    given, is fed the uncompressed content, header included.
+    """
+    with _open_idx(path, label) as (f, stream, gzipped):
+        header = _read_header(stream, label)
+        if not gzipped:
+            with _reading(label):
+                found = os.fstat(f.fileno()).st_size - len(header.raw)
+            if found != header.nbytes:
+                raise _size_error(label, header, found)
+        _check_limit(header, label, max_bytes)
+        if digest is not None:
+            digest.update(header.raw)
+        array = _allocate(header, label) if header.nbytes <= keep_up_to else None
+        _copy(stream, header, label, array, digest)
+    if array is not None and array.dtype.itemsize > 1 and sys.byteorder == "little":
+        array.byteswap(inplace=True)  # big-endian on disk
+    return array
+
+
+def _decode_idx(path: Path, label: object, max_bytes: int) -> np.ndarray:
+    array = _read_content(path, label, max_bytes, keep_up_to=max_bytes)
+    assert array is not None
+    return array
+
+
+def load_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (the format of MNIST), gzipped or not, into a NumPy array.
 
     Gzip is recognised by its magic bytes (``1f 8b``), not by the file name.
     Supported element types: unsigned byte, signed byte, short, int, float and
     double; the result has the native byte order and the shape the header
-    declares. Raises :class:`~chainrule.errors.DatasetError`, naming the file
-    and the fault, for a missing or unreadable file, a corrupt or truncated
-    gzip stream, a bad magic number, an unknown type code, data shorter than
-    the dimensions need (truncated) or longer (trailing bytes).
+    declares.
+
+    The file is never read whole: its header comes first, and the data it
+    declares must fit in ``max_bytes`` (default :data:`MAX_IDX_BYTES`, 1 GiB;
+    the largest Fashion-MNIST file holds 47 MB) before the array is allocated.
+    Then the data is read, or decompressed, chunk by chunk straight into it, so
+    a small gzip file that expands to gigabytes (a "gzip bomb") costs no more
+    than its declared size and is refused when that is over the limit.
+
+    Raises :class:`~chainrule.errors.DatasetError`, naming the file and the
+    fault, for a missing or unreadable file, a corrupt or truncated gzip
+    stream, a bad magic number, an unknown type code, data over the limit,
+    data shorter than the dimensions need (truncated) or longer (trailing
+    bytes; in a gzip stream, detected one byte past the declared size).
     """
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise DatasetError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc})") from exc
-    return _decode_idx(_gunzip_if_needed(blob, path), path)
+    return _decode_idx(path, path, _idx_limit(max_bytes))
+
+
+def _idx_limit(max_bytes: int | None) -> int:
+    if max_bytes is None:
+        return int(_setting("MAX_IDX_BYTES", integer=True))
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
+        raise ArgumentError(f"load_idx: max_bytes must be a non-negative integer (bytes), got {max_bytes!r}")
+    return int(max_bytes)
 
 
 # --------------------------------------------------------------------------- verification
@@ -330,48 +562,76 @@ def _file_kind(filename: str) -> str:
     return "images" if "images" in filename else "labels"
 
 
-def _check_md5(blob: bytes, raw: bytes | None, accepted: frozenset[str], label: object) -> None:
-    """Pass when the MD5 of the file or of its uncompressed content is accepted."""
-    digest = hashlib.md5(blob).hexdigest()
+def _file_md5(path: Path, label: object) -> str:
+    """MD5 of the file's bytes as stored, read in chunks."""
+    digest = hashlib.md5()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_READ_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{label}: no such file") from exc
+    except OSError as exc:
+        raise DatasetError(f"{label}: cannot be read ({exc})") from exc
+    return digest.hexdigest()
+
+
+def _check_md5(path: Path, accepted: frozenset[str], label: object, max_bytes: int) -> np.ndarray | None:
+    """Pass when the MD5 of the file, or else of its uncompressed content, is accepted.
+
+    The file's own MD5 is checked first, before anything is decompressed. Only
+    when it fails and the file is gzipped is the content's MD5 computed, while
+    streaming the decompression under the size limit. The data is kept (and
+    returned, to save decoding it again) only when it declares at most
+    ``_ONE_PASS_BYTES``: a file that fails its checksum never gets more memory
+    than that. When the content cannot be hashed (not IDX, over the limit,
+    corrupt), the checksum error says why.
+    """
+    digest = _file_md5(path, label)
     if digest in accepted:
-        return
-    content = hashlib.md5(raw).hexdigest() if raw is not None and raw is not blob else None
-    if content in accepted:
-        return
+        return None
+    content, why, array = None, "", None
+    if _is_gzip(path, label):
+        md5 = hashlib.md5()
+        try:
+            array = _read_content(path, label, max_bytes, keep_up_to=_ONE_PASS_BYTES, digest=md5)
+            content = md5.hexdigest()
+        except _OverLimit as exc:
+            why = exc.fault
+        except DatasetError as exc:
+            why = str(exc).replace(f"{label}: ", "", 1)
+        if content in accepted:
+            return array
     found = f"md5 {digest}" + (f" (uncompressed: {content})" if content else "")
+    if why:
+        found += f" (its uncompressed content was not hashed: {why})"
     raise DatasetError(
         f"{label}: checksum mismatch: the file has {found}, expected "
         f"{' or '.join(sorted(accepted))}: it is corrupt or a different file"
     )
 
 
-def _verified_array(blob: bytes, filename: str, accepted: frozenset[str] | None, label: object) -> np.ndarray:
-    """Check ``blob`` (the bytes of ``filename``) and return its array."""
-    try:
-        raw = _gunzip_if_needed(blob, label)
-    except DatasetError:
-        if accepted is not None:  # report the checksum, the more telling fault
-            _check_md5(blob, None, accepted, label)
-        raise
-    if accepted is not None:
-        _check_md5(blob, raw, accepted, label)
-    array = _decode_idx(raw, label)
+def _read_verified(
+    path: Path, filename: str, accepted: frozenset[str] | None, max_bytes: int | None = None
+) -> np.ndarray:
+    """Check the file ``path`` (holding ``filename``) and return its array.
+
+    The checksum comes first (see :func:`_check_md5`); only a file that passes
+    is decoded, so with checksums in force a hostile file never gets an array
+    allocated for it. Then the IDX structure, element type and shape.
+    """
+    limit = _idx_limit(max_bytes)
+    array = None if accepted is None else _check_md5(path, accepted, path, limit)
+    if array is None:
+        array = _decode_idx(path, path, limit)
     if array.dtype != np.uint8:
-        raise DatasetError(f"{label}: expected unsigned bytes, the file holds {array.dtype.name}")
+        raise DatasetError(f"{path}: expected unsigned bytes, the file holds {array.dtype.name}")
     if _file_kind(filename) == "images":
         if array.ndim != 3 or array.shape[1:] != (28, 28):
-            raise DatasetError(f"{label}: expected images of shape (N, 28, 28), found {array.shape}")
+            raise DatasetError(f"{path}: expected images of shape (N, 28, 28), found {array.shape}")
     elif array.ndim != 1:
-        raise DatasetError(f"{label}: expected labels of shape (N,), found {array.shape}")
+        raise DatasetError(f"{path}: expected labels of shape (N,), found {array.shape}")
     return array
-
-
-def _read_verified(path: Path, filename: str, accepted: frozenset[str] | None) -> np.ndarray:
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc})") from exc
-    return _verified_array(blob, filename, accepted, path)
 
 
 # --------------------------------------------------------------------------- downloading
@@ -393,47 +653,217 @@ def _progress_bar(total: int | None, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
 
 
-def _stream_to(url: str, out: Any, desc: str) -> None:
-    """Write the body at ``url`` into the open binary file ``out``; DatasetError on any failure."""
+def _setting(name: str, integer: bool) -> Any:
+    """The module-level setting ``name``, checked: an integer >= 0 when ``integer``, else a number > 0."""
+    value = globals()[name]
+    if integer:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+        what = "an integer >= 0"
+    else:
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and value > 0
+        what = "a number of seconds > 0"
+    if not ok:
+        raise ArgumentError(f"chainrule.datasets.{name} must be {what}, got {value!r}")
+    return value
+
+
+class _Watchdog:
+    """A download's overall deadline: when it passes, every socket the download opened is shut down.
+
+    A per-read timeout alone lets a server that sends a byte now and then hold a
+    download for ever. Shutting the socket down wakes whichever read is waiting,
+    for the status line, the headers or the body, at the deadline; ``expired``
+    then tells the reader why its connection ended.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.deadline = time.monotonic() + self.seconds
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Shut ``sock`` down at the deadline (at once when it has passed)."""
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.fired or self.remaining() <= 0
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for an SSL socket: it acts on the connection, whichever
+    # thread is blocked reading it; on a socket already closed it fails harmlessly.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _watched(connection_class: type, watchdog: _Watchdog) -> Any:
+    """A factory of ``connection_class`` connections whose sockets ``watchdog`` shuts down at the deadline."""
+
+    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = connection_class(host, **kwargs)
+        connect = conn.connect
+
+        def watched_connect() -> None:
+            connect()
+            watchdog.watch(conn.sock)
+
+        conn.connect = watched_connect  # type: ignore[method-assign]
+        return conn
+
+    return make
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """urllib's usual opener (proxies, redirects), with connections under ``watchdog``."""
+
+    class WatchedHTTP(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(_watched(http.client.HTTPConnection, watchdog), req)
+
+    handlers: list[urllib.request.BaseHandler] = [WatchedHTTP()]
+    if hasattr(http.client, "HTTPSConnection"):  # Python built with ssl
+
+        class WatchedHTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+                # No context given: http.client's default one, which verifies the certificate and host name.
+                return self.do_open(_watched(http.client.HTTPSConnection, watchdog), req)
+
+        handlers.append(WatchedHTTPS())
+    return urllib.request.build_opener(*handlers)
+
+
+class _ClosedEarly(DatasetError):
+    """The connection ended before the body did: worth another try with a fresh file."""
+
+
+@dataclass(frozen=True)
+class _Cap:
+    """The most bytes a download may bring, and why."""
+
+    nbytes: int
+    reason: str
+
+
+def _content_length(response: Any) -> int | None:
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.strip().isdigit() else None
+
+
+def _stream_to(url: str, out: Any, desc: str, cap: _Cap, watchdog: _Watchdog) -> int:
+    """Write the body at ``url`` into the open binary file ``out``; return its size.
+
+    DatasetError on any failure: a Content-Length over ``cap`` (refused before
+    the body is read), a body growing past it (reading stops there), the
+    deadline of ``watchdog`` passing, an HTTP or network error; _ClosedEarly
+    when the connection closed or reset before the end of the body.
+    """
     received = 0
     total: int | None = None
+    where = f"could not download {url}"
+    per_read = _setting("DOWNLOAD_TIMEOUT_S", integer=False)
     try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.strip().isdigit() else None
+        timeout = min(per_read, watchdog.remaining())
+        if timeout <= 0:
+            raise TimeoutError("no time left before the deadline")
+        with _opener(watchdog).open(url, timeout=timeout) as response:
+            total = _content_length(response)
+            if total is not None and total > cap.nbytes:
+                raise DatasetError(
+                    f"{where}: the server announces {total} bytes ({_human(total)}), more than the "
+                    f"{cap.nbytes} bytes ({_human(cap.nbytes)}) allowed for it ({cap.reason}); "
+                    f"refused before reading the body"
+                )
             bar = _progress_bar(total, desc)
             try:
-                while True:
-                    chunk = response.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
+                while chunk := response.read(_CHUNK):
                     received += len(chunk)
+                    if received > cap.nbytes:
+                        raise DatasetError(
+                            f"{where}: the server sent more than the {cap.nbytes} bytes ({_human(cap.nbytes)}) "
+                            f"allowed for it ({cap.reason}); stopped reading there"
+                        )
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise DatasetError(f"{where}: cannot write {getattr(out, 'name', 'the file')} ({exc})") from exc
                     if bar is not None:
                         bar.update(len(chunk))
+                    if watchdog.expired():
+                        break
             finally:
                 if bar is not None:
                     bar.close()
-    except urllib.error.HTTPError as exc:
-        raise DatasetError(f"could not download {url}: HTTP error {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise DatasetError(f"could not download {url}: {exc.reason}") from exc
-    except http.client.IncompleteRead as exc:
-        raise DatasetError(
-            f"could not download {url}: the connection closed before the end of the body "
-            f"({received + len(exc.partial)} bytes received)"
-        ) from exc
-    except (http.client.HTTPException, OSError, ValueError) as exc:
-        raise DatasetError(f"could not download {url}: {type(exc).__name__}: {exc}") from exc
+            if watchdog.expired():
+                raise TimeoutError("deadline")
+    except DatasetError:
+        raise
+    except Exception as exc:
+        raise _download_error(where, exc, watchdog, received, total, per_read) from exc
     if total is not None and received != total:
-        raise DatasetError(f"could not download {url}: the connection closed after {received} of {total} bytes")
+        raise _ClosedEarly(f"{where}: the connection closed after {received} of {total} bytes")
+    return received
 
 
-def _download(url: str, dest: Path, filename: str, accepted: frozenset[str] | None) -> np.ndarray:
+def _download_error(
+    where: str, exc: Exception, watchdog: _Watchdog, received: int, total: int | None, per_read: float
+) -> DatasetError:
+    """The DatasetError for ``exc``, raised while downloading (``received`` bytes so far)."""
+    if watchdog.expired():
+        of = f" of {total}" if total is not None else ""
+        return DatasetError(
+            f"{where}: gave up at the deadline of {watchdog.seconds:g} s for the file, {received}{of} bytes received: "
+            f"the server is too slow or stalled. On a slow link, raise chainrule.datasets.DOWNLOAD_DEADLINE_S"
+        )
+    if isinstance(exc, urllib.error.HTTPError):
+        return DatasetError(f"{where}: HTTP error {exc.code} {exc.reason}")
+    if isinstance(exc, urllib.error.URLError):
+        return DatasetError(f"{where}: {exc.reason}")
+    if isinstance(exc, http.client.IncompleteRead):
+        return _ClosedEarly(
+            f"{where}: the connection closed before the end of the body ({received + len(exc.partial)} bytes received)"
+        )
+    if isinstance(exc, ConnectionError):  # reset, aborted, or closed before the status line
+        return _ClosedEarly(f"{where}: the connection broke after {received} bytes ({type(exc).__name__}: {exc})")
+    if isinstance(exc, TimeoutError):
+        return _ClosedEarly(f"{where}: no data for {per_read:g} s after {received} bytes (DOWNLOAD_TIMEOUT_S)")
+    return DatasetError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _download_once(
+    url: str, dest: Path, filename: str, accepted: frozenset[str] | None, cap: _Cap, watchdog: _Watchdog
+) -> np.ndarray:
     """Download ``url`` to ``dest`` through a temporary file; verify; return the array.
 
-    The temporary file lives next to ``dest`` and replaces it only once complete
-    and verified; on any failure (Ctrl-C included) it is deleted.
+    The temporary file (``.<name>.*.part``) lives next to ``dest`` and replaces
+    it only once complete and verified; on any failure (Ctrl-C included) it is
+    deleted.
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -443,7 +873,7 @@ def _download(url: str, dest: Path, filename: str, accepted: frozenset[str] | No
     tmp_path = Path(tmp.name)
     try:
         with tmp:
-            _stream_to(url, tmp, filename)
+            _stream_to(url, tmp, filename, cap, watchdog)
         try:
             array = _read_verified(tmp_path, filename, accepted)
         except DatasetError as exc:
@@ -457,6 +887,37 @@ def _download(url: str, dest: Path, filename: str, accepted: frozenset[str] | No
             tmp_path.unlink()
         raise
     return array
+
+
+def _download_from(url: str, dest: Path, filename: str, accepted: frozenset[str] | None, cap: _Cap) -> np.ndarray:
+    """:func:`_download_once` within one deadline, tried again with a fresh file when the connection closed early."""
+    retries = _setting("DOWNLOAD_RETRIES", integer=True)
+    with _Watchdog(_setting("DOWNLOAD_DEADLINE_S", integer=False)) as watchdog:
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return _download_once(url, dest, filename, accepted, cap, watchdog)
+            except _ClosedEarly as exc:
+                if tries > retries or watchdog.expired():
+                    raise DatasetError(f"{exc} (tried {tries} time{'s' if tries > 1 else ''})") from exc
+
+
+def _download(
+    urls: tuple[str, ...], dest: Path, filename: str, accepted: frozenset[str] | None, cap: _Cap
+) -> np.ndarray:
+    """Download ``filename`` from the first of ``urls`` that gives a file passing verification."""
+    failures = []
+    for url in urls:
+        try:
+            return _download_from(url, dest, filename, accepted, cap)
+        except DatasetError as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    raise DatasetError(
+        f"could not download {filename} from any of its {len(urls)} mirrors: " + "; ".join(map(str, failures))
+    ) from failures[-1]
 
 
 # --------------------------------------------------------------------------- MNIST and Fashion-MNIST
@@ -487,31 +948,62 @@ def _accepted_checksums(
     return accepted
 
 
+@dataclass(frozen=True)
+class _Fetch:
+    """Where and how missing files are downloaded."""
+
+    bases: tuple[str, ...]  # base URLs, tried in order
+    sizes: Mapping[str, int] | None  # published sizes of the canonical files; None: a custom base_url
+    instead: str  # what else the user can do when a download fails
+
+    def cap(self, name: str) -> _Cap:
+        if self.sizes is None:
+            limit = _setting("MAX_DOWNLOAD_BYTES", integer=True)
+            return _Cap(
+                int(limit), "the limit for a file from a custom base_url, chainrule.datasets.MAX_DOWNLOAD_BYTES"
+            )
+        size = self.sizes[name]
+        return _Cap(size + size // 8 + 4096, f"its published size, {size} bytes, plus 1/8 + 4 KiB")
+
+    def urls(self, name: str) -> tuple[str, ...]:
+        return tuple(base.rstrip("/") + "/" + name for base in self.bases)
+
+
 def _read_directory(
-    directory: Path,
-    accepted: Mapping[str, frozenset[str] | None],
-    url_base: str | None,
+    directory: Path, accepted: Mapping[str, frozenset[str] | None], fetch: _Fetch | None
 ) -> dict[str, np.ndarray]:
-    """Read the four files from ``directory``, downloading missing or failing ones when ``url_base`` is set."""
+    """Read the four files from ``directory``, downloading missing or failing ones when ``fetch`` is set."""
     arrays = {}
     for name in _IDX_FILES:
         path = _local_path(directory, name)
-        url = None if url_base is None else url_base.rstrip("/") + "/" + name
         if path.is_file():
             try:
                 arrays[name] = _read_verified(path, name, accepted[name])
                 continue
             except DatasetError as exc:
-                if url is None:
+                if fetch is None:
                     raise DatasetError(
                         f"{exc}. Delete the file, or call with download=True to fetch a fresh copy"
                     ) from exc
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-        if url is None:
+        if fetch is None:
             raise DatasetError(f"{path}: no such file")
-        arrays[name] = _download(url, path, name, accepted[name])
+        try:
+            arrays[name] = _download(fetch.urls(name), directory / name, name, accepted[name], fetch.cap(name))
+        except DatasetError as exc:
+            raise DatasetError(f"{exc}. Instead: {fetch.instead}") from exc
     return arrays
+
+
+def _instead(dataset: str, directory: Path, debian: bool) -> str:
+    """The alternatives to a download that failed."""
+    hints = ["install Debian's package (apt-get install dataset-fashion-mnist)"] if debian else []
+    hints += [
+        f"fetch {', '.join(_IDX_FILES)} another way (e.g. a browser) and put them in {directory}",
+        "or pass root= a directory holding them (on the command line: --data-root DIR)",
+    ]
+    return "; ".join(hints) + "."
 
 
 def _local_path(directory: Path, name: str) -> Path:
@@ -568,8 +1060,7 @@ def _describe(directory: Path) -> str:
 def _load_idx_dataset(
     dataset: str,
     name: str,
-    official: Mapping[str, tuple[str, str]],
-    default_url: str,
+    canonical: tuple[Mapping[str, tuple[str, str]], tuple[str, ...], Mapping[str, int]],
     root: str | os.PathLike | None,
     download: bool,
     base_url: str | None,
@@ -577,13 +1068,22 @@ def _load_idx_dataset(
     flatten: bool,
     system_dir: Path | None,
 ) -> DataSplit:
+    official, mirrors, sizes = canonical
     accepted = _accepted_checksums(official, base_url, checksums)
-    url_base = (base_url or default_url) if download else None
+
+    def fetch(directory: Path) -> _Fetch | None:
+        if not download:
+            return None
+        instead = _instead(dataset, directory, debian=system_dir is not None)
+        if base_url is not None:
+            return _Fetch((base_url,), None, instead)
+        return _Fetch(tuple(mirrors), sizes, instead)
+
     if root is not None:
         directory = Path(root).expanduser()
-        if url_base is None and _missing(directory):
+        if not download and _missing(directory):
             raise _how_to_get(dataset, [_describe(directory)], debian_hint=False, root_hint=False)
-        return _assemble(_read_directory(directory, accepted, url_base), directory, name, flatten)
+        return _assemble(_read_directory(directory, accepted, fetch(directory)), directory, name, flatten)
 
     looked = []
     if system_dir is not None:
@@ -596,10 +1096,10 @@ def _load_idx_dataset(
         else:
             looked.append(_describe(system_dir))
     cache = _data_home() / name
-    if url_base is None and _missing(cache):
+    if not download and _missing(cache):
         looked.append(_describe(cache))
         raise _how_to_get(dataset, looked, debian_hint=system_dir is not None, root_hint=True)
-    return _assemble(_read_directory(cache, accepted, url_base), cache, name, flatten)
+    return _assemble(_read_directory(cache, accepted, fetch(cache)), cache, name, flatten)
 
 
 def fashion_mnist(
@@ -625,26 +1125,30 @@ def fashion_mnist(
        ``~/.cache/chainrule``), downloading what is missing when ``download``
        is True.
 
-    Downloads come from ``base_url`` (default: the dataset's own S3 site). Every
-    file is checked: its MD5 against ``checksums`` (``{filename: md5}``), else,
-    without a custom ``base_url``, against the published checksums (of the .gz
-    or of its content, so re-compressed copies pass); always its IDX header and
-    size. A file that fails is deleted and downloaded again when allowed,
-    otherwise reported. Raises :class:`~chainrule.errors.DatasetError` when the
-    data cannot be found, downloaded or verified.
+    Downloads come from ``base_url``, else from :data:`FASHION_MNIST_MIRRORS`:
+    the dataset's own S3 bucket over https, then the same bucket's website,
+    which serves plain http only. Every file is checked: its MD5 against
+    ``checksums`` (``{filename: md5}``), else, without a custom ``base_url``,
+    against the published checksums (of the .gz or of its content, so
+    re-compressed copies pass), which is what makes the http fallback safe;
+    always its IDX header and size. A file that fails is deleted and downloaded
+    again when allowed, otherwise reported.
+
+    Downloads are bounded (see the module's notes): a file may not exceed its
+    published size by more than 1/8 (from a custom ``base_url``:
+    :data:`MAX_DOWNLOAD_BYTES`), must arrive within :data:`DOWNLOAD_DEADLINE_S`,
+    is tried again once when the connection closes early, and is written to a
+    temporary ``.part`` file that is removed on any failure. The IDX data a file
+    declares may not exceed :data:`MAX_IDX_BYTES`.
+
+    Raises :class:`~chainrule.errors.DatasetError` when the data cannot be
+    found, downloaded or verified; a failed download's message names the
+    alternatives (Debian's package, a directory given as ``root``).
     """
     system_dir = None if DEBIAN_FASHION_MNIST_DIR is None else Path(DEBIAN_FASHION_MNIST_DIR)
+    canonical = (_FASHION_MNIST_MD5, FASHION_MNIST_MIRRORS, _FASHION_MNIST_SIZES)
     return _load_idx_dataset(
-        "Fashion-MNIST",
-        "fashion-mnist",
-        _FASHION_MNIST_MD5,
-        FASHION_MNIST_URL,
-        root,
-        download,
-        base_url,
-        checksums,
-        flatten,
-        system_dir,
+        "Fashion-MNIST", "fashion-mnist", canonical, root, download, base_url, checksums, flatten, system_dir
     )
 
 
@@ -661,10 +1165,10 @@ def mnist(
     ``flatten`` is False, ``(N, 28, 28)``; y is int64 0..9. The four
     ``*-idx?-ubyte.gz`` files are read from ``root`` (default: the cache
     ``<DATA_HOME>/mnist``) and downloaded there, from ``base_url`` (default:
-    the ossci-datasets mirror), only when ``download`` is True. Verification
-    is as for :func:`fashion_mnist`: MD5 against ``checksums`` or the published
+    :data:`MNIST_MIRRORS`, PyTorch's https mirror), only when ``download`` is
+    True. Verification and the bounds on downloads are as for
+    :func:`fashion_mnist`: MD5 against ``checksums`` or the published
     checksums, plus the IDX structure.
     """
-    return _load_idx_dataset(
-        "MNIST", "mnist", _MNIST_MD5, MNIST_URL, root, download, base_url, checksums, flatten, None
-    )
+    canonical = (_MNIST_MD5, MNIST_MIRRORS, _MNIST_SIZES)
+    return _load_idx_dataset("MNIST", "mnist", canonical, root, download, base_url, checksums, flatten, None)
