@@ -1041,7 +1041,7 @@ def _how_to_get(dataset: str, looked: list[str], debian_hint: bool, root_hint: b
     if debian_hint:
         hints.append("install Debian's package (apt-get install dataset-fashion-mnist)")
     if root_hint:
-        hints.append("pass root= a directory holding the four files")
+        hints.append("pass root= (the command line's --data-root) a directory holding the four files")
     hints.append("call with download=True to download them")
     return DatasetError(
         f"{dataset} not found: looked in {'; '.join(looked)}. To get it: "
