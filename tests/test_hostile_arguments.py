@@ -436,6 +436,20 @@ LAYER_CASES = [
         r"cross_entropy: the input \(2, 0\) has 0 classes",
         lambda: torch.nn.functional.cross_entropy(torch.zeros((2, 0)), torch.tensor([0, 0])),
     ),
+    (
+        "dropout-string",
+        lambda: nn.Dropout("0.5"),
+        ArgumentTypeError,
+        r"Dropout: p must be a real number in \[0, 1\], got '0.5' \(str\)",
+        None,
+    ),
+    (
+        "leaky-relu-string",
+        lambda: nn.LeakyReLU("a"),
+        ArgumentTypeError,
+        r"LeakyReLU: negative_slope must be a real number",
+        None,
+    ),
 ]
 
 DATA_CASES = [
@@ -577,6 +591,34 @@ DATA_CASES = [
         lambda: cr.randn(10**6, 10**6),
         AllocationError,
         r"randn: a tensor of shape \(1000000, 1000000\)",
+        None,
+    ),
+    (
+        "reshape-below-minus-one",
+        lambda: cr.ones(6).reshape(-2, 3),
+        ShapeError,
+        r"reshape: invalid shape \(-2, 3\): dimensions are integers >= 0, and one of them may be -1",
+        lambda: torch.ones(6).reshape(-2, 3),
+    ),
+    (
+        "reshape-two-inferred",
+        lambda: cr.ones(6).reshape(-1, -1),
+        ShapeError,
+        r"reshape: invalid shape \(-1, -1\): only one dimension can be inferred",
+        lambda: torch.ones(6).reshape(-1, -1),
+    ),
+    (
+        "linspace-negative-steps",
+        lambda: cr.linspace(0, 1, -1),
+        ArgumentError,
+        r"linspace: steps must be an integer >= 0, got -1",
+        lambda: torch.linspace(0, 1, -1),
+    ),
+    (
+        "arange-too-large",
+        lambda: cr.arange(10**13),
+        AllocationError,
+        r"arange: a tensor of shape \(10000000000000,\)",
         None,
     ),
 ]
