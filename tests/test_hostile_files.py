@@ -176,9 +176,7 @@ def test_a_deflate_bomb_is_refused_by_the_limit_and_loads_within_it(tmp_path):
     path = tmp_path / "bomb.npz"
     bomb(path, (16 * MiB,), 64 * MiB)
     assert os.path.getsize(path) < 100_000
-    with pytest.raises(
-        SerializationError, match=r"member 'x' \(shape \(16777216,\), dtype float32\) declares 64\.0 MiB"
-    ):
+    with pytest.raises(SerializationError, match=r"member 'x' \(shape \(16777216,\), dtype float32\) declares 64 MiB"):
         cr.load(path, max_bytes=16 * MiB)
     tracemalloc.start()
     try:
@@ -376,8 +374,8 @@ def test_bombs_under_a_1_gib_address_space_limit_get_clear_errors(tmp_path):
     assert r.returncode == 0, r.stderr
     got = {os.path.basename(p)[:-4]: (kind, what) for p, kind, what in map(json.loads, r.stdout.splitlines())}
     assert set(got) == set(names), r.stdout + r.stderr
-    assert got["bomb8g"][0] == "SerializationError" and "declares 8.0 GiB" in got["bomb8g"][1]
-    assert "more than the 4.0 GiB load allows" in got["bomb8g"][1]
+    assert got["bomb8g"][0] == "SerializationError" and "declares 8 GiB" in got["bomb8g"][1]
+    assert "more than the 4 GiB load allows" in got["bomb8g"][1]
     assert got["liar"] == ("loaded", [4])
     assert got["within"][0] == "MemoryError" and "not enough memory for member 'x'" in got["within"][1]
     assert got["huge"][0] == "SerializationError" and "(1000000000000,)" in got["huge"][1]

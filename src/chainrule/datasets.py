@@ -74,6 +74,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from . import errors
+from .checks import format_bytes
 from .errors import ArgumentError, DatasetError
 
 __all__ = ["DataSplit", "xor", "spiral", "digits", "mnist1d", "load_idx", "mnist", "fashion_mnist"]
@@ -309,16 +310,6 @@ def mnist1d(seed: int | None = None) -> DataSplit:
 # --------------------------------------------------------------------------- IDX files
 
 
-def _human(nbytes: int) -> str:
-    """``nbytes`` in the largest binary unit that keeps it at 1 or more, e.g. ``4.0 GiB``."""
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 @contextlib.contextmanager
 def _reading(label: object) -> Iterator[None]:
     """Turn the errors of reading a (possibly gzipped) file into DatasetErrors naming it."""
@@ -435,8 +426,8 @@ def _check_limit(header: _IdxHeader, label: object, max_bytes: int) -> None:
     if header.nbytes > max_bytes:
         raise _OverLimit(
             label,
-            f"the IDX header declares {header.describe()}, {header.nbytes} bytes ({_human(header.nbytes)}) "
-            f"of data, more than the limit of {max_bytes} bytes ({_human(max_bytes)})",
+            f"the IDX header declares {header.describe()}, {header.nbytes} bytes ({format_bytes(header.nbytes)}) "
+            f"of data, more than the limit of {max_bytes} bytes ({format_bytes(max_bytes)})",
         )
 
 
@@ -463,7 +454,7 @@ def _allocate(header: _IdxHeader, label: object) -> np.ndarray:
         return np.empty(header.shape, dtype=header.dtype.newbyteorder("="))
     except MemoryError as exc:
         raise DatasetError(
-            f"{label}: cannot allocate {header.nbytes} bytes ({_human(header.nbytes)}) for {header.describe()}: "
+            f"{label}: cannot allocate {header.nbytes} bytes ({format_bytes(header.nbytes)}) for {header.describe()}: "
             f"not enough memory"
         ) from exc
 
@@ -796,8 +787,8 @@ def _stream_to(url: str, out: Any, desc: str, cap: _Cap, watchdog: _Watchdog) ->
             total = _content_length(response)
             if total is not None and total > cap.nbytes:
                 raise DatasetError(
-                    f"{where}: the server announces {total} bytes ({_human(total)}), more than the "
-                    f"{cap.nbytes} bytes ({_human(cap.nbytes)}) allowed for it ({cap.reason}); "
+                    f"{where}: the server announces {total} bytes ({format_bytes(total)}), more than the "
+                    f"{cap.nbytes} bytes ({format_bytes(cap.nbytes)}) allowed for it ({cap.reason}); "
                     f"refused before reading the body"
                 )
             bar = _progress_bar(total, desc)
@@ -806,7 +797,7 @@ def _stream_to(url: str, out: Any, desc: str, cap: _Cap, watchdog: _Watchdog) ->
                     received += len(chunk)
                     if received > cap.nbytes:
                         raise DatasetError(
-                            f"{where}: the server sent more than the {cap.nbytes} bytes ({_human(cap.nbytes)}) "
+                            f"{where}: the server sent more than the {cap.nbytes} bytes ({format_bytes(cap.nbytes)}) "
                             f"allowed for it ({cap.reason}); stopped reading there"
                         )
                     try:

@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .checks import format_bytes
 from .errors import ArgumentError, ArgumentTypeError, SerializationError
 from .tensor import Tensor
 
@@ -366,8 +367,8 @@ def _members(zf: zipfile.ZipFile, path: str, limit: int) -> dict[str, _Member]:
         total += m.nbytes
         if total > limit:
             raise SerializationError(
-                f"load: {path}: its members up to {m} declare {_size(total)} ({total} bytes) together, more "
-                f"than the {_size(limit)} load allows; if the file is trusted and the memory is there, pass a "
+                f"load: {path}: its members up to {m} declare {format_bytes(total)} ({total} bytes) together, more "
+                f"than the {format_bytes(limit)} load allows; if the file is trusted and the memory is there, pass a "
                 "larger max_bytes= to chainrule.io.load or raise chainrule.io.MAX_LOAD_BYTES"
             )
         members[info.filename[:-4]] = m
@@ -448,9 +449,9 @@ def _check_member(m: _Member, path: str, limit: int) -> None:
         raise SerializationError(f"load: {path}: {m} has a negative dimension; the file is corrupt")
     if m.nbytes > limit:
         raise SerializationError(
-            f"load: {path}: {m} declares {_size(m.nbytes)} ({m.nbytes} bytes), more than the {_size(limit)} "
-            "load allows; if the file is trusted and the memory is there, pass a larger max_bytes= to "
-            "chainrule.io.load or raise chainrule.io.MAX_LOAD_BYTES"
+            f"load: {path}: {m} declares {format_bytes(m.nbytes)} ({m.nbytes} bytes), more than the "
+            f"{format_bytes(limit)} load allows; if the file is trusted and the memory is there, pass a larger "
+            "max_bytes= to chainrule.io.load or raise chainrule.io.MAX_LOAD_BYTES"
         )
     if any(n > sys.maxsize for n in m.shape):
         raise SerializationError(f"load: {path}: {m} has a dimension no array can have; the file is corrupt")
@@ -459,8 +460,9 @@ def _check_member(m: _Member, path: str, limit: int) -> None:
             raise SerializationError(f"load: {path} has a corrupt header: {m} where a text was expected")
         if m.nbytes > MAX_HEADER_BYTES:
             raise SerializationError(
-                f"load: {path}: its header declares {_size(m.nbytes)} ({m.nbytes} bytes), more than the "
-                f"{_size(MAX_HEADER_BYTES)} chainrule.io.MAX_HEADER_BYTES allows; if the file is trusted, raise it"
+                f"load: {path}: its header declares {format_bytes(m.nbytes)} ({m.nbytes} bytes), more than the "
+                f"{format_bytes(MAX_HEADER_BYTES)} chainrule.io.MAX_HEADER_BYTES allows; if the file is trusted, "
+                "raise it"
             )
     declared = m.offset + m.nbytes
     if m.info.file_size > declared:
@@ -481,7 +483,9 @@ def _read_array(zf: zipfile.ZipFile, m: _Member, path: str) -> np.ndarray:
     try:
         flat = np.ndarray(_count(m.shape), m.dtype)  # (np.empty gets zero-width string dtypes wrong)
     except MemoryError:
-        raise MemoryError(f"load: {path}: not enough memory for {m}: {_size(m.nbytes)} ({m.nbytes} bytes)") from None
+        raise MemoryError(
+            f"load: {path}: not enough memory for {m}: {format_bytes(m.nbytes)} ({m.nbytes} bytes)"
+        ) from None
     with zf.open(m.info) as f:
         _read_exact(f, m.offset)  # the header, parsed already
         if m.nbytes:
@@ -527,12 +531,3 @@ def _json_depth(text: str) -> int:
     codes = np.frombuffer(brackets, np.uint8)
     steps = ((codes == ord("[")) | (codes == ord("{"))).astype(np.int32) * 2 - 1
     return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
-
-
-def _size(n: int) -> str:
-    """``n`` bytes, for a reader: 1.5 GiB."""
-    x = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if x < 1024 or unit == "PiB":
-            return f"{n} bytes" if unit == "bytes" else f"{x:.1f} {unit}"
-        x /= 1024
