@@ -458,6 +458,12 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: shape, dtype, autograd state, gradient and values (:mod:`chainrule.notebook`)."""
+        from .notebook import tensor_html
+
+        return tensor_html(self)
+
     # ------------------------------------------------------------------ autograd
     def backward(self, grad=None, retain_graph=None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into the ``grad`` of every leaf that requires grad.

@@ -145,6 +145,16 @@ class History:
 
         return plot_history(self, path, keys, val_label)
 
+    def to_html(self, plot: bool | None = None) -> str:
+        """The history as HTML: the curves as an inline PNG (``plot=True``, needs matplotlib) or a table of
+        the epochs (``plot=False``); by default the curves when matplotlib is installed, else the table."""
+        from .notebook import history_html
+
+        return history_html(self, plot)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __repr__(self) -> str:
         if not self.epochs:
             return "History(no epochs)"

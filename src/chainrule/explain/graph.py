@@ -11,17 +11,18 @@ value its gradient.
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import textwrap
 
 import numpy as np
 
-from ..errors import missing
+from ..errors import MissingDependencyError, missing
 from ..tensor import Tensor
 from .trace import explain, fmt
 
-__all__ = ["draw_graph", "Graph"]
+__all__ = ["draw_graph", "Graph", "DOT_HINT"]
 
 #: the widest line of an operation's label, in characters
 LABEL_WIDTH = 48
@@ -31,14 +32,40 @@ def _q(s: str) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-class Graph:
-    """DOT source of a computational graph; ``render(path)`` writes .dot, .svg, .png or .pdf."""
+#: what to install when Graphviz's ``dot`` program is missing (the program, not the Python package)
+DOT_HINT = (
+    "Graphviz's 'dot' program was not found on PATH. The picture needs the Graphviz program itself, which "
+    "pip does not install (pip install graphviz gives only the Python bindings): apt-get install graphviz "
+    "(Debian, Ubuntu), brew install graphviz (macOS), conda install graphviz, or https://graphviz.org/download/"
+)
+#: what to install when the graphviz Python package is missing
+PACKAGE_HINT = "The graphviz Python package is not installed: pip install 'chainrule[graph]'"
 
-    def __init__(self, source: str):
+
+class Graph:
+    """DOT source of a computational graph; ``render(path)`` writes .dot, .svg, .png or .pdf.
+
+    In a notebook the graph shows itself as SVG (``_repr_svg_``, made by Graphviz's ``dot``); without
+    ``dot`` (or the graphviz Python package) it shows ``to_text()`` and the line to install what is
+    missing (``_repr_html_``). ``repr(graph)`` is the text, so a terminal prompt shows it readably.
+    """
+
+    def __init__(self, source: str, text: str | None = None, title: str = "Graph"):
         self.source = source
+        self.text = text
+        self.title = title
+        self._svg: str | None = None
 
     def __str__(self) -> str:
         return self.source
+
+    def to_text(self) -> str:
+        """The graph in words: each operation in the order it ran, its inputs and its output (the DOT
+        source for a Graph made from source alone)."""
+        return self.text if self.text is not None else self.source
+
+    def __repr__(self) -> str:
+        return f"<{self.title}; g.render('graph.svg') draws it>\n{self.to_text()}"
 
     def render(self, path) -> str:
         """Write the picture to ``path``; the format is taken from the extension."""
@@ -53,24 +80,53 @@ class Graph:
         except ImportError:
             raise missing("graphviz", "graph", f"Rendering a graph to .{ext}") from None
         if shutil.which("dot") is None:
-            raise missing(
-                "graphviz",
-                "graph",
-                f"Rendering a graph to .{ext} (Graphviz's 'dot' program, "
-                "from your system's package manager: apt-get install graphviz)",
-            )
+            raise MissingDependencyError(f"Rendering a graph to .{ext}: {DOT_HINT}")
         data = graphviz.Source(self.source).pipe(format=ext)
         with open(path, "wb") as f:
             f.write(data)
         return path
 
-    def _repr_svg_(self):
+    def svg(self) -> str:
+        """The picture as SVG text, made once by Graphviz's ``dot``; MissingDependencyError saying what to
+        install when the graphviz Python package or the ``dot`` program is missing."""
+        if self._svg is None:
+            svg, why = self._try_svg()
+            if svg is None:
+                raise MissingDependencyError(f"Drawing the graph as SVG: {why}")
+            self._svg = svg
+        return self._svg
+
+    def _try_svg(self) -> tuple[str | None, str]:
+        """(SVG, "") or (None, why not)."""
+        if self._svg is not None:
+            return self._svg, ""
         try:
             import graphviz
+        except ImportError:
+            return None, PACKAGE_HINT
+        try:
+            self._svg = graphviz.Source(self.source).pipe(format="svg").decode()
+        except graphviz.ExecutableNotFound:
+            return None, DOT_HINT
+        except (graphviz.CalledProcessError, OSError) as exc:  # dot ran and failed
+            return None, f"Graphviz's dot failed: {exc}"
+        return self._svg, ""
 
-            return graphviz.Source(self.source).pipe(format="svg").decode()
-        except Exception:  # no renderer: notebooks fall back to text
+    def _repr_svg_(self):
+        """The SVG for a notebook, or None (then ``_repr_html_`` shows the text)."""
+        return self._try_svg()[0]
+
+    def _repr_html_(self):
+        """The text and the hint when no SVG can be made; None when ``_repr_svg_`` shows the picture (so a
+        notebook stores it once)."""
+        svg, why = self._try_svg()
+        if svg is not None:
             return None
+        return (
+            "<div class='chainrule-graph'>"
+            f"<div style='color:#a40'>{html.escape(why)}</div>"
+            f"<pre>{html.escape(self.to_text())}</pre></div>"
+        )
 
 
 def _op_label(op: str, formula: str, width: int = LABEL_WIDTH) -> str:
@@ -140,4 +196,36 @@ def draw_graph(
                 attrs.append("style=dashed")
             lines.append(f"  {tensor_node(e.tensor)} -> {oid}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
     lines.append("}")
-    return Graph("\n".join(lines))
+    return Graph(
+        "\n".join(lines), _graph_text(tr, max_elements, show_grad, local_derivatives), f"Graph of {tr.out_name}"
+    )
+
+
+def _graph_text(tr, max_elements: int, show_grad: bool, local_derivatives: bool) -> str:
+    """The graph in words, for terminals and for notebooks without Graphviz: each operation in the order it
+    ran, its rule, its inputs (value, gradient, local derivative) and its output."""
+
+    def describe(t: Tensor) -> str:
+        value = fmt(t.data, max_elements) if t.data.size <= max_elements else f"shape {t.shape}"
+        text = f"{tr.name_of(t)} = {value}"
+        g = tr.grad(t)
+        if show_grad and g is not None:
+            gtext = fmt(g, max_elements) if g.size <= max_elements else f"norm {float(np.linalg.norm(g)):.4g}"
+            text += f"   [d{tr.out_name}/d{tr.name_of(t)} = {gtext}]"
+        return text
+
+    n_leaves = len(tr.leaves)
+    out = [f"{len(tr.steps)} operations, {n_leaves} leaves; each operation in the order it ran:"]
+    for k, s in enumerate(reversed(tr.steps), 1):
+        out.append(f"{k}. {s.op}: {s.formula}" if s.formula else f"{k}. {s.op}")
+        for e in s.edges:
+            local = ""
+            if local_derivatives and e.local is not None and e.local.size == 1:
+                local = f"   (local d{s.out_name}/d{e.name} = {fmt(e.local)})"
+            flag = "" if e.needs_grad else "   (no gradient)"
+            out.append(f"     in:  {describe(e.tensor)}{local}{flag}")
+        if s.out_tensor is not None:
+            out.append(f"     out: {describe(s.out_tensor)}")
+        else:
+            out.append("     out: " + ", ".join(str(o[0]) for o in s.outputs))
+    return "\n".join(out)

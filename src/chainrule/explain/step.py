@@ -40,6 +40,18 @@ class StepExplanation:
 
     __str__ = to_text
 
+    def to_html(self) -> str:
+        """The lines as an HTML table (name, expression, value)."""
+        from ..notebook import step_html
+
+        return step_html(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return f"<StepExplanation: {self.title}; new value {fmt(self.new_value)}>"
+
 
 def explain_step(optimizer: Optimizer, param, index=0) -> StepExplanation:
     """Explain the update the next ``optimizer.step()`` will make to ``param[index]``.

@@ -442,6 +442,13 @@ class Module:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: a table of the layers, their parameters and (after ``cr.summary(model, shape)``)
+        their output shapes."""
+        from ..model_summary import module_html
+
+        return module_html(self)
+
 
 # ---------------------------------------------------------------------------- helpers
 def _refuse_plain_container(module: Module, name: str, value) -> None:
