@@ -15,6 +15,7 @@ from .autograd import grad
 from .function import Function
 from .gradcheck import check_backward, gradcheck, numerical_grad
 from .io import load, save
+from .interop import from_dlpack
 from .model_summary import summary
 from .ops import (
     abs,

@@ -28,6 +28,7 @@ __all__ = [
     "UnsupportedError",
     "DivisionByZeroError",
     "AllocationError",
+    "DLPackError",
 ]
 
 
@@ -104,6 +105,11 @@ class DivisionByZeroError(ChainruleError, ZeroDivisionError):
 
 class AllocationError(ChainruleError, MemoryError):
     """An array too large for this machine's memory, refused before NumPy tries to allocate it."""
+
+
+class DLPackError(ChainruleError, BufferError):
+    """A tensor that cannot be shared through DLPack as asked (it requires grad, it is read-only, ...): a
+    BufferError, as the DLPack protocol and PyTorch raise."""
 
 
 def missing(package: str, extra: str, purpose: str) -> MissingDependencyError:

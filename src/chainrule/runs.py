@@ -462,7 +462,7 @@ class TrainingRun:
             progress=progress,
             diagnostics=diagnostics,
         )
-        io.save(self.model, self.path("model.npz"))
+        io.save(self.model, self.path("model.npz"), metadata={"chainrule.run_config": json.dumps(c.to_dict())})
         history.to_json(self.path("history.json"))
         return history
 

@@ -423,6 +423,18 @@ class Tensor:
             return self.data.copy()
         return self.data
 
+    def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
+        """The tensor's memory as a DLPack capsule, for ``np.from_dlpack(t)``, ``torch.from_dlpack(t)``: shared,
+        not copied (unless ``copy=True``). A tensor that requires grad is refused ("use tensor.detach()"), and
+        so is a read-only one (see :mod:`chainrule.interop`)."""
+        from .interop import export_dlpack
+
+        return export_dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """DLPack's device of the tensor: (1, 0), the CPU."""
+        return (1, 0)
+
     def __float__(self) -> float:
         return float(self.item())
 
