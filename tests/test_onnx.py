@@ -4,6 +4,7 @@ chainrule's within 1e-5 (float32), for the example's batch size and for another 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -14,8 +15,12 @@ from chainrule import nn, runs
 from chainrule.cli import main
 from chainrule.errors import ArgumentError, MissingDependencyError, UnsupportedError
 
-onnx = pytest.importorskip("onnx")  # (in the test extra: CI runs these tests)
-ort = pytest.importorskip("onnxruntime")
+if os.environ.get("CI"):  # in the test extra: CI runs these tests, never skips them
+    import onnx
+    import onnxruntime as ort
+else:
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
 
 F = nn.functional
 TOL = 1e-5
@@ -219,6 +224,7 @@ SHAPE_CASES = {
     "roll": (lambda x: cr.roll(x, 2, 1), (2, 5)),
     "tile": (lambda x: cr.tile(x, (1, 3)), (2, 4)),
     "repeat": (lambda x: x.repeat(1, 2, 3), (2, 3, 4)),
+    "repeat_more_dims": (lambda x: x.repeat(2, 1, 3) * 1.0, (2, 3)),
     "tril": (lambda x: cr.tril(x, 1), (2, 4, 5)),
     "triu": (lambda x: cr.triu(x, -1), (2, 4, 4)),
     "broadcast_to": (lambda x: cr.broadcast_to(x[:, None, :], (x.shape[0], 3, 4)) * 1.0, (2, 4)),
@@ -298,11 +304,43 @@ REDUCTIONS = {
 }
 
 
+@pytest.mark.parametrize("opset", [17, 18])
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reductions(name):
+def test_reductions(name, opset):
     fn = REDUCTIONS[name]
     model = Fn(lambda x, w: fn(x * w), (3, 4), seed=1)
-    roundtrip(model, randn(5, 3, 4))
+    roundtrip(model, randn(5, 3, 4), opset=opset)
+
+
+INDEXING = {
+    "index_select": lambda x, w: cr.index_select(x * w, 1, np.array([2, 0, 2])),
+    "take_along_dim": lambda x, w: cr.take_along_dim(x * w, np.array([[1, 0, 3], [2, 2, 0]]), 1)[:1],
+    "topk_values": lambda x, w: cr.topk(x * w, 2, 1).values,
+    "sort_values": lambda x, w: cr.sort(x * w, 1, descending=True).values - cr.sort(x, 1).values,
+    "tensor_split": lambda x, w: cr.tensor_split(x * w, 3, 1)[2] * 2.0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXING))
+def test_indexing_and_sorting(name):
+    if name == "take_along_dim":  # (an index of the batch's size: a fixed batch)
+        roundtrip(Fn(INDEXING[name], (5,), seed=3), randn(2, 5), randn(2, 5, seed=4), dynamic_batch=False)
+    else:
+        roundtrip(Fn(INDEXING[name], (5,), seed=3), randn(2, 5))
+
+
+def test_max_pool_whose_last_ceil_window_would_start_in_the_padding():
+    layer = nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)  # PyTorch drops that window; ONNX's ceil_mode keeps it
+    proto = roundtrip(nn.Sequential(layer), randn(2, 3, 5, 5))
+    assert [a.ints for a in proto.graph.node[0].attribute if a.name == "pads"] == [[1, 1, 1, 1]]
+
+
+def test_frozen_parameters_are_recorded_too():
+    model = _Embed()
+    model.emb.weight.requires_grad = False
+    ids = np.random.default_rng(0).integers(0, 11, (4, 6))
+    roundtrip(model, ids, ids[:2])
+    assert not model.emb.weight.requires_grad
 
 
 class _Embed(nn.Module):
@@ -646,6 +684,12 @@ def test_refusals_name_the_operation_and_what_to_do(fn, match):
     model = Fn(fn, shape[1:])
     with pytest.raises(UnsupportedError, match=match):
         cr.onnx.export(model, randn(*shape), None)
+
+
+def test_batch_norm_without_running_statistics_is_refused():
+    model = nn.Sequential(nn.BatchNorm1d(3, track_running_stats=False)).eval()
+    with pytest.raises(UnsupportedError, match="batch's own statistics"):
+        cr.onnx.export(model, randn(4, 3), None)
 
 
 def test_a_loss_inside_the_model_is_refused_with_its_name():

@@ -46,7 +46,6 @@ import numpy as np
 
 from . import ops
 from .errors import ArgumentError, ArgumentTypeError, ChainruleError, UnsupportedError, missing
-from .function import Function
 from .modes import enable_grad
 from .tensor import Tensor
 
@@ -197,7 +196,7 @@ def _record(model, arrays) -> _Run:
 
     def seen(name, m, args, out):
         if isinstance(out, Tensor) and out.grad_fn is not None:
-            owners.setdefault(id(out.grad_fn), (name, m))
+            owners.setdefault(id(out.grad_fn), (name, m, out))  # (out keeps the node, and so its id, alive)
             kind = _special(m, args)
             if kind is not None:
                 overrides[(id(out.grad_fn), out.output_nr)] = (kind, m, args[0], out)
@@ -206,12 +205,17 @@ def _record(model, arrays) -> _Run:
         m.register_forward_hook(lambda mod, args, out, name=name: seen(name, mod, args, out))
         for name, m in model.named_modules()
     ]
+    frozen = [p for p in model.parameters() if not p.requires_grad]  # recorded too while tracing (then frozen again)
     try:
+        for p in frozen:
+            p.requires_grad = True
         with enable_grad():
             out = model(*inputs)
     finally:
         for h in handles:
             h.remove()
+        for p in frozen:
+            p.requires_grad = False
     return _Run(inputs, _flatten(out), overrides, owners)
 
 
@@ -635,13 +639,8 @@ def _handles(*classes):
 
 
 def _handler_for(node):
-    for c in type(node).__mro__:
-        if c is Function:
-            return None
-        h = _BY_CLASS.get(c)
-        if h is not None:
-            return h
-    return None
+    """The handler of the node's own class (a subclass may compute something else: it has none unless listed)."""
+    return _BY_CLASS.get(type(node))
 
 
 def _binary(onnx_op):
@@ -825,7 +824,7 @@ def _gelu(e, op):
         op.names[0] = e.add("Mul", [e.add("Mul", [x, half]), e.add("Add", [erf, one])])
 
 
-@_handles(ops.ELUOp)
+@_handles(ops.ELUOp, ops.SELUOp, ops.CELUOp)
 def _elu(e, op):
     n, x, dt = op.node, e.x(op, 0), e.dtype(op, 0)
     if isinstance(n, ops.SELUOp):
@@ -939,7 +938,7 @@ def _count(e, op, x: str, axes) -> str:
     return e.add("Cast", [e.reduce("ReduceProd", sizes, [0], False)], to=e.elem_type(dt))
 
 
-@_handles(ops.Var)
+@_handles(ops.Var, ops.Std)
 def _var(e, op):  # Std is a Var too
     n = op.node
     x, axes = e.x(op, 0), list(n.axes)
@@ -1080,7 +1079,7 @@ def _repeat(e, op):
     op.names[0] = e.add("Tile", [x, e.ints(reps)])
 
 
-@_handles(ops.Tril)
+@_handles(ops.Tril, ops.Triu)
 def _trilu(e, op):
     upper = int(isinstance(op.node, ops.Triu))
     k = e.const(np.asarray(op.node.diagonal, np.int64))
