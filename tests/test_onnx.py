@@ -548,6 +548,13 @@ def test_lstm_final_states_and_gru_given_state():
     roundtrip(WithState(), randn(5, 2, 3), randn(8, 2, 3, seed=2))  # (time-major: the first axis is T)
 
 
+@pytest.mark.parametrize("cell", [nn.RNNCell(3, 4), nn.GRUCell(3, 4), nn.LSTMCell(3, 4)], ids=["rnn", "gru", "lstm"])
+def test_recurrent_cells(cell):
+    read = (lambda out: cr.cat(list(out), 1)) if isinstance(cell, nn.LSTMCell) else (lambda out: out)
+    proto = roundtrip(_Seq(cell, read), randn(2, 3))
+    assert type(cell).__name__[:-4].upper() in ops_of(proto)
+
+
 # ----------------------------------------------------------------------------- the models of the command line
 CLI_MODELS = [
     ("xor", "mlp", dict(hidden=[8, 8])),
@@ -702,6 +709,11 @@ def test_a_constant_computed_from_the_input_values_is_refused():
     model = Fn(lambda x, w: cr.where(x.numpy() > 0, x * w, 0.0), (4,))
     with pytest.raises(UnsupportedError, match=r"Where.*values change with the input's values"):
         cr.onnx.export(model, randn(3, 4), None, dynamic_batch=False)
+
+
+def test_supported_lists_what_exports_and_not_what_is_refused():
+    assert {"LinearOp", "ConvOp", "LSTMLayerOp", "GRULayerOp", "BatchNorm2d", "InterpolateOp"} <= set(cr.onnx.SUPPORTED)
+    assert not {"DropoutOp", "BatchNormOp", "UnfoldOp", "MSELossOp"} & set(cr.onnx.SUPPORTED)
 
 
 def test_bad_arguments():

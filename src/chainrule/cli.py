@@ -337,11 +337,11 @@ def cmd_export(args) -> int:
     import numpy as np
 
     from . import onnx as onnx_export
-    from .runs import SAMPLE_SHAPES, load_run
+    from .runs import load_run
 
     config, model = load_run(args.dir)
-    n = int(np.prod(SAMPLE_SHAPES.get(config.dataset, (config.n_features,))))
-    example = np.random.default_rng(0).standard_normal((2, n)).astype(np.float32)  # flat samples, as trained on
+    n = config.n_features  # every model of a run takes the flat samples (an image's or signal's values, in order)
+    example = np.random.default_rng(0).standard_normal((2, n)).astype(np.float32)
     onnx_export.export(model, example, args.output, opset=args.opset)
     print(
         f"wrote {args.output}: ONNX opset {args.opset}, input 'input' (batch, {n}) float32, "

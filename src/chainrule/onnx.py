@@ -77,10 +77,11 @@ def export(
 ):
     """Write ``model`` as an ONNX file at ``path`` (None: write nothing) and return the ``onnx.ModelProto``.
 
-    ``example_input``: an array or Tensor (or a tuple of them, for a model of several inputs) with which the
-    model is run once to record its graph; it need not require grad. ``opset``: the ONNX operator set (17 or
-    later). ``dynamic_batch``: the first dimension of every input (and what follows it) is the symbolic
-    ``batch``, so the file takes any batch size; with False every shape is the example's. ``input_names``,
+    ``example_input``: an array or Tensor (or a tuple of them, for a model of several inputs; a list is one
+    array) with which the model is run to record its graph; it need not require grad. ``opset``: the ONNX
+    operator set (17 or later). ``dynamic_batch``: the first dimension of every input (and what follows it) is
+    the symbolic ``batch``, so the file takes any batch size (for a time-major recurrent model, whose first
+    dimension is the sequence, any length); with False every shape is the example's. ``input_names``,
     ``output_names``: the graph's names (by default ``input``/``output``, numbered when there are several).
 
     The model runs as it is: call ``model.eval()`` first (a model whose Dropout or BatchNorm is in training
@@ -142,7 +143,7 @@ def _check_eval(model) -> None:
 
 
 def _example_arrays(example) -> list:
-    items = list(example) if isinstance(example, (tuple, list)) else [example]
+    items = list(example) if isinstance(example, tuple) else [example]
     if not items:
         raise ArgumentError("onnx.export: example_input is empty; give an array (or a tuple of arrays)")
     out = []
@@ -606,9 +607,9 @@ class _Exporter:
 
 
 def _version() -> str:
-    from . import __version__
+    import chainrule
 
-    return __version__
+    return chainrule.__version__
 
 
 def _equal(a, b) -> bool:
@@ -1589,7 +1590,11 @@ def _recurrent(e, op):
 
 
 #: The chainrule operations (graph nodes) the exporter writes, by class name, and the layers written as one
-#: ONNX operator (BatchNorm1d/2d in eval mode, Standardize, PixelShuffle).
+#: ONNX operator (BatchNorm1d/2d in eval mode, Standardize, PixelShuffle). (Training-mode dropout and batch
+#: statistics have handlers too, which refuse them with what to do.)
 SUPPORTED = tuple(
-    sorted({c.__name__ for c in _BY_CLASS} | {"BatchNorm1d", "BatchNorm2d", "Standardize", "PixelShuffle"})
+    sorted(
+        {c.__name__ for c, h in _BY_CLASS.items() if h not in (_dropout, _batch_norm_train)}
+        | {"BatchNorm1d", "BatchNorm2d", "Standardize", "PixelShuffle"}
+    )
 )
