@@ -147,6 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--sample", type=_nonnegative_int, default=0, help="with --model: which test sample (default 0)")
     x.add_argument("--data-root", default=None)
 
+    o = sub.add_parser(
+        "export",
+        help="write a trained model as an ONNX file",
+        description="Write the model of a run as ONNX (needs pip install 'chainrule[onnx]'): input 'input' of shape "
+        "(batch, n_features), the flat samples of the data set; output 'output', the raw class scores.",
+    )
+    o.add_argument("dir", help="a directory written by 'chainrule train'")
+    o.add_argument("--format", choices=("onnx",), default="onnx", help="the file format (onnx)")
+    o.add_argument("-o", "--output", required=True, help="the file to write, e.g. model.onnx")
+    o.add_argument("--opset", type=_positive_int, default=17, help="the ONNX operator set (default 17)")
+
     g = sub.add_parser("graph", help="draw the computational graph of an example")
     g.add_argument("example", choices=EXAMPLES, help="shopping, neuron or seed003")
     g.add_argument("-o", "--output", required=True, type=_graph_file, help="file to write: .dot, .svg, .png or .pdf")
@@ -322,6 +333,23 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from . import onnx as onnx_export
+    from .runs import load_run
+
+    config, model = load_run(args.dir)
+    n = config.n_features  # every model of a run takes the flat samples (an image's or signal's values, in order)
+    example = np.random.default_rng(0).standard_normal((2, n)).astype(np.float32)
+    onnx_export.export(model, example, args.output, opset=args.opset)
+    print(
+        f"wrote {args.output}: ONNX opset {args.opset}, input 'input' (batch, {n}) float32, "
+        f"output 'output' (batch, {config.n_classes}) class scores"
+    )
+    return 0
+
+
 def cmd_graph(args) -> int:
     from . import explain as ex
 
@@ -335,7 +363,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}
+    commands = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "explain": cmd_explain,
+        "graph": cmd_graph,
+        "export": cmd_export,
+    }
     try:
         return commands[args.command](args)
     except BrokenPipeError:  # e.g. piped into head

@@ -496,9 +496,20 @@ def _nearest_index(n, out, scale, exact):
 
 
 class InterpolateOp(AxisMapOp):
-    """y = x resampled along each spatial axis: a constant interpolation (or selection) matrix per axis."""
+    """y = x resampled along each spatial axis: a constant interpolation (or selection) matrix per axis.
+
+    ``mode``, ``align_corners``, ``size`` (the output's spatial size) and ``scale_factor`` (per spatial axis, or
+    None when the positions are computed from the sizes) are the settings :func:`interpolate` made it with,
+    kept for readers of the graph such as ``chainrule.onnx`` (which writes them as an ONNX Resize)."""
 
     formula = "y = A_h @ x @ A_w^T (interpolation weights of the neighbouring input positions)"
+
+    def __init__(self, mh, mw, mode=None, align_corners=None, size=None, scale_factor=None):
+        super().__init__(mh, mw)
+        self.mode = mode
+        self.align_corners = align_corners
+        self.size = size
+        self.scale_factor = scale_factor
 
 
 _MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2}
@@ -549,7 +560,8 @@ def interpolate(
             m = _linear_matrix(n, o, sc, bool(align_corners))
         mats.append(None if o == n and np.array_equal(m, np.eye(n)) else m)
     mh, mw = (None, mats[0]) if nd == 1 else mats
-    return InterpolateOp(mh, mw)(x)
+    given = None if all(sc is None for sc in scales) else scales
+    return InterpolateOp(mh, mw, mode, align_corners, out, given)(x)
 
 
 # ----------------------------------------------------------------------------- pixel shuffle
