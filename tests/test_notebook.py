@@ -444,6 +444,8 @@ def test_tour_notebook_runs(tmp_path):
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     pytest.importorskip("sklearn")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("safetensors")
     nb = execute_notebook(TOUR, tmp_path)
     assert all(not o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     acc = float(re.search(r"test accuracy: ([0-9.]+)", output_of(nb, 'print(f"test accuracy')["stdout"]).group(1))
@@ -471,6 +473,11 @@ def test_tour_notebook_runs(tmp_path):
     assert "Adam step for 0.weight" in html.unescape(output_of(nb, "explain_step(")["text/html"])
     saved = output_of(nb, 'cr.save(model, "digits-mlp.npz")')["stdout"]
     assert saved.strip().endswith("predicts the same: True") and (tmp_path / "digits-mlp.npz").exists()
+    exported = output_of(nb, "import onnxruntime as ort")["stdout"]
+    assert f"safetensors metadata: {cr.__version__}" in exported
+    difference = float(re.search(r"largest difference ([0-9.e+-]+)", exported).group(1))
+    assert difference < 1e-5 and exported.strip().endswith("same predictions: True")
+    assert (tmp_path / "digits-mlp.onnx").exists() and (tmp_path / "digits-mlp.safetensors").exists()
 
 
 if __name__ == "__main__":  # python tests/test_notebook.py --write: store the tour's outputs in it
