@@ -5,6 +5,7 @@ Argument parsing and printing only: runs (their configuration, models, data, loa
 
 chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
 chainrule evaluate runs/digits
+chainrule sweep --dataset digits --trials 20 --param lr=log:1e-4:1e-2 --workers 2
 chainrule explain seed003
 chainrule graph shopping -o graph.svg
 """
@@ -89,8 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a classifier. Settings not given take defaults chosen per --model and --dataset "
         '(python -c \'import chainrule.runs as r; print(r.model_defaults("cnn", "fashion-mnist"))\').',
     )
-    t.add_argument("--dataset", required=True, choices=DATASETS)
-    t.add_argument("--model", choices=MODELS, default="mlp", help="the network (default mlp)")
+    t.add_argument("--dataset", choices=DATASETS, default=None, help="the data (required unless --config gives it)")
+    t.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="start from the settings of a config.json (a run's, or a sweep's best_config.json); "
+        "flags given override them",
+    )
+    t.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
     t.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 512,512 (default 128)")
     t.add_argument(
         "--channels",
@@ -98,10 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="--model cnn: convolution channels, e.g. 32,64 (default per data)",
     )
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--activation", choices=ACTIVATIONS, default=None, help="(default relu)")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default adam)")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 1e-3; per model and data)")
-    t.add_argument("--momentum", type=_fraction, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
+    t.add_argument("--momentum", type=_fraction, default=None, help="for --optimizer momentum/nesterov (default 0.9)")
     t.add_argument(
         "--weight-decay",
         type=_nonnegative_float,
@@ -118,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, default=None, help="(default 128)")
     t.add_argument("--epochs", type=_positive_int, default=None, help="(default 10; per model and data)")
     t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="(default none; cosine for CNNs and RNNs)")
-    t.add_argument("--label-smoothing", type=_fraction, default=0.0)
-    t.add_argument("--seed", type=_nonnegative_int, default=0)
+    t.add_argument("--label-smoothing", type=_fraction, default=None, help="(default 0)")
+    t.add_argument("--seed", type=_nonnegative_int, default=None, help="(default 0)")
     t.add_argument(
         "--out",
         type=_directory,
@@ -154,9 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------- commands
-def _run_config(args, data):
-    """The run configuration the train command's arguments describe (``data`` gives the shapes)."""
-    from .runs import RunConfig, model_defaults
+def _base_config(args) -> dict | None:
+    """The settings of ``--config FILE`` (None without it); fills in ``args.dataset`` and ``args.seed``."""
+    from .runs import RunConfig
+
+    base = None
+    if args.config is not None:
+        base = RunConfig.from_json(args.config).to_dict() if os.path.isfile(args.config) else None
+        if base is None:
+            raise ArgumentError(f"--config {args.config}: no such file; give a config.json or best_config.json")
+    if args.dataset is None:
+        if base is None:
+            raise ArgumentError("give --dataset (or --config FILE with the settings of a run)")
+        args.dataset = base["dataset"]
+    if args.seed is None:
+        args.seed = 0 if base is None else base["seed"]
+    return base
+
+
+def _run_config(args, data, base=None):
+    """The run configuration the train command's arguments describe (``data`` gives the shapes): the flags
+    given over ``base`` (the settings of --config) or, without it, over the defaults per model and data."""
+    from .runs import make_run_config
 
     given = {
         "hidden": args.hidden,
@@ -168,21 +195,13 @@ def _run_config(args, data):
         "scheduler": args.scheduler,
         "dropout": args.dropout,
         "batch_norm": args.batch_norm,
+        "activation": args.activation,
+        "seed": args.seed,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
     }
-    settings = model_defaults(args.model, args.dataset)
-    settings.update({k: v for k, v in given.items() if v is not None})
-    return RunConfig(
-        dataset=args.dataset,
-        n_features=int(data.X_train.shape[1]),
-        n_classes=int(data.n_classes),
-        model=args.model,
-        activation=args.activation,
-        seed=args.seed,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        **settings,
-    )
+    return make_run_config(args.dataset, data, model=args.model, base=base, **given)
 
 
 def _table(quiet: bool):
@@ -244,10 +263,11 @@ def _existing_run(out: str, resume: bool, overwrite: bool) -> list[str]:
 def cmd_train(args) -> int:
     from . import runs
 
+    base = _base_config(args)
     out = os.path.join("runs", args.dataset) if args.out is None else args.out
     replaced = _existing_run(out, args.resume, args.overwrite)
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
-    config = _run_config(args, data)
+    config = _run_config(args, data, base)
     if config.batch_norm and config.batch_size < 2:
         raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
     if args.resume and runs.check_resume(config, out) is None:
@@ -335,6 +355,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
+    if args.command == "train" and args.dataset is None and args.config is None:
+        parser.error("the following arguments are required: --dataset (or --config FILE)")
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}
     try:
         return commands[args.command](args)
