@@ -66,6 +66,24 @@ def _hidden(s):
     return sizes
 
 
+def _sweep_param(s):
+    from .sweep import parse_param
+
+    try:
+        return parse_param(s)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--param {s!r}: ")) from None
+
+
+def _pruner(s):
+    from .sweep import parse_pruner
+
+    try:
+        return parse_pruner(s)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--pruner: ")) from None
+
+
 def _directory(s):
     if not s.strip():
         raise argparse.ArgumentTypeError("expected a directory, got an empty name; leave --out out for runs/DATASET")
@@ -143,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", default=None, help="where to find or cache downloaded data sets")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
 
+    _add_sweep_parser(sub)
+
     e = sub.add_parser("evaluate", help="re-load a trained model and score it on the test split")
     e.add_argument("dir", help="a directory written by 'chainrule train'")
     e.add_argument("--data-root", default=None)
@@ -159,6 +179,75 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("example", choices=EXAMPLES, help="shopping, neuron or seed003")
     g.add_argument("-o", "--output", required=True, type=_graph_file, help="file to write: .dot, .svg, .png or .pdf")
     return p
+
+
+def _add_sweep_parser(sub) -> None:
+    w = sub.add_parser(
+        "sweep",
+        help="search hyper-parameters with Optuna: trials of 'chainrule train', on workers that share a study",
+        description="Search hyper-parameters: each trial trains with values sampled from the --param ranges "
+        "(NAME=log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH or choice:A,B,C; NAME a RunConfig setting such as "
+        "lr, weight_decay, dropout, batch_size, hidden (choice:256,512x512), optimizer). Needs "
+        "pip install 'chainrule[sweep]'.",
+    )
+    w.add_argument("--dataset", choices=DATASETS, default=None, help="the data (required unless --join)")
+    w.add_argument("--trials", type=_positive_int, default=None, help="trials in the study (default 20)")
+    w.add_argument(
+        "--param", type=_sweep_param, action="append", default=None, metavar="NAME=KIND:...", help="a setting to vary"
+    )
+    w.add_argument(
+        "--workers",
+        type=_nonnegative_int,
+        default=1,
+        help="worker processes on this machine (default 1; 0 with --join: only print the results)",
+    )
+    w.add_argument("--out", type=_directory, default=None, help="the sweep's directory (default runs/sweep-DATASET)")
+    w.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="where the study lives: sqlite:///FILE, postgresql://USER@HOST:PORT/DB, or a journal file "
+        "(default OUT/study.journal)",
+    )
+    w.add_argument("--study", default=None, metavar="NAME", help="the study's name (default: the --out folder's)")
+    w.add_argument("--join", default=None, metavar="URL", help="work on the study NAME in URL (started elsewhere)")
+    w.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
+    w.add_argument("--epochs", type=_positive_int, default=None, help="epochs per trial (default per model and data)")
+    w.add_argument("--metric", choices=("val_accuracy", "val_loss", "accuracy", "loss"), default=None)
+    w.add_argument("--pruner", type=_pruner, default=None, help="median (default), none, or threshold:X")
+    w.add_argument("--warmup-epochs", type=_positive_int, default=None, help="no pruning before this epoch (default 1)")
+    w.add_argument("--seed", type=_nonnegative_int, default=None, help="every trial's seed, and the sampler's")
+    w.add_argument("--data-root", default=None)
+    w.add_argument("--quiet", action="store_true", help="no line per trial")
+    w.add_argument("--worker-index", type=_nonnegative_int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--no-results", action="store_true", help=argparse.SUPPRESS)
+
+
+#: what a sweep's creator sets and a worker joining it takes from the study
+_SWEEP_SETTINGS = ("dataset", "trials", "param", "storage", "model", "epochs", "metric", "pruner", "warmup_epochs")
+
+
+def _sweep_usage_error(args) -> str | None:
+    """What is wrong with the sweep command's arguments taken together (None if nothing)."""
+    if args.join is not None:
+        given = [n for n in _SWEEP_SETTINGS if getattr(args, n) is not None]
+        if given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            return f"sweep --join: {flags}: a joining worker takes the sweep's settings from the study; leave them out"
+        return None
+    if args.worker_index is not None:
+        return "sweep: --worker-index is for workers started with --join"
+    if args.dataset is None:
+        return "sweep: the following arguments are required: --dataset (or --join URL --study NAME)"
+    if not args.param:
+        return "sweep: give at least one --param NAME=KIND:..., e.g. --param lr=log:1e-4:1e-2"
+    names = [p.name for p in args.param]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        return f"sweep: --param {', '.join(twice)} given more than once"
+    if args.workers < 1:
+        return "sweep: --workers must be 1 or more (0 only with --join, to print the results)"
+    return None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -298,6 +387,68 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep as sw
+
+    if args.join is not None:
+        sweep = sw.load_sweep(sw.storage_url(args.join), args.study)
+        out = sweep.settings.out if args.out is None else os.path.abspath(args.out)
+        index = args.worker_index
+    else:
+        out = os.path.abspath(os.path.join("runs", f"sweep-{args.dataset}") if args.out is None else args.out)
+        settings = sw.SweepSettings(
+            dataset=args.dataset,
+            params=[p.text for p in args.param],
+            trials=20 if args.trials is None else args.trials,
+            out=out,
+            model=args.model or "mlp",
+            epochs=args.epochs,
+            seed=args.seed or 0,
+            metric=args.metric or "val_accuracy",
+            pruner=args.pruner or "median",
+            warmup_epochs=args.warmup_epochs or 1,
+            data_root=args.data_root,
+        )
+        url = sw.storage_url(args.storage or os.path.join(out, sw.JOURNAL_NAME))
+        sweep = sw.create_sweep(settings, url, args.study or os.path.basename(out))
+        index = 0
+    name, where = sweep.study.study_name, sweep.url.removeprefix("journal:")
+    if args.worker_index is None and not args.quiet:
+        s = sweep.settings
+        print(
+            f"chainrule sweep: study {name!r} in {where}: {s.trials} trials of {s.model} on {s.dataset}, "
+            f"{s.metric} ({sweep.settings.direction}), pruner {s.pruner}; {args.workers} worker(s) here"
+        )
+        print(f"  more workers, from any machine that reaches it: chainrule sweep --join {where} --study {name}")
+    failed = 0
+    if args.workers == 1:
+        sw.work(sweep, out, worker_index=index, quiet=args.quiet)
+    elif args.workers > 1:
+        failed = sw.run_workers(sweep.url, name, args.workers, out=out, quiet=args.quiet)
+    if args.no_results:
+        return 0
+    res = sw.write_results(sweep, out)
+    print(sw.format_table(res["rows"], sweep.settings))
+    running = sum(r["state"] in ("RUNNING", "WAITING") for r in res["rows"])
+    if running:
+        print(
+            f"{running} trial(s) still running or waiting on other workers; for the final table later: "
+            f"chainrule sweep --join {where} --study {name} --workers 0"
+        )
+    print(f"wrote {os.path.join(out, 'results.csv')}, {os.path.join(out, 'results.json')}")
+    best = res["best"]
+    if best is None:
+        print("no trial completed: no best configuration")
+    else:
+        shown = ", ".join(f"{s.name}={sw.show(best[s.name])}" for s in sweep.settings.specs)
+        print(f"best: trial {best['trial']}, {sweep.settings.metric} {best[sweep.settings.metric]:.4f} ({shown})")
+        print(f"train it: chainrule train --config {res['best_config']} --out runs/best")
+    if failed:
+        sys.stderr.write(f"chainrule sweep: {failed} worker process(es) failed; see their errors above\n")
+        return 1
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .runs import load_dataset, load_run, training_loss
     from .train import evaluate
@@ -357,7 +508,10 @@ def main(argv=None) -> int:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
     if args.command == "train" and args.dataset is None and args.config is None:
         parser.error("the following arguments are required: --dataset (or --config FILE)")
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "explain": cmd_explain, "graph": cmd_graph}
+    if args.command == "sweep" and _sweep_usage_error(args):
+        parser.error(_sweep_usage_error(args))
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate}
+    commands.update(explain=cmd_explain, graph=cmd_graph)
     try:
         return commands[args.command](args)
     except BrokenPipeError:  # e.g. piped into head
