@@ -199,7 +199,7 @@ def _add_sweep_parser(sub) -> None:
         "--workers",
         type=_nonnegative_int,
         default=1,
-        help="worker processes on this machine (default 1; 0 with --join: only print the results)",
+        help="worker processes on this machine (default 1; 0: none, only create the study or print its results)",
     )
     w.add_argument("--out", type=_directory, default=None, help="the sweep's directory (default runs/sweep-DATASET)")
     w.add_argument(
@@ -245,8 +245,6 @@ def _sweep_usage_error(args) -> str | None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         return f"sweep: --param {', '.join(twice)} given more than once"
-    if args.workers < 1:
-        return "sweep: --workers must be 1 or more (0 only with --join, to print the results)"
     return None
 
 

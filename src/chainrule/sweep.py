@@ -290,11 +290,14 @@ def _storage(url: str):
         if journal is not None and hasattr(journal, "JournalFileBackend"):
             return journal.JournalStorage(journal.JournalFileBackend(path))
         return optuna.storages.JournalStorage(optuna.storages.JournalFileStorage(path))  # optuna < 4
-    if url.startswith(("postgresql", "postgres:")):
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg2"):
         try:
             import psycopg2  # noqa: F401
         except ImportError:
             raise missing("psycopg2-binary", "sweep-postgres", "A sweep in a PostgreSQL database") from None
+        # the driver named: SQLAlchemy 2.1 takes a bare postgresql:// for psycopg 3, which chainrule does not install
+        url = "postgresql+psycopg2://" + rest
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as e:  # sqlalchemy's errors: a bad URL, a server that does not answer
