@@ -279,3 +279,17 @@ def test_two_workers_share_a_study_in_a_real_postgresql_server(postgres, tmp_pat
     )
     final = _cli("sweep", "--join", postgres, "--study", "pg", "--workers", "0")
     assert final.returncode == 0 and final.stdout.count("COMPLETE") == 6, final.stderr
+
+
+def test_without_optuna_the_error_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now fails, as when it is not installed
+    argv = ["sweep", "--dataset", "xor", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s")]
+    assert main(argv) == 1
+    assert "pip install 'chainrule[sweep]'" in capsys.readouterr().err
+
+
+def test_without_psycopg2_a_postgresql_study_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    argv = ["sweep", "--dataset", "xor", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--storage", "postgresql://u@127.0.0.1:1/db"]) == 1
+    assert "pip install 'chainrule[sweep-postgres]'" in capsys.readouterr().err
