@@ -107,11 +107,16 @@ def _check_shared(trials, n, parent_pid):
     assert sorted(t.number for t in trials) == list(range(n))
 
 
-def test_two_worker_processes_share_one_journal_study(tmp_path):
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_two_worker_processes_share_one_local_study(tmp_path, kind):
     out = tmp_path / "sweep"
-    r = _cli("sweep", *SLOW_TRIAL, "--trials", "6", "--workers", "2", "--out", str(out), "--study", "s")
+    # the default: a journal file in the sweep's directory; or an SQLite database (which needs a lock of
+    # chainrule's so that two workers never take the same trial)
+    where = [] if kind == "journal" else ["--storage", f"sqlite:///{tmp_path / 'study.db'}"]
+    r = _cli("sweep", *SLOW_TRIAL, "--trials", "6", "--workers", "2", "--out", str(out), "--study", "s", *where)
     assert r.returncode == 0, r.stderr
-    study = optuna.load_study(study_name="s", storage=_journal(out / "study.journal"))
+    storage = _journal(out / "study.journal") if kind == "journal" else f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.load_study(study_name="s", storage=storage)
     trials = study.get_trials()
     _check_shared(trials, 6, parent_pid=None)
     # each trial is a chainrule training run in its own directory, the metric its last epoch's

@@ -19,6 +19,7 @@ Needs the optional package optuna (``pip install 'chainrule[sweep]'``); a Postgr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -398,6 +399,27 @@ def run_workers(storage: str, study_name: str, workers: int, out: str | None = N
         raise
 
 
+@contextlib.contextmanager
+def _claim_lock(url: str):
+    """For SQLite, a lock file next to the database around taking a trial: SQLite ignores the row lock
+    (SELECT ... FOR UPDATE) that makes it atomic in PostgreSQL and MySQL, and two workers could take the same
+    trial. (A journal file has a lock of its own.) Released when the process ends, however it ends."""
+    path = url.partition(":///")[2] if url.startswith("sqlite:///") else ""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one worker per SQLite study there, or use a journal file
+        fcntl = None
+    if not path or path == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(os.path.abspath(path) + ".chainrule-lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _claim(study, storage):
     """Take a waiting trial from the study's queue (None when it is empty): set it running, atomically in
     the storage, so that no two workers take the same one (Optuna's ask would start a new trial instead)."""
@@ -444,7 +466,8 @@ def work(sweep: Sweep, out: str | None = None, worker_index: int | None = None, 
     data = runs.load_dataset(settings.dataset, settings.seed, settings.data_root)
     done = 0
     while True:
-        trial = _claim(study, sweep.storage)
+        with _claim_lock(sweep.url):
+            trial = _claim(study, sweep.storage)
         if trial is None:
             return done
         run_dir = os.path.join(out, f"trial-{trial.number:04d}")
