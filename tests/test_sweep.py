@@ -298,3 +298,18 @@ def test_without_psycopg2_a_postgresql_study_names_the_extra(monkeypatch, tmp_pa
     argv = ["sweep", "--dataset", "xor", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s")]
     assert main([*argv, "--storage", "postgresql://u@127.0.0.1:1/db"]) == 1
     assert "pip install 'chainrule[sweep-postgres]'" in capsys.readouterr().err
+
+
+def test_join_finds_the_study_or_says_what_is_there(tmp_path, capsys):
+    assert main(["sweep", "--join", str(tmp_path / "nothing.journal"), "--study", "s"]) == 1
+    assert "no such journal file" in capsys.readouterr().err and not (tmp_path / "nothing.journal").exists()
+    out = str(tmp_path / "s")
+    argv = ["sweep", "--dataset", "xor", "--param", "lr=log:1e-3:1e-1", "--epochs", "1", "--trials", "1"]
+    assert main([*argv, "--out", out, "--quiet", "--study", "first"]) == 0
+    journal = os.path.join(out, "study.journal")
+    assert main(["sweep", "--join", journal, "--study", "other"]) == 1
+    assert "no study 'other'" in capsys.readouterr().err
+    # with one study in the storage its name can be left out; --workers 0 only prints the results
+    capsys.readouterr()
+    assert main(["sweep", "--join", journal, "--workers", "0"]) == 0
+    assert "COMPLETE" in capsys.readouterr().out

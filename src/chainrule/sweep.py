@@ -351,6 +351,11 @@ def create_sweep(settings: SweepSettings, storage: str, study_name: str) -> Swee
 def load_sweep(storage: str, study_name: str | None) -> Sweep:
     """The sweep created by ``chainrule sweep`` (the only study there when no name)."""
     optuna = _optuna()
+    if storage.startswith("journal:") and not os.path.isfile(storage[len("journal:") :]):
+        raise ArgumentError(
+            f"--join {storage.removeprefix('journal:')}: no such journal file; give the study.journal of a sweep "
+            "(on a file system this machine shares) or the database URL of its --storage"
+        )
     backend = _storage(storage)
     if study_name is None:
         names = optuna.study.get_all_study_names(backend)
