@@ -411,7 +411,7 @@ def cmd_sweep(args) -> int:
         sweep = sw.create_sweep(settings, url, args.study or os.path.basename(out))
         index = 0
     name, where = sweep.study.study_name, sweep.url.removeprefix("journal:")
-    if args.worker_index is None and not args.quiet:
+    if not args.no_results and not args.quiet:
         s = sweep.settings
         print(
             f"chainrule sweep: study {name!r} in {where}: {s.trials} trials of {s.model} on {s.dataset}, "
@@ -422,7 +422,7 @@ def cmd_sweep(args) -> int:
     if args.workers == 1:
         sw.work(sweep, out, worker_index=index, quiet=args.quiet)
     elif args.workers > 1:
-        failed = sw.run_workers(sweep.url, name, args.workers, out=out, quiet=args.quiet)
+        failed = sw.run_workers(sweep.url, name, args.workers, out=out, quiet=args.quiet, seeded=args.join is None)
     if args.no_results:
         return 0
     res = sw.write_results(sweep, out)

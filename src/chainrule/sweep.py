@@ -381,9 +381,13 @@ def load_sweep(storage: str, study_name: str | None) -> Sweep:
 
 
 # ----------------------------------------------------------------------------- workers
-def run_workers(storage: str, study_name: str, workers: int, out: str | None = None, quiet: bool = False) -> int:
+def run_workers(
+    storage: str, study_name: str, workers: int, out: str | None = None, quiet: bool = False, seeded: bool = True
+) -> int:
     """Start ``workers`` processes of ``chainrule sweep --join`` on this machine, each with
-    max(1, cores // workers) BLAS/OpenMP threads, and wait for them; returns how many failed."""
+    max(1, cores // workers) BLAS/OpenMP threads, and wait for them; returns how many failed. With ``seeded``
+    (the sweep's creator) worker i's sampler is seeded with seed * 1000 + i; workers that join are unseeded,
+    so that they never repeat the creator's workers' samples."""
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
@@ -391,7 +395,7 @@ def run_workers(storage: str, study_name: str, workers: int, out: str | None = N
     procs = []
     for i in range(workers):
         cmd = [sys.executable, "-m", "chainrule.cli", "sweep", "--join", storage, "--study", study_name]
-        cmd += ["--worker-index", str(i), "--workers", "1", "--no-results"]
+        cmd += (["--worker-index", str(i)] if seeded else []) + ["--workers", "1", "--no-results"]
         cmd += (["--out", out] if out else []) + (["--quiet"] if quiet else [])
         procs.append(subprocess.Popen(cmd, env=env))
     try:
