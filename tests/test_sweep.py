@@ -313,3 +313,11 @@ def test_join_finds_the_study_or_says_what_is_there(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", "--join", journal, "--workers", "0"]) == 0
     assert "COMPLETE" in capsys.readouterr().out
+
+
+def test_train_config_that_is_not_there_or_not_a_config(tmp_path, capsys):
+    assert main(["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "r")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"lr": 0.1}')
+    assert main(["train", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "r")]) == 1
+    assert "is not a configuration written by 'chainrule train' (missing dataset" in capsys.readouterr().err
