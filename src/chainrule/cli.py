@@ -5,6 +5,7 @@ Argument parsing and printing only: runs (their configuration, models, data, loa
 
 chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
 chainrule evaluate runs/digits
+chainrule sweep --dataset digits --trials 20 --param lr=log:1e-4:1e-2 --workers 2
 chainrule explain seed003
 chainrule graph shopping -o graph.svg
 """
@@ -65,6 +66,24 @@ def _hidden(s):
     return sizes
 
 
+def _sweep_param(s):
+    from .sweep import parse_param
+
+    try:
+        return parse_param(s)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--param {s!r}: ")) from None
+
+
+def _pruner(s):
+    from .sweep import parse_pruner
+
+    try:
+        return parse_pruner(s)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--pruner: ")) from None
+
+
 def _directory(s):
     if not s.strip():
         raise argparse.ArgumentTypeError("expected a directory, got an empty name; leave --out out for runs/DATASET")
@@ -89,8 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a classifier. Settings not given take defaults chosen per --model and --dataset "
         '(python -c \'import chainrule.runs as r; print(r.model_defaults("cnn", "fashion-mnist"))\').',
     )
-    t.add_argument("--dataset", required=True, choices=DATASETS)
-    t.add_argument("--model", choices=MODELS, default="mlp", help="the network (default mlp)")
+    t.add_argument("--dataset", choices=DATASETS, default=None, help="the data (required unless --config gives it)")
+    t.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="start from the settings of a config.json (a run's, or a sweep's best_config.json); "
+        "flags given override them",
+    )
+    t.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
     t.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 512,512 (default 128)")
     t.add_argument(
         "--channels",
@@ -98,10 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="--model cnn: convolution channels, e.g. 32,64 (default per data)",
     )
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--activation", choices=ACTIVATIONS, default=None, help="(default relu)")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default adam)")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 1e-3; per model and data)")
-    t.add_argument("--momentum", type=_fraction, default=0.9, help="for --optimizer momentum/nesterov (default 0.9)")
+    t.add_argument("--momentum", type=_fraction, default=None, help="for --optimizer momentum/nesterov (default 0.9)")
     t.add_argument(
         "--weight-decay",
         type=_nonnegative_float,
@@ -118,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, default=None, help="(default 128)")
     t.add_argument("--epochs", type=_positive_int, default=None, help="(default 10; per model and data)")
     t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="(default none; cosine for CNNs and RNNs)")
-    t.add_argument("--label-smoothing", type=_fraction, default=0.0)
-    t.add_argument("--seed", type=_nonnegative_int, default=0)
+    t.add_argument("--label-smoothing", type=_fraction, default=None, help="(default 0)")
+    t.add_argument("--seed", type=_nonnegative_int, default=None, help="(default 0)")
     t.add_argument(
         "--out",
         type=_directory,
@@ -134,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", action="store_true", help="also record per-layer diagnostics and plot them")
     t.add_argument("--data-root", default=None, help="where to find or cache downloaded data sets")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
+
+    _add_sweep_parser(sub)
 
     e = sub.add_parser("evaluate", help="re-load a trained model and score it on the test split")
     e.add_argument("dir", help="a directory written by 'chainrule train'")
@@ -164,10 +192,96 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_sweep_parser(sub) -> None:
+    w = sub.add_parser(
+        "sweep",
+        help="search hyper-parameters with Optuna: trials of 'chainrule train', on workers that share a study",
+        description="Search hyper-parameters: each trial trains with values sampled from the --param ranges "
+        "(NAME=log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH or choice:A,B,C; NAME a RunConfig setting such as "
+        "lr, weight_decay, dropout, batch_size, hidden (choice:256,512x512), optimizer). Needs "
+        "pip install 'chainrule[sweep]'.",
+    )
+    w.add_argument("--dataset", choices=DATASETS, default=None, help="the data (required unless --join)")
+    w.add_argument("--trials", type=_positive_int, default=None, help="trials in the study (default 20)")
+    w.add_argument(
+        "--param", type=_sweep_param, action="append", default=None, metavar="NAME=KIND:...", help="a setting to vary"
+    )
+    w.add_argument(
+        "--workers",
+        type=_nonnegative_int,
+        default=1,
+        help="worker processes on this machine (default 1; 0: none, only create the study or print its results)",
+    )
+    w.add_argument("--out", type=_directory, default=None, help="the sweep's directory (default runs/sweep-DATASET)")
+    w.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="where the study lives: sqlite:///FILE, postgresql://USER@HOST:PORT/DB, or a journal file "
+        "(default OUT/study.journal)",
+    )
+    w.add_argument("--study", default=None, metavar="NAME", help="the study's name (default: the --out folder's)")
+    w.add_argument("--join", default=None, metavar="URL", help="work on the study NAME in URL (started elsewhere)")
+    w.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
+    w.add_argument("--epochs", type=_positive_int, default=None, help="epochs per trial (default per model and data)")
+    w.add_argument("--metric", choices=("val_accuracy", "val_loss", "accuracy", "loss"), default=None)
+    w.add_argument("--pruner", type=_pruner, default=None, help="median (default), none, or threshold:X")
+    w.add_argument("--warmup-epochs", type=_positive_int, default=None, help="no pruning before this epoch (default 1)")
+    w.add_argument("--seed", type=_nonnegative_int, default=None, help="every trial's seed, and the sampler's")
+    w.add_argument("--data-root", default=None)
+    w.add_argument("--quiet", action="store_true", help="no line per trial")
+    w.add_argument("--worker-index", type=_nonnegative_int, default=None, help=argparse.SUPPRESS)
+    w.add_argument("--no-results", action="store_true", help=argparse.SUPPRESS)
+
+
+#: what a sweep's creator sets and a worker joining it takes from the study
+_SWEEP_SETTINGS = ("dataset", "trials", "param", "storage", "model", "epochs", "metric", "pruner", "warmup_epochs")
+
+
+def _sweep_usage_error(args) -> str | None:
+    """What is wrong with the sweep command's arguments taken together (None if nothing)."""
+    if args.join is not None:
+        given = [n for n in _SWEEP_SETTINGS if getattr(args, n) is not None]
+        if given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            return f"sweep --join: {flags}: a joining worker takes the sweep's settings from the study; leave them out"
+        return None
+    if args.worker_index is not None:
+        return "sweep: --worker-index is for workers started with --join"
+    if args.dataset is None:
+        return "sweep: the following arguments are required: --dataset (or --join URL --study NAME)"
+    if not args.param:
+        return "sweep: give at least one --param NAME=KIND:..., e.g. --param lr=log:1e-4:1e-2"
+    names = [p.name for p in args.param]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        return f"sweep: --param {', '.join(twice)} given more than once"
+    return None
+
+
 # ----------------------------------------------------------------------------- commands
-def _run_config(args, data):
-    """The run configuration the train command's arguments describe (``data`` gives the shapes)."""
-    from .runs import RunConfig, model_defaults
+def _base_config(args) -> dict | None:
+    """The settings of ``--config FILE`` (None without it); fills in ``args.dataset`` and ``args.seed``."""
+    from .runs import RunConfig
+
+    base = None
+    if args.config is not None:
+        base = RunConfig.from_json(args.config).to_dict() if os.path.isfile(args.config) else None
+        if base is None:
+            raise ArgumentError(f"--config {args.config}: no such file; give a config.json or best_config.json")
+    if args.dataset is None:
+        if base is None:
+            raise ArgumentError("give --dataset (or --config FILE with the settings of a run)")
+        args.dataset = base["dataset"]
+    if args.seed is None:
+        args.seed = 0 if base is None else base["seed"]
+    return base
+
+
+def _run_config(args, data, base=None):
+    """The run configuration the train command's arguments describe (``data`` gives the shapes): the flags
+    given over ``base`` (the settings of --config) or, without it, over the defaults per model and data."""
+    from .runs import make_run_config
 
     given = {
         "hidden": args.hidden,
@@ -179,21 +293,13 @@ def _run_config(args, data):
         "scheduler": args.scheduler,
         "dropout": args.dropout,
         "batch_norm": args.batch_norm,
+        "activation": args.activation,
+        "seed": args.seed,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
     }
-    settings = model_defaults(args.model, args.dataset)
-    settings.update({k: v for k, v in given.items() if v is not None})
-    return RunConfig(
-        dataset=args.dataset,
-        n_features=int(data.X_train.shape[1]),
-        n_classes=int(data.n_classes),
-        model=args.model,
-        activation=args.activation,
-        seed=args.seed,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        **settings,
-    )
+    return make_run_config(args.dataset, data, model=args.model, base=base, **given)
 
 
 def _table(quiet: bool):
@@ -255,10 +361,11 @@ def _existing_run(out: str, resume: bool, overwrite: bool) -> list[str]:
 def cmd_train(args) -> int:
     from . import runs
 
+    base = _base_config(args)
     out = os.path.join("runs", args.dataset) if args.out is None else args.out
     replaced = _existing_run(out, args.resume, args.overwrite)
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
-    config = _run_config(args, data)
+    config = _run_config(args, data, base)
     if config.batch_norm and config.batch_size < 2:
         raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
     if args.resume and runs.check_resume(config, out) is None:
@@ -286,6 +393,68 @@ def cmd_train(args) -> int:
         print(history.diagnostics())
     print(f"test accuracy {final['accuracy']:.2%}  (test loss {final['loss']:.4f})")
     print(f"wrote {run.path('model.npz')}, {run.path('history.json')}{plot_note}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep as sw
+
+    if args.join is not None:
+        sweep = sw.load_sweep(sw.storage_url(args.join), args.study)
+        out = sweep.settings.out if args.out is None else os.path.abspath(args.out)
+        index = args.worker_index
+    else:
+        out = os.path.abspath(os.path.join("runs", f"sweep-{args.dataset}") if args.out is None else args.out)
+        settings = sw.SweepSettings(
+            dataset=args.dataset,
+            params=[p.text for p in args.param],
+            trials=20 if args.trials is None else args.trials,
+            out=out,
+            model=args.model or "mlp",
+            epochs=args.epochs,
+            seed=args.seed or 0,
+            metric=args.metric or "val_accuracy",
+            pruner=args.pruner or "median",
+            warmup_epochs=args.warmup_epochs or 1,
+            data_root=args.data_root,
+        )
+        url = sw.storage_url(args.storage or os.path.join(out, sw.JOURNAL_NAME))
+        sweep = sw.create_sweep(settings, url, args.study or os.path.basename(out))
+        index = 0
+    name, where = sweep.study.study_name, sweep.url.removeprefix("journal:")
+    if not args.no_results and not args.quiet:
+        s = sweep.settings
+        print(
+            f"chainrule sweep: study {name!r} in {where}: {s.trials} trials of {s.model} on {s.dataset}, "
+            f"{s.metric} ({sweep.settings.direction}), pruner {s.pruner}; {args.workers} worker(s) here"
+        )
+        print(f"  more workers, from any machine that reaches it: chainrule sweep --join {where} --study {name}")
+    failed = 0
+    if args.workers == 1:
+        sw.work(sweep, out, worker_index=index, quiet=args.quiet)
+    elif args.workers > 1:
+        failed = sw.run_workers(sweep.url, name, args.workers, out=out, quiet=args.quiet, seeded=args.join is None)
+    if args.no_results:
+        return 0
+    res = sw.write_results(sweep, out)
+    print(sw.format_table(res["rows"], sweep.settings))
+    running = sum(r["state"] in ("RUNNING", "WAITING") for r in res["rows"])
+    if running:
+        print(
+            f"{running} trial(s) still running or waiting on other workers; for the final table later: "
+            f"chainrule sweep --join {where} --study {name} --workers 0"
+        )
+    print(f"wrote {os.path.join(out, 'results.csv')}, {os.path.join(out, 'results.json')}")
+    best = res["best"]
+    if best is None:
+        print("no trial completed: no best configuration")
+    else:
+        shown = ", ".join(f"{s.name}={sw.show(best[s.name])}" for s in sweep.settings.specs)
+        print(f"best: trial {best['trial']}, {sweep.settings.metric} {best[sweep.settings.metric]:.4f} ({shown})")
+        print(f"train it: chainrule train --config {res['best_config']} --out runs/best")
+    if failed:
+        sys.stderr.write(f"chainrule sweep: {failed} worker process(es) failed; see their errors above\n")
+        return 1
     return 0
 
 
@@ -363,13 +532,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
-    commands = {
-        "train": cmd_train,
-        "evaluate": cmd_evaluate,
-        "explain": cmd_explain,
-        "graph": cmd_graph,
-        "export": cmd_export,
-    }
+    if args.command == "train" and args.dataset is None and args.config is None:
+        parser.error("the following arguments are required: --dataset (or --config FILE)")
+    if args.command == "sweep" and _sweep_usage_error(args):
+        parser.error(_sweep_usage_error(args))
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate}
+    commands.update(explain=cmd_explain, graph=cmd_graph, export=cmd_export)
     try:
         return commands[args.command](args)
     except BrokenPipeError:  # e.g. piped into head

@@ -33,6 +33,7 @@ __all__ = [
     "build_cnn",
     "build_rnn",
     "model_defaults",
+    "make_run_config",
     "make_optimizer",
     "make_scheduler",
     "training_loss",
@@ -376,6 +377,31 @@ def model_defaults(model: str, dataset: str) -> dict:
         elif dataset == "digits":
             base.update(epochs=40)
     return base
+
+
+def make_run_config(dataset: str, data, model: str | None = None, base: Mapping | None = None, **given) -> RunConfig:
+    """The RunConfig of a run on ``data`` (the split :func:`load_dataset` gives: it sets ``n_features`` and
+    ``n_classes``): the settings in ``base`` (a RunConfig's ``to_dict()``, e.g. a config.json) or else
+    :func:`model_defaults` for ``model`` and ``dataset``, with the settings in ``given`` that are not None on top.
+
+    This is how ``chainrule train`` (flags over defaults, or over ``--config FILE``) and ``chainrule sweep``
+    (a trial's sampled values over the sweep's settings) build their runs.
+    """
+    names = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "n_features", "n_classes"}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ArgumentError(
+            f"make_run_config: unknown settings {', '.join(unknown)}; choose from {', '.join(sorted(names))}"
+        )
+    if base is None:
+        settings = model_defaults(model or "mlp", dataset)
+        settings["model"] = model or "mlp"
+    else:
+        settings = {k: v for k, v in base.items() if k in names}
+        if model is not None:
+            settings["model"] = model
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return RunConfig(dataset=dataset, n_features=int(data.X_train.shape[1]), n_classes=int(data.n_classes), **settings)
 
 
 def make_optimizer(config: RunConfig, params):
