@@ -338,3 +338,184 @@ def test_post_accumulate_grad_hook_sees_the_whole_gradient_once():
     np.testing.assert_allclose(seen[0], tseen[0])
     with pytest.raises(cr.errors.GraphError, match="only a leaf"):
         (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+# ----------------------------------------------------------------------------- fit on several ranks
+# fit on 512 samples for 2 epochs. On W ranks: batch 128/W per rank from fit's own DistributedSampler
+# (shuffled with the seed). In one process: batch 128 from the same sampler for a world of one, so each
+# global batch holds the same samples. mode "resume": train 1 epoch, then resume to 2 in a second call.
+FIT = """
+    import json, sys
+    import numpy as np
+    import chainrule as cr
+    from chainrule import distributed as dist
+
+    dist.init()
+    out, mode, ckpt = sys.argv[1], sys.argv[2], sys.argv[3]
+    W = dist.world_size()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(512, 12)), rng.integers(0, 4, 512)
+
+    def run(epochs, resume):
+        cr.manual_seed(7 + dist.rank())
+        model = cr.nn.Sequential(cr.nn.Linear(12, 24), cr.nn.ReLU(), cr.nn.Linear(24, 4)).double()
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        sched = cr.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        if W == 1:
+            ds = cr.data.TensorDataset(X, y)
+            train = cr.data.DataLoader(ds, batch_size=128, sampler=dist.DistributedSampler(ds, shuffle=True, seed=3))
+        else:
+            train = (X, y)
+        hist = cr.train.fit(model, cr.nn.CrossEntropyLoss(), opt, train, epochs, val=(X[:100], y[:100]), seed=3,
+                      batch_size=128 // W, scheduler=sched, checkpoint_dir=ckpt if ckpt != "-" else None,
+                      resume=resume, verbose=True, progress=False)
+        return model, hist
+
+    if mode == "resume":
+        run(1, False)
+        model, hist = run(2, True)
+    else:
+        model, hist = run(2, False)
+    if dist.is_main():
+        np.savez(out, **model.state_dict())
+        with open(out + ".json", "w") as f:
+            json.dump(hist.epochs, f)
+"""
+
+
+def _history(path):
+    with open(str(path) + ".json") as f:
+        return json.load(f)
+
+
+@requires_mpi
+def test_fit_on_two_ranks_equals_one_process_and_resumes(tmp_path):
+    script = _write(tmp_path, "fit.py", FIT)
+    one, two, resumed = tmp_path / "one.npz", tmp_path / "two.npz", tmp_path / "resumed.npz"
+    ok(run_ranks(None, script, one, "once", "-"))
+    res = ok(run_ranks(2, script, two, "once", tmp_path / "ck2"))
+    assert _max_diff(_weights(one), _weights(two)) < 1e-10
+    h1, h2 = _history(one), _history(two)
+    assert len(h1) == len(h2) == 2
+    for r1, r2 in zip(h1, h2):  # the training loss and accuracy reduced over the ranks, the same validation
+        for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+            assert abs(r1[k] - r2[k]) < 1e-10, (k, r1[k], r2[k])
+    assert res.stdout.count("epoch   1") == 1  # only rank 0 prints
+    assert os.listdir(tmp_path / "ck2") == ["checkpoint.npz"]
+    # a 2-rank run stopped after epoch 1 and resumed (every rank reading rank 0's checkpoint) ends the same
+    ok(run_ranks(2, script, resumed, "resume", tmp_path / "ck_resume"))
+    assert _max_diff(_weights(two), _weights(resumed)) < 1e-12
+    assert [r["loss"] for r in _history(resumed)] == pytest.approx([r["loss"] for r in h2], abs=1e-12)
+
+
+FIT_FAILS = """
+    import sys
+    import numpy as np
+    import chainrule as cr
+    from chainrule import distributed as dist
+
+    dist.init()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(512, 6)), rng.integers(0, 3, 512)
+    calls = [0]
+    ce = cr.nn.CrossEntropyLoss()
+
+    def loss_fn(out, target):
+        calls[0] += 1
+        if dist.rank() == 1 and calls[0] == 3:
+            raise RuntimeError("the loss of rank 1 broke on its third batch")
+        return ce(out, target)
+
+    model = cr.nn.Linear(6, 3).double()
+    try:
+        cr.train.fit(model, loss_fn, cr.optim.SGD(model.parameters(), lr=0.1), (X, y), 50, batch_size=8, progress=False)
+    except Exception:
+        pass  # caught by the script: fit itself must end the job, or rank 0 would wait for ever
+    import time
+    time.sleep(60)
+"""
+
+
+@requires_mpi
+def test_fit_ends_every_rank_when_one_fails(tmp_path):
+    script = _write(tmp_path, "fitfail.py", FIT_FAILS)
+    start = time.monotonic()
+    res = run_ranks(2, script, timeout=60)
+    elapsed = time.monotonic() - start
+    assert res.returncode != 0
+    assert "the loss of rank 1 broke on its third batch" in res.stderr
+    assert "rank 1 of 2 failed" in res.stderr
+    assert elapsed < 10, f"the job took {elapsed:.1f} s to end after a rank failed"
+
+
+SYNC_BN = """
+    import sys
+    import numpy as np
+    import chainrule as cr
+    from chainrule import distributed as dist
+
+    dist.init()
+    R, W = dist.rank(), dist.world_size()
+    rng = np.random.default_rng(0)
+    res = {}
+    for name, shape in (("1d", (64, 5)), ("2d", (64, 3, 4, 4))):
+        X, V = rng.normal(size=shape) * 2 + 1, rng.normal(size=shape)
+        B = 64 // W
+        x = cr.tensor(X[R * B : (R + 1) * B], requires_grad=True)
+        layer = (cr.nn.BatchNorm1d if len(shape) == 2 else cr.nn.BatchNorm2d)(shape[1]).double()
+        if sys.argv[2] == "sync":
+            layer = cr.nn.SyncBatchNorm.convert_sync_batchnorm(cr.nn.Sequential(layer))[0]
+            assert type(layer).__name__ == "SyncBatchNorm"
+        layer.weight.data[:] = np.arange(1, shape[1] + 1)
+        layer.bias.data[:] = 0.5
+        y = layer(x)
+        (y * cr.tensor(V[R * B : (R + 1) * B])).sum().backward()
+        gw, gb = layer.weight.grad.data.copy(), layer.bias.grad.data.copy()
+        dist.all_reduce(gw), dist.all_reduce(gb)  # the whole batch's loss is the sum of the ranks'
+        res[name + "_y"], res[name + "_gx"] = y.data, x.grad.data
+        res[name + "_gw"], res[name + "_gb"] = gw, gb
+        res[name + "_rm"], res[name + "_rv"] = layer.running_mean.data, layer.running_var.data
+    np.savez(f"{sys.argv[1]}.{R}.npz", **res)
+"""
+
+
+@requires_mpi
+def test_sync_batchnorm_on_two_ranks_equals_batchnorm_on_the_whole_batch(tmp_path):
+    script = _write(tmp_path, "sbn.py", SYNC_BN)
+    ok(run_ranks(None, script, tmp_path / "full", "plain"))  # BatchNorm, one process, batch 64
+    ok(run_ranks(2, script, tmp_path / "sync", "sync"))  # SyncBatchNorm, 2 ranks x 32
+    full = _weights(tmp_path / "full.0.npz")
+    parts = [_weights(tmp_path / f"sync.{r}.npz") for r in range(2)]
+    for key, want in full.items():
+        if key.endswith(("_y", "_gx")):  # per-sample: the ranks' halves, in order
+            got = np.concatenate([p[key] for p in parts])
+        else:  # per channel: the same on both ranks
+            got = parts[0][key]
+            np.testing.assert_array_equal(parts[1][key], got)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10, err_msg=key)
+
+
+def test_sync_batchnorm_in_a_world_of_one_is_batchnorm():
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=(16, 3, 5, 5))
+    bn = cr.nn.BatchNorm2d(3).double()
+    sbn = cr.nn.SyncBatchNorm.convert_sync_batchnorm(cr.nn.Sequential(cr.nn.BatchNorm2d(3).double()))[0]
+    outs = []
+    for layer in (bn, sbn):
+        x = cr.tensor(x0, requires_grad=True)
+        (layer(x) ** 2).sum().backward()
+        outs.append((x.grad.data, layer.running_var.data.copy(), layer.weight.grad.data))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+@requires_mpi
+def test_cli_train_nproc_2(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "chainrule.cli", "train", "--dataset", "digits", "--epochs", "2", "--nproc", "2"]
+    res = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=120, env=_env())
+    ok(res)
+    assert res.stdout.count("test accuracy") == 1 and res.stdout.count("chainrule train: digits") == 1
+    assert {"model.npz", "history.json", "checkpoint.npz", "config.json"} <= set(os.listdir(out))
+    with open(out / "history.json") as f:
+        assert len(json.load(f)["epochs"]) == 2
