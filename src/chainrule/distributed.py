@@ -40,6 +40,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 _PURPOSE = "chainrule.distributed (training on several processes over MPI)"
+_ABORT_GRACE_S = 0.5
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 
 
@@ -175,11 +177,18 @@ def barrier() -> None:
 def abort(code: int = 1) -> None:
     """End every rank of the job now (``MPI_Abort``); in a world of one, exit this process with ``code``."""
     comm = _comm()
+    if comm is not None:
+        _abort(comm, code)
+    raise SystemExit(code)
+
+
+def _abort(comm, code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    if comm is not None:
-        comm.Abort(code)
-    raise SystemExit(code)
+    # give the launcher a moment to forward what this rank printed (the error): MPI_Abort tears the job
+    # down at once, and mpiexec may drop output still in its pipes
+    time.sleep(_ABORT_GRACE_S)
+    comm.Abort(code)
 
 
 def _install_excepthook() -> None:
@@ -198,7 +207,7 @@ def _install_excepthook() -> None:
             sys.stderr.flush()
             sys.stdout.flush()
         finally:
-            _world.comm.Abort(1)
+            _abort(_world.comm, 1)
 
     sys.excepthook = hook
     _world.hook_installed = True
