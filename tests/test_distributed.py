@@ -519,3 +519,10 @@ def test_cli_train_nproc_2(tmp_path):
     assert {"model.npz", "history.json", "checkpoint.npz", "config.json"} <= set(os.listdir(out))
     with open(out / "history.json") as f:
         assert len(json.load(f)["epochs"]) == 2
+
+
+def test_launching_without_mpiexec_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # no mpiexec beside it
+    monkeypatch.setenv("PATH", str(tmp_path))  # nor on PATH
+    with pytest.raises(cr.errors.MissingDependencyError, match=r"pip install 'chainrule\[mpi\]'"):
+        dist.find_mpiexec()
