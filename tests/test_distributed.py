@@ -526,3 +526,22 @@ def test_launching_without_mpiexec_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nor on PATH
     with pytest.raises(cr.errors.MissingDependencyError, match=r"pip install 'chainrule\[mpi\]'"):
         dist.find_mpiexec()
+
+
+def test_post_accumulate_grad_hook_after_gradient_hooks_and_removal():
+    torch = pytest.importorskip("torch")
+    a = np.array([1.0, -2.0, 3.0])
+    got = []
+    for lib in (cr, torch):
+        w = lib.tensor(a, requires_grad=True)
+        w.register_hook(lambda g: g * 2)  # the post-accumulate hook sees the hooked, accumulated gradient
+        seen = []
+        h = w.register_post_accumulate_grad_hook(lambda t, seen=seen: seen.append(np.array(t.grad.tolist())))
+        (w * w).sum().backward()
+        (w * 3).sum().backward()
+        h.remove()
+        (w * 3).sum().backward()  # removed: not called again
+        got.append(seen)
+    assert len(got[0]) == len(got[1]) == 2
+    for x, y in zip(*got):
+        np.testing.assert_allclose(x, y)
