@@ -7,7 +7,7 @@ the chain rule over the graph in reverse.
 
 from __future__ import annotations
 
-from . import data, datasets, errors, explain, io, modes, nn, optim, train, utils
+from . import data, datasets, distributed, errors, explain, io, modes, nn, optim, train, utils
 from . import onnx  # ONNX export (the onnx package itself is imported only when exporting)
 from .explain import draw_graph, gradcheck_graph
 from .modes import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

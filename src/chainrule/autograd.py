@@ -23,6 +23,7 @@ threads are never affected. Gradients are never modified in place: sums make new
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -64,6 +65,31 @@ def mark_modified(tensors) -> None:
         if vc is None:
             vc = t._vc = Version()
         vc.bump()
+
+
+# Leaves with post-accumulate-grad hooks (kept weakly): while there are none, a walk does no counting for them.
+_POST_HOOKED: weakref.WeakSet = weakref.WeakSet()
+
+
+def note_post_hooks(t: Tensor) -> None:
+    """Record that leaf ``t`` has post-accumulate-grad hooks (``Tensor.register_post_accumulate_grad_hook``)."""
+    _POST_HOOKED.add(t)
+
+
+def _post_plan(deps) -> dict | None:
+    """For leaves with post-accumulate-grad hooks: id -> [leaf, uses in the graph still to come, received]."""
+    if not _POST_HOOKED:
+        return None
+    post: dict = {}
+    for n in deps:
+        for t, e in zip(n.inputs, n._edges or ()):
+            if e is None and t._post_hooks:
+                entry = post.get(id(t))
+                if entry is None:
+                    post[id(t)] = [t, 1, False]
+                else:
+                    entry[1] += 1
+    return post or None
 
 
 def leaf_hooks(t: Tensor) -> list:
@@ -200,6 +226,8 @@ def walk(
     capture = _Capture(inputs) if inputs is not None else None
     deps, run = _plan(roots, capture)
     ctx = _Walk(deps, run, capture, retain_graph, create_graph, observer, run_hooks)
+    if capture is None and run_hooks:
+        ctx.post = _post_plan(deps)
     for r, g in zip(roots, seeds):
         if create_graph and isinstance(g, Tensor):
             ctx.given[id(g)] = g  # the caller's seed: a leaf reached by it unchanged gets a copy
@@ -342,7 +370,7 @@ class Delivery:
     A leaf with hooks gets the sum of everything this walk sends it, hooked once, then delivered.
     """
 
-    __slots__ = ("capture", "create_graph", "run_hooks", "given", "pending")
+    __slots__ = ("capture", "create_graph", "run_hooks", "given", "pending", "post")
 
     def deliver(self, leaf: Tensor, g) -> None:
         """Gradient ``g`` arrives at ``leaf`` (from one use of it)."""
@@ -370,6 +398,18 @@ class Delivery:
         else:
             entry[1] = _plus(entry[1], g)
 
+    def leaf_done(self, leaf, received: bool) -> None:
+        """One use of ``leaf`` (which has post-accumulate-grad hooks) has sent its gradient, or none: once
+        all have, and it received one, its hooks run (a leaf with gradient hooks waits for :meth:`finish`)."""
+        entry = self.post.get(id(leaf))
+        if entry is None:
+            return
+        entry[1] -= 1
+        entry[2] = entry[2] or received
+        if entry[1] == 0 and entry[2] and not leaf._hooks:
+            del self.post[id(leaf)]
+            _run_post_hooks(leaf)
+
     def finish(self) -> None:
         """Run leaves' hooks once on their summed gradient and deliver; hand grad()'s results out."""
         for leaf, g in (self.pending or {}).values():
@@ -380,11 +420,20 @@ class Delivery:
             else:
                 for k in self.capture.leaves[id(leaf)]:
                     self.capture.values[k] = g
+        if self.post:
+            self.finish_post()
         if self.capture is not None:
             vals = self.capture.values
             for k, v in enumerate(vals):
                 if v is not None:
                     vals[k] = self.own(v) if self.create_graph else _wrap(self.own(v))
+
+    def finish_post(self) -> None:
+        """Run the post-accumulate-grad hooks that could not run earlier (gradient hooks, uses sending nothing)."""
+        post, self.post = self.post, None
+        for leaf, _, received in post.values():
+            if received or (self.pending and id(leaf) in self.pending):
+                _run_post_hooks(leaf)
 
     def _apply_hooks(self, hooks, g):
         """Run gradient hooks in order; a hook's non-None result replaces the gradient. What a hook saw or
@@ -467,6 +516,7 @@ class _Walk(Delivery):
         self.run_hooks = run_hooks
         self.given: dict = {}  # id -> the memory handed out in this walk (kept, so the ids stay valid)
         self.pending = None  # id(leaf) -> [leaf, summed gradient]: hooked leaves, captured leaves
+        self.post = None  # id(leaf) -> [leaf, uses to come, received]: leaves with post-accumulate-grad hooks
 
     def add(self, edge, g) -> None:
         """Add gradient ``g`` to what output ``edge = (node, index)`` has received so far."""
@@ -538,7 +588,7 @@ class _Walk(Delivery):
     def send(self, n, out, ready) -> None:
         """Hand each input's gradient on, brought to the input's shape and dtype: to its producer's
         buffer, or to the delivery of leaves; count the node as done for its inputs' producers."""
-        deps, buf, create = self.deps, self.buf, self.create_graph
+        deps, buf, create, post = self.deps, self.buf, self.create_graph, self.post
         inputs, needs = n.inputs, n.needs_input_grad
         for i, e in enumerate(n._edges):
             gi = out[i]
@@ -548,6 +598,8 @@ class _Walk(Delivery):
                     gi = _fit(n, i, gi, data, create)
                 if e is None:
                     self.deliver(inputs[i], gi)
+                    if post is not None:
+                        self.leaf_done(inputs[i], True)
                     continue
                 p = e[0]
                 if p._n_out == 1:
@@ -556,6 +608,8 @@ class _Walk(Delivery):
                 else:
                     self.add(e, gi)
             elif e is None:
+                if post is not None:
+                    self.leaf_done(inputs[i], False)
                 continue
             p = e[0]
             c = deps[p] - 1
@@ -572,6 +626,11 @@ class _Walk(Delivery):
                 deps[p] -= 1
                 if deps[p] == 0:
                     ready.append(p)
+
+
+def _run_post_hooks(leaf) -> None:
+    for hook in list(leaf._post_hooks or ()):
+        hook(leaf)
 
 
 def _plus(a, b):

@@ -4,6 +4,7 @@ Argument parsing and printing only: runs (their configuration, models, data, loa
 ``chainrule.runs``; training is ``chainrule.train``.
 
 chainrule train --dataset digits --hidden 256,256 --epochs 40 --out runs/digits
+chainrule train --dataset digits --epochs 40 --nproc 2      (2 ranks on this machine, through mpiexec)
 chainrule evaluate runs/digits
 chainrule sweep --dataset digits --trials 20 --param lr=log:1e-4:1e-2 --workers 2
 chainrule explain seed003
@@ -160,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", action="store_true", help="also record per-layer diagnostics and plot them")
     t.add_argument("--data-root", default=None, help="where to find or cache downloaded data sets")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
+    t.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        help="train data-parallel on N processes of this machine, launched with mpiexec (extra 'mpi'); "
+        "--batch-size is per process. On a cluster, start 'chainrule train ...' with mpiexec or srun instead",
+    )
 
     _add_sweep_parser(sub)
 
@@ -303,7 +311,7 @@ def _run_config(args, data, base=None):
 
 
 def _table(quiet: bool):
-    """A callback that prints the per-epoch table (nothing when ``quiet``)."""
+    """A callback that prints the per-epoch table (nothing when ``quiet``, or on ranks other than 0)."""
     from .train import Callback
 
     class Table(Callback):
@@ -358,9 +366,36 @@ def _existing_run(out: str, resume: bool, overwrite: bool) -> list[str]:
     return present
 
 
+def _launch(argv: list[str], nproc: int) -> int:
+    """Run this same command on ``nproc`` ranks with mpiexec (without --nproc); returns its exit status."""
+    import subprocess
+
+    from .distributed import find_mpiexec
+
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    env = dict(os.environ)
+    if not any(v in env for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")):
+        # the ranks share this machine's cores: one BLAS pool each would oversubscribe them
+        threads = str(max(1, (os.cpu_count() or 1) // nproc))
+        env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    cmd = [find_mpiexec(), "-n", str(nproc), sys.executable, "-m", "chainrule.cli", *rest]
+    return subprocess.run(cmd, env=env).returncode
+
+
 def cmd_train(args) -> int:
     from . import runs
+    from .distributed import is_main, launched_size
 
+    if args.nproc > 1 and launched_size() == 1:
+        return _launch(args.argv, args.nproc)
+    quiet = args.quiet or not is_main()  # on several ranks, rank 0 prints
     base = _base_config(args)
     out = os.path.join("runs", args.dataset) if args.out is None else args.out
     replaced = _existing_run(out, args.resume, args.overwrite)
@@ -368,19 +403,22 @@ def cmd_train(args) -> int:
     config = _run_config(args, data, base)
     if config.batch_norm and config.batch_size < 2:
         raise ArgumentError("--batch-norm needs --batch-size 2 or more: a batch's statistics need two samples")
-    if args.resume and runs.check_resume(config, out) is None:
+    if args.resume and runs.check_resume(config, out) is None and is_main():
         sys.stderr.write(f"chainrule train: --resume: there is no run in {out} yet; starting a new one\n")
     run = runs.TrainingRun(config, data, out)
-    for name in replaced:  # only now that the new run is built: a run that cannot start loses nothing
-        os.remove(os.path.join(out, name))
-    if not args.quiet:
+    if is_main():
+        for name in replaced:  # only now that the new run is built: a run that cannot start loses nothing
+            os.remove(os.path.join(out, name))
+    if not quiet:
         _print_header(config, data, run.model.num_parameters())
     history = run.train(
-        callbacks=[_table(args.quiet)],
+        callbacks=[_table(quiet)],
         resume=args.resume,
-        progress=False if args.quiet else None,
+        progress=False if quiet else None,
         diagnostics=args.plot,
     )
+    if not is_main():
+        return 0
     final = run.evaluate()
     plot_note = ""
     try:
@@ -530,6 +568,7 @@ def cmd_graph(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
     if args.command == "train" and args.dataset is None and args.config is None:
@@ -547,7 +586,16 @@ def main(argv=None) -> int:
         return 130
     except (ChainruleError, ValueError, OSError, MemoryError) as e:
         sys.stderr.write(f"chainrule {args.command}: error: {_one_line(e)}\n")
+        _abort_other_ranks()
         return 1
+
+
+def _abort_other_ranks() -> None:
+    """Under mpiexec with several ranks, end them all (the others may wait for this one in a collective)."""
+    from .distributed import abort, launched_size
+
+    if launched_size() > 1:
+        abort(1)
 
 
 def _one_line(e: BaseException) -> str:

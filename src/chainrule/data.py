@@ -221,6 +221,9 @@ class DataLoader:
     ``collate_fn(samples)``, when given, makes each batch from the list of the
     batch's samples (what ``dataset[i]`` returns, one by one), as in PyTorch;
     by default samples are stacked into tensors (``default_collate``).
+    ``sampler``, when given, is an iterable of dataset indices with a ``len`` (e.g.
+    :class:`chainrule.distributed.DistributedSampler`) that decides the order of
+    each epoch instead of ``shuffle``, as in PyTorch.
     """
 
     def __init__(
@@ -231,7 +234,10 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
         collate_fn=None,
+        sampler=None,
     ):
+        if sampler is not None and shuffle:
+            raise ArgumentError("DataLoader: give either sampler or shuffle=True, not both (the sampler orders)")
         if isinstance(dataset, (tuple, list)):
             dataset = TensorDataset(*dataset)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -245,6 +251,7 @@ class DataLoader:
                 f"DataLoader: collate_fn must be a function of a list of samples, got {collate_fn!r}"
             )
         self.collate_fn = collate_fn
+        self.sampler = sampler
         self._seed = seed
         self._rng = None
 
@@ -261,17 +268,19 @@ class DataLoader:
         return self._rng
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self) -> np.ndarray | None:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), np.int64)
         if self.shuffle:
             return self.rng.permutation(len(self.dataset))
         return None
 
     def __iter__(self):
-        n = len(self.dataset)
         order = self._order()
+        n = len(self.dataset) if order is None else len(order)
         bs = self.batch_size
         stop = n - n % bs if self.drop_last else n
         ds = self.dataset

@@ -467,12 +467,15 @@ class TrainingRun:
         """Write config.json, train (checkpointing every epoch; continuing the saved run with ``resume``),
         and save model.npz and history.json; returns the History. Temporary files a killed run left
         behind in ``out`` are removed first (this run is now the directory's only writer)."""
+        from .distributed import is_main
         from .train import fit
 
         c = self.config
-        for name in (CONFIG_NAME, "model.npz", "history.json", "training.png"):
-            io.remove_stale_temps(self.path(name))  # a killed run's leftovers (fit does checkpoint.npz's)
-        c.to_json(self.path(CONFIG_NAME))
+        main = is_main()  # on several ranks (mpiexec), only rank 0 writes files
+        if main:
+            for name in (CONFIG_NAME, "model.npz", "history.json", "training.png"):
+                io.remove_stale_temps(self.path(name))  # a killed run's leftovers (fit does checkpoint.npz's)
+            c.to_json(self.path(CONFIG_NAME))
         history = fit(
             self.model,
             self.loss_fn,
@@ -488,8 +491,9 @@ class TrainingRun:
             progress=progress,
             diagnostics=diagnostics,
         )
-        io.save(self.model, self.path("model.npz"), metadata={"chainrule.run_config": json.dumps(c.to_dict())})
-        history.to_json(self.path("history.json"))
+        if main:
+            io.save(self.model, self.path("model.npz"), metadata={"chainrule.run_config": json.dumps(c.to_dict())})
+            history.to_json(self.path("history.json"))
         return history
 
     def evaluate(self) -> dict:

@@ -185,7 +185,7 @@ class HookHandle:
     def __init__(self, owner, index, hook):
         self._owner = weakref.ref(owner)
         self._index = index  # None for a leaf's hooks, else the node's output index
-        self._key = id(hook)
+        self._key = id(hook)  # index: None for a leaf's hooks, "post" for its post-accumulate-grad hooks
 
     def remove(self) -> None:
         owner = self._owner()
@@ -193,6 +193,8 @@ class HookHandle:
             return
         if self._index is None:
             hooks = owner._hooks or []
+        elif self._index == "post":
+            hooks = owner._post_hooks or []
         else:
             hooks = ((owner._extra or {}).get("hooks") or {}).get(self._index) or []
         for i, h in enumerate(hooks):
@@ -215,13 +217,14 @@ class Tensor:
     # Attributes (these class values are every new tensor's, so making one on the hot path sets only
     # what differs): ``data``; ``grad``; ``name``; _requires_grad; _edge: (node, output index) for a
     # tensor made by a recorded operation, None for a leaf; _vc: the Version counter (made on first
-    # need); _hooks: a leaf's gradient hooks.
+    # need); _hooks: a leaf's gradient hooks; _post_hooks: a leaf's post-accumulate-grad hooks.
     grad = None
     name = None
     _requires_grad = False
     _edge = None
     _vc = None
     _hooks = None
+    _post_hooks = None
 
     # NumPy defers to our reflected operators: ndarray + Tensor -> Tensor.__radd__.
     __array_ufunc__ = None
@@ -517,6 +520,36 @@ class Tensor:
         node, index = self._edge
         node._hooks_for(index).append(hook)
         return HookHandle(node, index, hook)
+
+    def register_post_accumulate_grad_hook(self, hook) -> HookHandle:
+        """Call ``hook(tensor)`` on this leaf once backward has accumulated its gradient into ``.grad``.
+
+        As in PyTorch: only for leaves; the hook returns None and may read or change ``tensor.grad``.
+        It runs during the backward walk as soon as every use of the leaf in the graph has sent its
+        gradient (so later layers' parameters are done while earlier layers are still being
+        differentiated: what data-parallel training uses to start communication early). A leaf that
+        also has ``register_hook`` hooks, or that some use leaves without a gradient, gets it at the end
+        of the walk. Not run by ``cr.autograd.grad`` (which accumulates nothing).
+        """
+        if not callable(hook):
+            raise ArgumentTypeError(
+                f"register_post_accumulate_grad_hook: expected a function, got {type(hook).__name__}"
+            )
+        if self._edge is not None:
+            raise GraphError(
+                "register_post_accumulate_grad_hook: only a leaf accumulates a gradient into .grad; this tensor "
+                "was made by an operation (use register_hook for an intermediate tensor)"
+            )
+        if not self._requires_grad:
+            raise GraphError(
+                "register_post_accumulate_grad_hook: the tensor does not require grad, so no gradient will reach it"
+            )
+        hooks = self._post_hooks
+        if hooks is None:
+            hooks = self._post_hooks = []
+        hooks.append(hook)
+        _autograd.note_post_hooks(self)
+        return HookHandle(self, "post", hook)
 
     def zero_grad(self) -> None:
         self.grad = None

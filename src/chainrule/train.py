@@ -11,6 +11,19 @@ temporary ``.checkpoint.npz.XXXXXXXX.tmp`` beside it; a Trainer created with
 that ``checkpoint_dir`` removes such files (:func:`chainrule.io.remove_stale_temps`:
 only that exact pattern, in that directory), since a run starting again in its
 directory is the only one writing there.
+
+**On several processes** (started by ``mpiexec -n N``, or ``chainrule train ... --nproc N``; see
+:mod:`chainrule.distributed`), ``fit`` trains data-parallel: the model is wrapped in
+:class:`~chainrule.distributed.DistributedDataParallel` (rank 0's weights everywhere, gradients averaged
+during backward); training data given as arrays, a Dataset or a DataLoader without a sampler is split
+among the ranks with a :class:`~chainrule.distributed.DistributedSampler` (``batch_size`` is per rank, so
+the global batch is N times it; shuffled with ``seed``, 0 when None, and ``set_epoch`` at every epoch);
+the epoch's training loss and metrics are reduced over the ranks (sums of value x count, and counts); the
+validation data is evaluated whole on every rank, so every rank has the same history and callbacks take
+the same decisions (early stopping ends all ranks together). Only rank 0 prints, shows progress and
+writes the checkpoint (the others wait for it at a barrier); ``resume`` has every rank read it (so the
+checkpoint directory must be visible to all, as on a cluster's shared file system). An error on any rank
+ends the whole job (``MPI_Abort``) after printing it, instead of leaving the other ranks waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import checks, creation, io
+from . import checks, creation, distributed, io
 from .data import DataLoader, Dataset, TensorDataset
 from .errors import ArgumentError, ArgumentTypeError, ChainruleError, NotFoundError
 from .nn.module import Module
@@ -271,6 +284,21 @@ def _as_loader(data, batch_size, shuffle, seed, what, owner="fit"):
     )
 
 
+def _shard(loader: DataLoader, seed) -> DataLoader:
+    """In a world of more than one: ``loader`` over this rank's shard (a DistributedSampler, shuffled when the
+    loader shuffles); a loader that already has a sampler is the user's choice and is kept."""
+    if distributed.world_size() == 1 or loader is None or getattr(loader, "sampler", None) is not None:
+        return loader
+    sampler = distributed.DistributedSampler(loader.dataset, shuffle=loader.shuffle, seed=0 if seed is None else seed)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        drop_last=loader.drop_last,
+        collate_fn=loader.collate_fn,
+        sampler=sampler,
+    )
+
+
 def _progress(total, desc, enabled):
     if not enabled:
         return None
@@ -415,18 +443,22 @@ class Trainer:
     ):
         if seed is not None:
             creation.manual_seed(seed)
+        self.world = distributed.world_size()
+        self.is_main = distributed.is_main()
+        if self.world > 1 and not isinstance(model, distributed.DistributedDataParallel):
+            model = distributed.DistributedDataParallel(model)
         self.model, self.loss_fn, self.optimizer, self.scheduler = model, loss_fn, optimizer, scheduler
-        self.train_loader = _as_loader(train, batch_size, True, seed, "train")
+        self.train_loader = _shard(_as_loader(train, batch_size, True, seed, "train"), seed)
         self.val_loader = _as_loader(val, 1024 if batch_size is None else batch_size, False, None, "val")
         self.metrics = metrics
         self.metric_fns = _metric_fns(metrics, loss_fn)
         self.callbacks = list(callbacks or ())
         self.history = History()
         self.checkpoint_path = os.path.join(checkpoint_dir, CHECKPOINT_NAME) if checkpoint_dir else None
-        self.progress = sys.stderr.isatty() if progress is None else progress
-        self.verbose = verbose
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.is_main
+        self.verbose = verbose and self.is_main
         self.log = log or print
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and self.is_main:
             # a run killed while writing its checkpoint left the temporary file behind; this run, starting
             # in the same directory, is its only writer, so a file of that pattern there is stale
             removed = io.remove_stale_temps(self.checkpoint_path)
@@ -461,6 +493,14 @@ class Trainer:
                     break
             for cb in self.callbacks:
                 cb.on_train_end(self)
+        except BaseException:
+            if self.world > 1:  # the other ranks may be waiting in a collective call: end them all
+                import traceback
+
+                sys.stderr.write(f"fit: rank {distributed.rank()} of {self.world} failed; ending every rank\n")
+                traceback.print_exc()
+                distributed.abort(1)
+            raise
         finally:
             if self._diag is not None:
                 self._diag.close()
@@ -500,6 +540,9 @@ class Trainer:
         total, n = 0.0, 0
         sums = dict.fromkeys(self.metric_fns, 0.0)
         bar = _progress(len(self.train_loader), f"epoch {epoch}/{self.epochs}", self.progress)
+        set_epoch = getattr(getattr(self.train_loader, "sampler", None), "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(epoch)
         if self._diag is not None:
             self._diag.begin_epoch()
         for xb, yb in self.train_loader:
@@ -514,6 +557,11 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
         if bar is not None:
             bar.close()
+        if self.world > 1:  # the epoch's sums and counts over every rank
+            sums_all = np.array([total, n, *sums.values()], np.float64)
+            distributed.all_reduce(sums_all, "sum")
+            total, n = float(sums_all[0]), int(sums_all[1])
+            sums = dict(zip(sums, map(float, sums_all[2:])))
         row = {"epoch": epoch, "loss": total / max(n, 1)}
         row.update({name: s / max(n, 1) for name, s in sums.items()})
         return row
@@ -530,6 +578,9 @@ class Trainer:
                 "the first NaN with `with cr.detect_anomaly(): ...`"
             )
         loss.backward()
+        finish = getattr(self.model, "finish_gradient_sync", None)
+        if finish is not None:  # DistributedDataParallel: the averaged gradients are all in .grad
+            finish()
         if self._diag is not None:
             self._diag.before_step()
         self.optimizer.step()
@@ -574,7 +625,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path=None) -> None:
-        """Write everything that decides what happens next to ``path`` (default: the checkpoint_dir's), atomically."""
+        """Write everything that decides what happens next to ``path`` (default: the checkpoint_dir's), atomically.
+
+        On several ranks only rank 0 writes (every rank holds the same state); the others wait for it."""
+        if not self.is_main:
+            distributed.barrier()
+            return
         state = {
             "epoch": self.epoch,
             "stopped": bool(self.stop),
@@ -587,7 +643,11 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": {"epochs": _finite(self.history.epochs, keep_nan=True)},
         }
-        io.save(state, self._path(path))
+        try:
+            io.save(state, self._path(path))
+        finally:
+            if self.world > 1:
+                distributed.barrier()
 
     def restore(self, path=None) -> int:
         """Bring back the run saved in ``path`` (default: the checkpoint_dir's); returns the epochs it had done.

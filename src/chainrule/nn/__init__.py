@@ -47,7 +47,7 @@ from .layers import (
 )
 from .layers_more import Bilinear, Embedding, LayerNorm, Unflatten
 from .module import Module, Parameter
-from .norm import BatchNorm2d, GroupNorm  # (issue 12)
+from .norm import BatchNorm2d, GroupNorm, SyncBatchNorm  # (issue 12; SyncBatchNorm: issue 14)
 from .pool import (  # (issue 12)
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -127,6 +127,7 @@ __all__ = [
     # pooling, normalisation, resampling (issue 12)
     "BatchNorm2d",
     "GroupNorm",
+    "SyncBatchNorm",
     "MaxPool1d",
     "MaxPool2d",
     "AvgPool1d",
