@@ -108,17 +108,63 @@ def _forward_pass(X, coefs, intercepts, activation: str, out_activation: str) ->
 
 
 # ---------------------------------------------------------------------- the output layer and the loss
-class OutputLoss(Function):
-    """scikit-learn's output activation and loss as one graph node, on the last layer's pre-activations z.
+def output_loss(kind: str, z: np.ndarray, y: np.ndarray, sample_weight, weight_sum: float):
+    """scikit-learn's output activation and loss on the last layer's pre-activations ``z``.
 
-    ``out_activation`` is ``"softmax"`` (log loss), ``"logistic"`` (binary log loss per output),
-    ``"identity"`` (half squared error) or ``"exp"`` (half Poisson deviance): each the canonical link
-    of its loss, so the gradient with respect to z is ``(activation(z) - y) * w / sum(w)``, the
-    ``delta`` scikit-learn backpropagates. The node's value is the loss that gradient belongs to; the
-    loss scikit-learn reports (``reported``: log losses with probabilities clipped to [eps, 1 - eps],
-    the squared error averaged over the outputs as well, the deviance with its constant terms) is kept
-    on the node for ``loss_curve_``.
+    ``kind`` (``out_activation_``) is ``"softmax"`` (log loss), ``"logistic"`` (binary log loss per
+    output), ``"identity"`` (half squared error) or ``"exp"`` (half Poisson deviance): each the
+    canonical link of its loss, so the gradient with respect to z is
+    ``delta = (activation(z) - y) * w / sum(w)``, the delta scikit-learn backpropagates. Returns
+    ``(value, reported, delta)``: the loss that gradient belongs to, the loss scikit-learn reports
+    (log losses with probabilities clipped to [eps, 1 - eps], the squared error averaged over the
+    outputs as well, the deviance with its constant terms), and delta.
     """
+    p = np.array(z, copy=True)
+    if p.dtype == np.float32 and kind != "identity":
+        # Keep the probabilities (and exp's output) above float32's smallest normal number: arithmetic on
+        # subnormal numbers is many times slower on x86 CPUs, and a trained softmax makes many of them.
+        # (The change, below exp(-70) = 4e-31, is invisible in the loss and its gradient.)
+        if kind == "softmax":
+            p -= np.ascontiguousarray(p.T).max(axis=0)[:, None]
+            np.maximum(p, -70.0, out=p)
+            np.exp(p, out=p)
+            p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
+        else:
+            np.clip(p, -70.0, 70.0, out=p)
+            _activate(kind, p)
+    else:
+        _activate(kind, p)
+    delta = p - y
+    if sample_weight is not None:
+        delta *= sample_weight[:, None]
+    delta *= np.asarray(1.0 / weight_sum, z.dtype)
+
+    def mean(per):  # the sum over outputs of the (weighted) mean over samples, in float64
+        if sample_weight is None:
+            return float(per.sum(dtype=np.float64)) / per.shape[0]
+        return float((per * sample_weight[:, None]).sum(dtype=np.float64)) / weight_sum
+
+    if kind == "softmax":  # y is one-hot: the sum of xlogy(y, p) over a row is log p of the true class
+        eps = np.finfo(p.dtype).eps
+        value = reported = -mean(np.log(np.clip(np.einsum("ij,ij->i", p, y), eps, 1 - eps))[:, None])
+    elif kind == "logistic":  # y is 0 or 1: xlogy(y, p) + xlogy(1 - y, 1 - p) is log p or log(1 - p)
+        eps = np.finfo(p.dtype).eps
+        q = np.clip(p, eps, 1 - eps)
+        value = reported = -mean(np.log(np.where(y > 0.5, q, 1 - q)))
+    elif kind == "identity":
+        r = p - y
+        value = 0.5 * mean(r * r)
+        reported = value / y.shape[1]  # scikit-learn's figure is also averaged over the outputs
+    else:  # exp: half Poisson deviance; the gradient's loss leaves out terms constant in z
+        reported = mean(xlogy(y, y / p) - y + p)
+        value = mean(p - y * z)
+    return value, reported, delta
+
+
+class OutputLoss(Function):
+    """:func:`output_loss` as one graph node: its value is the loss, its backward ``delta * dout``;
+    scikit-learn's figure of the loss is kept on the node as ``reported`` (read it before backward,
+    which frees the node)."""
 
     formula = "L = loss(y, out_activation(z)) (scikit-learn's MLP loss)"
     derivative = "dL/dz = (out_activation(z) - y) * sample_weight / sum(sample_weight)"
@@ -132,50 +178,10 @@ class OutputLoss(Function):
         self.delta = None
 
     def forward(self, z):
-        y, sw, kind = self.y, self.sample_weight, self.out_activation
-        p = np.array(z, copy=True)
-        if p.dtype == np.float32 and kind != "identity":
-            # Keep the probabilities (and exp's output) above float32's smallest normal number: arithmetic on
-            # subnormal numbers is many times slower on x86 CPUs, and a trained softmax makes many of them.
-            # (The change, below exp(-70) = 4e-31, is invisible in the loss and its gradient.)
-            if kind == "softmax":
-                p -= np.ascontiguousarray(p.T).max(axis=0)[:, None]
-                np.maximum(p, -70.0, out=p)
-                np.exp(p, out=p)
-                p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
-            else:
-                np.clip(p, -70.0, 70.0, out=p)
-                _activate(kind, p)
-        else:
-            _activate(kind, p)
-        delta = p - y
-        if sw is not None:
-            delta *= sw[:, None]
-        delta *= np.asarray(1.0 / self.weight_sum, z.dtype)
-        self.delta = delta
-        if kind == "softmax":  # y is one-hot: the sum of xlogy(y, p) over a row is log p of the true class
-            eps = np.finfo(p.dtype).eps
-            per = np.log(np.clip(np.einsum("ij,ij->i", p, y), eps, 1 - eps))
-            value = reported = -self._mean(per[:, None])
-        elif kind == "logistic":  # y is 0 or 1: xlogy(y, p) + xlogy(1 - y, 1 - p) is log p or log(1 - p)
-            eps = np.finfo(p.dtype).eps
-            q = np.clip(p, eps, 1 - eps)
-            value = reported = -self._mean(np.log(np.where(y > 0.5, q, 1 - q)))
-        elif kind == "identity":
-            r = p - y
-            value = 0.5 * self._mean(r * r)
-            reported = value / y.shape[1]  # scikit-learn's figure is also averaged over the outputs
-        else:  # exp: half Poisson deviance; the gradient's loss leaves out terms constant in z
-            reported = self._mean(xlogy(y, y / p) - y + p)
-            value = self._mean(p - y * z)
-        self.reported = float(reported)
+        value, self.reported, self.delta = output_loss(
+            self.out_activation, z, self.y, self.sample_weight, self.weight_sum
+        )
         return np.asarray(value, dtype=z.dtype)
-
-    def _mean(self, per: np.ndarray) -> float:
-        """The sum over outputs of the (weighted) mean over samples, in float64."""
-        if self.sample_weight is None:
-            return float(per.sum(dtype=np.float64)) / per.shape[0]
-        return float((per * self.sample_weight[:, None]).sum(dtype=np.float64)) / self.weight_sum
 
     def backward(self, dout):
         return self.delta * dout
@@ -320,6 +326,7 @@ class _BaseMLP(BaseEstimator):
             self.intercepts_.append(intercept)
         self._module = None
         self._optimizer = None
+        self._flat = None
         self._best_params = None  # early stopping's best weights; None: the initial ones
         if self.solver in _STOCHASTIC:
             self.loss_curve_ = []
@@ -367,16 +374,36 @@ class _BaseMLP(BaseEstimator):
             )
         return self
 
-    def _make_optimizer(self, weights, biases):
-        groups = [{"params": weights}, {"params": biases, "weight_decay": 0.0}]
+    def _make_optimizer(self, params):
+        """The optimizer, over one flat Parameter that holds every weight and bias (see ``_bind_flat``)."""
+        n = sum(p.data.size for p in params)
+        self._flat = nn.Parameter(np.zeros(n, params[0].data.dtype))
+        self._flat.grad = from_numpy(np.zeros(n, params[0].data.dtype))
         if self.solver == "sgd":
             return SGD(
-                groups,
+                [self._flat],
                 lr=self.learning_rate_init,
                 momentum=self.momentum,
                 nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
             )
-        return Adam(groups, lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+        return Adam([self._flat], lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+
+    def _bind_flat(self, params) -> list:
+        """Make every parameter's array a view of the flat Parameter the optimizer updates (one update of
+        one array per step instead of one per weight and bias: the per-array overhead counts on small
+        networks); return the matching views of the flat gradient. After unpickling (which copies views)
+        the values are copied back into the flat array."""
+        flat, grad = self._flat.data, self._flat.grad.data
+        grads, offset = [], 0
+        for p in params:
+            n = p.data.size
+            seg = flat[offset : offset + n].reshape(p.data.shape)
+            if p.data.base is not flat or not np.shares_memory(p.data, seg):
+                seg[...] = p.data
+                p.data = seg
+            grads.append(grad[offset : offset + n].reshape(p.data.shape))
+            offset += n
+        return grads
 
     def _set_lr(self, lr: float) -> None:
         """Change SGD's learning rate as scikit-learn does: its velocity already holds lr * gradient,
@@ -414,10 +441,13 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, X, y, sample_weight, incremental):
         lins = self._linears()
         weights, biases = [lin.weight for lin in lins], [lin.bias for lin in lins]
+        params = weights + biases
         if not incremental or self._optimizer is None:
-            self._optimizer = self._make_optimizer(weights, biases)
+            self._optimizer = self._make_optimizer(params)
             self._n_steps = 0
         opt = self._optimizer
+        grads = self._bind_flat(params)
+        n_weights = len(weights)
         self._incremental = incremental
         X_train, y_train, sw_train, X_val, y_val, sw_val = self._split(X, y, sample_weight)
         if self.early_stopping and self._best_params is None:
@@ -455,20 +485,24 @@ class _BaseMLP(BaseEstimator):
                     wsum = (batch.stop - batch.start) if swb is None else float(swb.sum())
                     if not wsum:  # every weight of the batch is zero: nothing to learn from it
                         continue
-                    opt.param_groups[0]["weight_decay"] = alpha / wsum  # scikit-learn's L2: alpha * W / n
                     if adam:  # scikit-learn's Adam adds epsilon to sqrt(v), not to sqrt(v / (1 - beta_2^t))
                         self._n_steps += 1
-                        eps = self.epsilon / math.sqrt(1.0 - self.beta_2**self._n_steps)
-                        opt.param_groups[0]["eps"] = opt.param_groups[1]["eps"] = eps
-                    node = OutputLoss(self.out_activation_, y_train[idx], swb, wsum)
-                    loss = node(self._module(from_numpy(np.ascontiguousarray(Xb))))
-                    reported = node.reported  # read before backward, which frees the node
+                        opt.param_groups[0]["eps"] = self.epsilon / math.sqrt(1.0 - self.beta_2**self._n_steps)
+                    out = self._module(from_numpy(np.ascontiguousarray(Xb)))
+                    _, reported, delta = output_loss(self.out_activation_, out.data, y_train[idx], swb, wsum)
                     penalty = 0.0
                     if alpha:
                         penalty = 0.5 * alpha * sum(float(np.dot(w.data.ravel(), w.data.ravel())) for w in weights)
                         penalty /= wsum
-                    opt.zero_grad()
-                    loss.backward()
+                    out.backward(from_numpy(delta))  # the loss's gradient with respect to the logits
+                    decay = alpha / wsum  # scikit-learn's L2 term of the gradient: alpha * W / n, weights only
+                    for k, (p, g) in enumerate(zip(params, grads)):
+                        if k < n_weights and decay:
+                            np.multiply(p.data, decay, out=g)
+                            g += p.grad.data
+                        else:
+                            np.copyto(g, p.grad.data)
+                        p.grad = None
                     opt.step()
                     accumulated += (reported + penalty) * (batch.stop - batch.start)
                 self.n_iter_ += 1
