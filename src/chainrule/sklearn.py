@@ -462,7 +462,7 @@ class _BaseMLP(BaseEstimator):
                     f"{type(self).__name__}: batch_size={self.batch_size} is larger than the number of samples "
                     f"({n_samples}); it is clipped to {n_samples}",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         adam = self.solver == "adam"
@@ -530,10 +530,10 @@ class _BaseMLP(BaseEstimator):
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                         "hasn't converged yet.",
                         ConvergenceWarning,
-                        stacklevel=3,
+                        stacklevel=4,
                     )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=4)
         if self.early_stopping:  # the best weights seen on the validation set
             for p, best in zip(weights + biases, self._best_params):
                 p.data[...] = best
@@ -617,7 +617,7 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s): the limit {limit} was reached. "
                 "Increase max_iter (or max_fun), or scale the data (e.g. StandardScaler).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if self.verbose:
             print(f"L-BFGS: {self.n_iter_} iterations, {state['func_evals']} evaluations, loss = {self.loss_:.8f}")
