@@ -12,9 +12,11 @@ mini-batch, its Adam and SGD rules and learning-rate schedules, its stopping rul
 They work in ``Pipeline``, ``GridSearchCV`` and ``cross_val_score``, pass scikit-learn's
 estimator checks and pickle.
 
-What differs is where the time goes: each mini-batch step is a chainrule graph (``nn.Linear``
-layers and the activation's module, one node for the output activation and the loss) walked
-backward, and the update is chainrule's in-place Adam or SGD kernel. By default the network
+What differs is where the time goes: each mini-batch step runs the network, an ``nn.Sequential``
+of ``nn.Linear`` layers and the activation's module, records its graph, and walks it backward
+from the loss's gradient with respect to the logits (:func:`output_loss`, scikit-learn's
+``delta``); the update is chainrule's in-place Adam or SGD kernel, run once per step over one flat
+Parameter of which every weight and bias is a view. By default the network
 is trained in float32 (``dtype="float32"``, a parameter scikit-learn's estimators do not have),
 which halves the work of every matrix product; ``coefs_`` and ``intercepts_`` are then returned
 in the dtype of the training data (float64 for float64 ``X``, as scikit-learn does), and
