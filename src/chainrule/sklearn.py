@@ -449,7 +449,8 @@ class _BaseMLP(BaseEstimator):
             self._n_steps = 0
         opt = self._optimizer
         grads = self._bind_flat(params)
-        n_weights = len(weights)
+        n_w = sum(w.data.size for w in weights)  # the weights come first in the flat arrays, then the biases
+        flat_w, flat_gw = self._flat.data[:n_w], self._flat.grad.data[:n_w]
         self._incremental = incremental
         X_train, y_train, sw_train, X_val, y_val, sw_val = self._split(X, y, sample_weight)
         if self.early_stopping and self._best_params is None:
@@ -481,8 +482,7 @@ class _BaseMLP(BaseEstimator):
                 for batch in gen_batches(n_samples, batch_size):
                     idx = sample_idx[batch] if self.shuffle else batch
                     Xb = X_train[idx]
-                    if sparse:
-                        Xb = Xb.toarray()
+                    Xb = Xb.toarray() if sparse else np.ascontiguousarray(Xb)
                     swb = None if sw_train is None else sw_train[idx]
                     wsum = (batch.stop - batch.start) if swb is None else float(swb.sum())
                     if not wsum:  # every weight of the batch is zero: nothing to learn from it
@@ -490,20 +490,22 @@ class _BaseMLP(BaseEstimator):
                     if adam:  # scikit-learn's Adam adds epsilon to sqrt(v), not to sqrt(v / (1 - beta_2^t))
                         self._n_steps += 1
                         opt.param_groups[0]["eps"] = self.epsilon / math.sqrt(1.0 - self.beta_2**self._n_steps)
-                    out = self._module(from_numpy(np.ascontiguousarray(Xb)))
+                    out = self._module(from_numpy(Xb))
                     _, reported, delta = output_loss(self.out_activation_, out.data, y_train[idx], swb, wsum)
-                    penalty = 0.0
-                    if alpha:
-                        penalty = 0.5 * alpha * sum(float(np.dot(w.data.ravel(), w.data.ravel())) for w in weights)
-                        penalty /= wsum
+                    # scikit-learn's L2 penalty, alpha / 2 * ||W||^2 / n, and its gradient alpha * W / n (weights only)
+                    penalty = 0.5 * alpha * float(np.dot(flat_w, flat_w)) / wsum if alpha else 0.0
                     out.backward(from_numpy(delta))  # the loss's gradient with respect to the logits
-                    decay = alpha / wsum  # scikit-learn's L2 term of the gradient: alpha * W / n, weights only
-                    for k, (p, g) in enumerate(zip(params, grads)):
-                        if k < n_weights and decay:
-                            np.multiply(p.data, decay, out=g)
+                    if alpha:
+                        np.multiply(flat_w, alpha / wsum, out=flat_gw)
+                        for p, g in zip(weights, grads):
                             g += p.grad.data
-                        else:
+                            p.grad = None
+                    else:
+                        for p, g in zip(weights, grads):
                             np.copyto(g, p.grad.data)
+                            p.grad = None
+                    for p, g in zip(biases, grads[len(weights) :]):
+                        np.copyto(g, p.grad.data)
                         p.grad = None
                     opt.step()
                     accumulated += (reported + penalty) * (batch.stop - batch.start)
