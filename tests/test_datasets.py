@@ -372,7 +372,7 @@ def test_interrupted_download_leaves_nothing(server, isolated, tmp_path):
     main = threading.main_thread().ident
 
     def interrupt():
-        if server.stalled.wait(10):
+        if server.stalled.wait(60):  # generous: a loaded machine may be slow to reach the body
             time.sleep(0.2)  # let the reader block on the rest of the body
             signal.pthread_kill(main, signal.SIGINT)
 
