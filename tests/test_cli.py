@@ -447,3 +447,39 @@ def test_train_refuses_a_cnn_on_plain_features(tmp_path, capsys):
     assert main(["train", "--dataset", "xor", "--model", "cnn", "--out", str(tmp_path / "x"), "--quiet"]) != 0
     err = capsys.readouterr().err
     assert "needs data with a structure" in err and "use model 'mlp'" in err
+
+
+def test_bare_command_prints_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: chainrule") and "train" in out and "sweep" in out and "export" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"chainrule {cr.__version__}"
+
+
+def test_help_states_every_default():
+    """Each option that takes a value says its default in --help (or is required): the text of the ones
+    whose default depends on the model and data set says so; the others get "(default: X)" added."""
+    import argparse
+
+    from chainrule.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, sub in commands.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or action.nargs == 0 or action.required:
+                continue
+            shown = sub._get_formatter()._get_help_string(action) % vars(action)
+            if "default" not in shown and "required" not in shown:
+                missing.append(f"{name} {action.option_strings[0]}")
+            assert " ".join(shown.split()[:3]) in " ".join(text.split())  # the formatted help is what --help shows
+    assert missing == []
+    assert "(default: 1)" in " ".join(commands["train"].format_help().split())  # --nproc's, added by the formatter

@@ -23,10 +23,30 @@ from .runs import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, SCHEDULERS
 
 EXAMPLES = ("shopping", "neuron", "seed003")  # chainrule.explain.EXAMPLES (a test keeps the two equal)
 GRAPH_FORMATS = ("dot", "gv", "svg", "png", "pdf")
+DATA_ROOT_HELP = (
+    "where to find or cache downloaded data sets (default: Debian's dataset-fashion-mnist directory when "
+    "installed, then $CHAINRULE_DATA or ~/.cache/chainrule)"
+)
+
+
+class _Help(argparse.HelpFormatter):
+    """Help that states each option's default: "(default: X)" after the text, unless the text already says
+    it or there is none to state (flags, and options whose default is chosen per model and data set, which
+    their text describes)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument gives one line on stderr and exit status 2."""
+    """argparse, but a bad argument gives one line on stderr and exit status 2, and help states defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -98,10 +118,16 @@ def _graph_file(s):
     return s
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="chainrule", description="Backpropagation you can see, at the speed of BLAS.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
 
     t = sub.add_parser(
         "train",
@@ -115,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="start from the settings of a config.json (a run's, or a sweep's best_config.json); "
-        "flags given override them",
+        "flags given override them (default: none)",
     )
     t.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
     t.add_argument("--hidden", type=_hidden, default=None, help="hidden layer sizes, e.g. 512,512 (default 128)")
@@ -159,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace the run already in --out (its files are removed first)"
     )
     t.add_argument("--plot", action="store_true", help="also record per-layer diagnostics and plot them")
-    t.add_argument("--data-root", default=None, help="where to find or cache downloaded data sets")
+    t.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch table")
     t.add_argument(
         "--nproc",
@@ -173,15 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="re-load a trained model and score it on the test split")
     e.add_argument("dir", help="a directory written by 'chainrule train'")
-    e.add_argument("--data-root", default=None)
+    e.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
 
     x = sub.add_parser("explain", help="write out a gradient as its chain of local derivatives")
     x.add_argument("example", nargs="?", default=None, choices=EXAMPLES, help="shopping, neuron or seed003")
-    x.add_argument("--format", choices=("text", "markdown", "html"), default="text")
-    x.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
-    x.add_argument("--model", default=None, help="a directory written by 'chainrule train'")
+    x.add_argument("--format", choices=("text", "markdown", "html"), default="text", help="how the trace is written")
+    x.add_argument("--output", "-o", default=None, help="write to this file (default: standard output)")
+    x.add_argument(
+        "--model", default=None, help="a directory written by 'chainrule train' (default: none; name an example)"
+    )
     x.add_argument("--sample", type=_nonnegative_int, default=0, help="with --model: which test sample (default 0)")
-    x.add_argument("--data-root", default=None)
+    x.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
 
     o = sub.add_parser(
         "export",
@@ -212,7 +240,12 @@ def _add_sweep_parser(sub) -> None:
     w.add_argument("--dataset", choices=DATASETS, default=None, help="the data (required unless --join)")
     w.add_argument("--trials", type=_positive_int, default=None, help="trials in the study (default 20)")
     w.add_argument(
-        "--param", type=_sweep_param, action="append", default=None, metavar="NAME=KIND:...", help="a setting to vary"
+        "--param",
+        type=_sweep_param,
+        action="append",
+        default=None,
+        metavar="NAME=KIND:...",
+        help="a setting to vary (repeatable; default: none)",
     )
     w.add_argument(
         "--workers",
@@ -229,14 +262,26 @@ def _add_sweep_parser(sub) -> None:
         "(default OUT/study.journal)",
     )
     w.add_argument("--study", default=None, metavar="NAME", help="the study's name (default: the --out folder's)")
-    w.add_argument("--join", default=None, metavar="URL", help="work on the study NAME in URL (started elsewhere)")
+    w.add_argument(
+        "--join",
+        default=None,
+        metavar="URL",
+        help="work on the study NAME in URL (started elsewhere; default: none, a new sweep)",
+    )
     w.add_argument("--model", choices=MODELS, default=None, help="the network (default mlp)")
     w.add_argument("--epochs", type=_positive_int, default=None, help="epochs per trial (default per model and data)")
-    w.add_argument("--metric", choices=("val_accuracy", "val_loss", "accuracy", "loss"), default=None)
+    w.add_argument(
+        "--metric",
+        choices=("val_accuracy", "val_loss", "accuracy", "loss"),
+        default=None,
+        help="what each epoch reports to the pruner and what the best trial is chosen by (default val_accuracy)",
+    )
     w.add_argument("--pruner", type=_pruner, default=None, help="median (default), none, or threshold:X")
     w.add_argument("--warmup-epochs", type=_positive_int, default=None, help="no pruning before this epoch (default 1)")
-    w.add_argument("--seed", type=_nonnegative_int, default=None, help="every trial's seed, and the sampler's")
-    w.add_argument("--data-root", default=None)
+    w.add_argument(
+        "--seed", type=_nonnegative_int, default=None, help="every trial's seed, and the sampler's (default 0)"
+    )
+    w.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     w.add_argument("--quiet", action="store_true", help="no line per trial")
     w.add_argument("--worker-index", type=_nonnegative_int, default=None, help=argparse.SUPPRESS)
     w.add_argument("--no-results", action="store_true", help=argparse.SUPPRESS)
@@ -568,6 +613,9 @@ def cmd_graph(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare 'chainrule': what it can do
+        parser.print_help()
+        return 0
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
