@@ -483,3 +483,16 @@ def test_help_states_every_default():
             assert " ".join(shown.split()[:3]) in " ".join(text.split())  # the formatted help is what --help shows
     assert missing == []
     assert "(default: 1)" in " ".join(commands["train"].format_help().split())  # --nproc's, added by the formatter
+
+
+@pytest.mark.parametrize(("dataset", "at_least"), [("xor", 1.0), ("spiral", 0.99)])
+def test_the_default_command_learns_the_toy_data_sets(dataset, at_least, tmp_path, capsys):
+    """``chainrule train --dataset xor`` (and spiral) with every other setting left to its default."""
+    assert main(["train", "--dataset", dataset, "--out", str(tmp_path / dataset), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    accuracy = float(text.split("test accuracy ")[1].split("%")[0]) / 100
+    assert accuracy >= at_least, text
+    # scored again, independently of the training process
+    assert main(["evaluate", str(tmp_path / dataset)]) == 0
+    again = float(capsys.readouterr().out.split("test accuracy ")[1].split("%")[0]) / 100
+    assert again == pytest.approx(accuracy, abs=1e-4)

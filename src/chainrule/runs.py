@@ -364,7 +364,11 @@ def model_defaults(model: str, dataset: str) -> dict:
         "dropout": 0.0,
         "batch_norm": False,
     }
-    if model == "cnn":
+    if model == "mlp" and dataset == "xor":  # 4 samples: one step an epoch, so more epochs, larger steps
+        base.update(lr=1e-2, epochs=50)
+    elif model == "mlp" and dataset == "spiral":  # 480 samples: smaller batches, larger steps
+        base.update(lr=1e-2, batch_size=32, epochs=100)
+    elif model == "cnn":
         if dataset == "mnist1d":
             base.update(channels=[32, 32, 32], hidden=[], lr=1e-2, batch_size=100, epochs=100, scheduler="cosine")
         else:
