@@ -496,3 +496,33 @@ def test_the_default_command_learns_the_toy_data_sets(dataset, at_least, tmp_pat
     assert main(["evaluate", str(tmp_path / dataset)]) == 0
     again = float(capsys.readouterr().out.split("test accuracy ")[1].split("%")[0]) / 100
     assert again == pytest.approx(accuracy, abs=1e-4)
+
+
+def test_resume_reads_the_settings_from_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = ["train", "--dataset", "xor", "--hidden", "8", "--lr", "0.05", "--epochs", "2", "--out", str(out)]
+    assert main(first + ["--quiet"]) == 0
+    capsys.readouterr()
+    # no --dataset, --hidden or --lr: they come from the run's config.json
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "2-8-2 MLP" in text and "lr 0.05" in text
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())["epochs"]] == [1, 2, 3, 4]
+    # a flag that disagrees with the run is refused, as before
+    assert main(["train", "--resume", "--out", str(out), "--lr", "0.5"]) == 1
+    assert "different lr (0.05 there, 0.5 now)" in capsys.readouterr().err
+    # --resume on a directory with no run, and no --dataset: says so
+    assert main(["train", "--resume", "--out", str(tmp_path / "none")]) == 1
+    assert f"--resume found no run in {tmp_path / 'none'}" in capsys.readouterr().err
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    before = json.loads((out / "history.json").read_text())["epochs"]
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"the run in {out} has already trained all its 2 epochs; nothing left to train" in text
+    assert "epoch      loss" not in text  # no empty table
+    assert json.loads((out / "history.json").read_text())["epochs"] == before

@@ -324,7 +324,8 @@ def _base_config(args) -> dict | None:
             raise ArgumentError(f"--config {args.config}: no such file; give a config.json or best_config.json")
     if args.dataset is None:
         if base is None:
-            raise ArgumentError("give --dataset (or --config FILE with the settings of a run)")
+            where = f"; --resume found no run in {args.out} (no config.json)" if args.resume and args.out else ""
+            raise ArgumentError(f"give --dataset (or --config FILE with the settings of a run){where}")
         args.dataset = base["dataset"]
     if args.seed is None:
         args.seed = 0 if base is None else base["seed"]
@@ -434,6 +435,22 @@ def _launch(argv: list[str], nproc: int) -> int:
     return subprocess.run(cmd, env=env).returncode
 
 
+def _resumed_settings(args) -> dict | None:
+    """With ``--resume --out DIR`` and no ``--config``: the settings of the run in DIR (None if it has none),
+    so that they need not be typed again; flags given must agree with them (``runs.check_resume``)."""
+    from .runs import saved_config
+
+    if not args.resume or args.config is not None or args.out is None:
+        return None
+    saved = saved_config(args.out)
+    if saved is None:
+        return None
+    base = saved.to_dict()
+    args.dataset = base["dataset"] if args.dataset is None else args.dataset
+    args.seed = base["seed"] if args.seed is None else args.seed
+    return base
+
+
 def cmd_train(args) -> int:
     from . import runs
     from .distributed import is_main, launched_size
@@ -441,7 +458,7 @@ def cmd_train(args) -> int:
     if args.nproc > 1 and launched_size() == 1:
         return _launch(args.argv, args.nproc)
     quiet = args.quiet or not is_main()  # on several ranks, rank 0 prints
-    base = _base_config(args)
+    base = _resumed_settings(args) or _base_config(args)
     out = os.path.join("runs", args.dataset) if args.out is None else args.out
     replaced = _existing_run(out, args.resume, args.overwrite)
     data = runs.load_dataset(args.dataset, args.seed, args.data_root)
@@ -454,10 +471,16 @@ def cmd_train(args) -> int:
     if is_main():
         for name in replaced:  # only now that the new run is built: a run that cannot start loses nothing
             os.remove(os.path.join(out, name))
-    if not quiet:
+    finished = runs.finished_run(out, config.epochs) if args.resume else None
+    if finished is not None and is_main():
+        print(
+            f"chainrule train: the run in {out} has already {finished}; nothing left to train (a larger "
+            "--epochs trains it further, where its schedule allows)"
+        )
+    elif not quiet:
         _print_header(config, data, run.model.num_parameters())
     history = run.train(
-        callbacks=[_table(quiet)],
+        callbacks=[_table(quiet or finished is not None)],
         resume=args.resume,
         progress=False if quiet else None,
         diagnostics=args.plot,
@@ -619,7 +642,7 @@ def main(argv=None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "explain" and args.example is None and args.model is None:
         parser.error("explain: name an example (shopping, neuron, seed003) or give --model DIR")
-    if args.command == "train" and args.dataset is None and args.config is None:
+    if args.command == "train" and args.dataset is None and args.config is None and not (args.resume and args.out):
         parser.error("the following arguments are required: --dataset (or --config FILE)")
     if args.command == "sweep" and _sweep_usage_error(args):
         parser.error(_sweep_usage_error(args))

@@ -46,6 +46,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
     "CONFIG_NAME",
+    "finished_run",
 ]
 
 DATASETS = ("xor", "spiral", "digits", "mnist1d", "fashion-mnist")
@@ -547,6 +548,24 @@ def _checkpoint_settings(directory: str, saved: RunConfig) -> dict:
     if "momentum" in group:
         out["momentum"] = float(group["momentum"])
     return out
+
+
+def finished_run(directory: str, epochs: int) -> str | None:
+    """What the run in ``directory`` has done, when its checkpoint leaves nothing to train up to ``epochs``
+    ("trained all its 10 epochs", "stopped early after epoch 7"); None when there is something left (or no
+    readable checkpoint, which training itself reports)."""
+    from .train import load_checkpoint
+
+    try:
+        state = load_checkpoint(directory)
+    except (ChainruleError, OSError, ValueError):
+        return None
+    if state is None:
+        return None
+    done = int(state.get("epoch", 0))
+    if state.get("stopped"):
+        return f"stopped early after epoch {done}"
+    return f"trained all its {done} epochs" if done >= epochs else None
 
 
 def check_resume(config: RunConfig, out: str) -> RunConfig | None:
