@@ -526,3 +526,20 @@ def test_anomaly_off_costs_no_checks():
     x = cr.tensor([1.0, -2.0], requires_grad=True)
     y = cr.log(x)  # NaN allowed when off
     assert np.isnan(y.numpy()).any()
+
+
+def test_text_never_wraps_inside_brackets_that_fit_on_a_line():
+    import re
+
+    from chainrule.explain.trace import wrap_text
+
+    text = "local derivative: dy/dx = W; dy/dW = x (summed over the batch); dy/db = 1 (summed over the batch) " * 3
+    for width in (30, 45, 60, 100):
+        lines = wrap_text(text, width, "  ")
+        assert all(len(line) <= width for line in lines), lines
+        for line in lines:  # every bracket opened on a line closes on it
+            assert line.count("(") == line.count(")"), (width, line)
+        assert re.sub(r"\s+", " ", " ".join(lines)).strip() == re.sub(r"\s+", " ", text).strip()
+    # a group longer than the line is broken (the width wins), never a line over the width
+    long = "x (" + " ".join(["word"] * 40) + ")"
+    assert all(len(line) <= 40 for line in wrap_text(long, 40))

@@ -90,6 +90,26 @@ class Use:
     edge: Edge
 
 
+_GLUE = "\x00"  # stands for a space that must not become a line break while wrapping
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def wrap_text(text: str, width: int, indent: str = "") -> list[str]:
+    """``textwrap.wrap`` that never breaks a line inside brackets: a bracketed group, such as
+    ``(summed over the batch)`` or ``(1, 128)``, stays on one line whenever it fits on one."""
+    chars, depth, start = list(text), 0, 0
+    for i, ch in enumerate(text):
+        if ch in _OPEN:
+            start = i if depth == 0 else start
+            depth += 1
+        elif ch in _CLOSE and depth:
+            depth -= 1
+            if depth == 0 and i - start < width - len(indent):
+                chars[start:i] = [_GLUE if c == " " else c for c in chars[start:i]]
+    lines = textwrap.wrap("".join(chars), width=width, subsequent_indent=indent, break_on_hyphens=False)
+    return [line.replace(_GLUE, " ") for line in lines] or [""]
+
+
 class Trace:
     """The recorded backward pass of one output. Render with to_text, to_markdown, to_html."""
 
@@ -397,7 +417,7 @@ class Trace:
         lines = []
 
         def wrap(text, indent=""):
-            return textwrap.wrap(text, width=width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+            return wrap_text(text, width, indent)
 
         if self.title:
             lines += wrap(self.title) + ["=" * min(len(self.title), width), ""]
@@ -414,9 +434,7 @@ class Trace:
                     if k and part.startswith("= "):
                         part = part[2:]
                     # a wrapped line hangs two columns in, so the next line of the text stands out
-                    wrapped = textwrap.wrap(
-                        part, width=max(width - len(first), 30), subsequent_indent="  ", break_on_hyphens=False
-                    ) or [""]
+                    wrapped = wrap_text(part, max(width - len(first), 30), "  ")
                     lines.append(first + wrapped[0])
                     lines += [" " * len(first) + w for w in wrapped[1:]]
             lines.append("")
