@@ -119,9 +119,7 @@ def _graph_file(s):
 
 
 def _version() -> str:
-    from . import __version__
-
-    return __version__
+    return sys.modules[__package__].__version__
 
 
 def build_parser() -> argparse.ArgumentParser:
