@@ -38,6 +38,7 @@ from chainrule.function import Function  # noqa: E402
 
 sys.path.insert(0, HERE)
 from nets import small_cnn  # noqa: E402  (the same model as the benchmark's)
+from run import interleaved  # noqa: E402  (the same timing as the benchmark's)
 
 BATCH = 128
 
@@ -123,20 +124,6 @@ def gemm_floor():
     return floor
 
 
-def interleaved(fns, rounds, per_round=3, warmup=3):
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    samples = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(per_round):
-                f()
-            samples[k].append((time.perf_counter() - t0) / per_round)
-    return {k: float(np.median(v)) for k, v in samples.items()}
-
-
 def per_op(step, reps):
     """Median per-step time of each Function class's forward and vjp, over ``reps`` steps."""
     classes = set()
@@ -192,7 +179,7 @@ def main():
     args = ap.parse_args()
     steps, cr_step = make_steps()
     steps["gemm floor"] = gemm_floor()
-    t = interleaved(steps, args.rounds)
+    t = interleaved(steps, args.rounds, per_round=3)
     for k, v in t.items():
         print(f"{k:>12}: {v * 1e3:7.1f} ms")
     if "torch" in t:
