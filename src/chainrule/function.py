@@ -93,6 +93,10 @@ class Function:
     #: Input indices whose gradient the backward walk sums back over broadcast axes (for explanations;
     #: elementwise ops broadcast every input).
     broadcasts: tuple = ()
+    #: For explanations of matrix nodes: ``products(inputs, g)`` returns, per input index, how its gradient is a
+    #: matrix product ``(formula, left, right)`` of 2-D arrays (``right`` None: the row sums of ``left``);
+    #: ``formula`` names the incoming gradient ``{g}`` and the inputs ``{0}``, ``{1}``, ... (see LinearOp).
+    products = None
     #: True for operations whose output may share memory with their first input (reshape, transpose,
     #: indexing with slices, broadcast_to, split): such an output shares the input's version counter.
     view: bool = False

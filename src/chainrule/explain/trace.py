@@ -62,6 +62,7 @@ class Edge:
     local: np.ndarray | None = None  # local derivative d(out)/d(input) (elementwise ops), or None
     contribution: np.ndarray | None = None  # gradient sent to this input (after un-broadcasting)
     broadcast: str = ""  # a sentence when the gradient was summed over broadcast axes
+    product: list | None = None  # matrix nodes: the product formula with shapes, then one element's sum
 
 
 @dataclass
@@ -110,6 +111,53 @@ def wrap_text(text: str, width: int, indent: str = "") -> list[str]:
     return [line.replace(_GLUE, " ") for line in lines] or [""]
 
 
+class Chain:
+    """One gradient written as its chain of local derivatives: what :meth:`Trace.chain` returns.
+
+    ``print(chain)`` writes it as text; a notebook shows it as HTML (``_repr_html_``) and ``to_markdown()`` gives
+    Markdown. The parts are attributes: ``paths`` (per path from the output down to the parameter, its factors
+    as ``(label, value)``), ``terms`` (each path's product), ``total`` (the gradient) and ``text``. For a tensor,
+    or a path through a matrix-valued local derivative, ``paths`` and ``terms`` are empty and ``text`` lists the
+    nodes along one path with the gradient reaching each. ``chain["text"]`` and the other keys still work, as
+    they did when this was a dict.
+    """
+
+    KEYS = ("paths", "terms", "total", "text")
+
+    def __init__(self, name: str, paths: list, terms: list, total, text: str):
+        self.name = name
+        self.paths = paths
+        self.terms = terms
+        self.total = total
+        self.text = text
+
+    def __getitem__(self, key: str):
+        if key not in self.KEYS:
+            raise KeyError(f"Trace.chain: no part {key!r}; the parts are {', '.join(self.KEYS)}")
+        return getattr(self, key)
+
+    def keys(self):
+        return list(self.KEYS)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def to_markdown(self) -> str:
+        return "```text\n" + self.text + "\n```"
+
+    def to_html(self) -> str:
+        return f"<pre class='chainrule-chain'>{html.escape(self.text)}</pre>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
 class Trace:
     """The recorded backward pass of one output. Render with to_text, to_markdown, to_html."""
 
@@ -139,6 +187,8 @@ class Trace:
         self.show_chains: list[str] = []  # parameters whose full chain gets a section of its own
         self.forward_title = "Forward pass"
         self.notes: list[str] = []  # said before the backward pass (e.g. gradient hooks that were not run)
+        self.legend: list[tuple[str, str]] = []  # (name, what it is): a section naming the parts, e.g. a model's layers
+        self.legend_title = "Names"
 
     # ------------------------------------------------------------------ queries
     def name_of(self, t: Tensor) -> str:
@@ -154,11 +204,13 @@ class Trace:
     def uses(self, t: Tensor) -> list[Use]:
         return self._uses.get(id(t), [])
 
-    def tensor(self, name: str) -> Tensor:
+    def tensor(self, name: str, op: str = "Trace.tensor") -> Tensor:
+        """The tensor of this graph named ``name`` (NotFoundError listing the names when there is none)."""
         for t in self._all_tensors():
             if self.name_of(t) == name:
                 return t
-        raise NotFoundError(f"explain: no tensor named {name!r} in this graph")
+        known = ", ".join(sorted({self.name_of(t) for t in self._all_tensors()}, key=_natural))
+        raise NotFoundError(f"{op}: no tensor named {name!r} in this graph; its tensors are: {known}")
 
     def _all_tensors(self):
         seen = set()
@@ -171,19 +223,22 @@ class Trace:
             yield self.output
 
     # ------------------------------------------------------------------ the chain of one gradient
-    def chain(self, param, max_paths: int = 16) -> dict:
+    def chain(self, param, max_paths: int = 16) -> Chain:
         """d(output)/d(param) as products of local derivatives along every path, grouped at named tensors.
 
-        Returns {"paths": [[(label, value), ...], ...], "terms": [path products], "total": gradient,
-        "text": one line}. Factors that are exactly 1 (from sums) are folded into their neighbour.
-        Only defined for scalar graphs (every tensor on the paths has one element); for tensors the
-        text lists the nodes along the path with gradient summaries.
+        ``param`` is a tensor of the graph or its name. Returns a :class:`Chain`, which prints as text
+        (``print(trace.chain("w6"))``). Factors that are exactly 1 (from sums) are folded into their
+        neighbour. Written as products of numbers for scalar graphs (every tensor on the paths has one
+        element); for tensors the text lists the nodes along the path with gradient summaries.
         """
         if isinstance(param, str):
-            param = self.tensor(param)
+            param = self.tensor(param, "Trace.chain")
         total = self.grad(param)
         if total is None:
-            raise GraphError(f"explain: {self.name_of(param)} does not affect {self.out_name}")
+            raise GraphError(
+                f"Trace.chain: {self.name_of(param)} does not affect {self.out_name}; name a tensor whose gradient the "
+                f"trace has: {', '.join(self.name_of(t) for t in self.leaves if self.grad(t) is not None)}"
+            )
         paths = []
         self._dropped = False
         self._paths(param, [], paths, max_paths + 1)
@@ -194,7 +249,10 @@ class Trace:
             # a tensor, or a path through a node whose local derivative is a matrix (matmul, stack, ...):
             # no product of numbers to write; the gradients along the way are shown instead
             return self._tensor_chain(param, paths, total)
-        grouped = [self._group(p) for p in paths]
+        # factors through tensors the user left unnamed are merged at the named ones; in a graph with no named
+        # intermediate tensor at all, every factor is written (each with its automatic name)
+        merge = any(self._is_named(u) and u is not self.output for p in paths for u, _, _ in p)
+        grouped = [self._group(p, merge) for p in paths]
         terms = [float(np.prod([v for _, v in g])) if g else 1.0 for g in grouped]
         pname = self.name_of(param)
         symbolic = " + ".join(" * ".join(lab for lab, _ in g) or "1" for g in grouped)
@@ -206,7 +264,7 @@ class Trace:
         if truncated:
             text += f"\n{' ' * len(lhs)}   (+ the terms of the paths beyond the first {max_paths}, not written out)"
         text += f"\n{' ' * len(lhs)} = {fmt(total)}"
-        return {"paths": grouped, "terms": terms, "total": float(np.asarray(total).reshape(())), "text": text}
+        return Chain(pname, grouped, terms, float(np.asarray(total).reshape(())), text)
 
     def _paths(self, t, suffix, out, max_paths):
         """All paths from the output down to t: lists of (upper tensor, lower tensor, local) from the top."""
@@ -230,12 +288,12 @@ class Trace:
                 continue
             self._paths(upper, suffix + [(upper, t, local)], out, max_paths)
 
-    def _group(self, path):
+    def _group(self, path, merge: bool = True):
         """Merge consecutive factors through unnamed tensors; fold factors equal to 1."""
         groups = []  # [top tensor, bottom tensor, value]
         for upper, lower, local in path:
             v = float(np.asarray(local).reshape(()))
-            if groups and not self._is_named(upper):
+            if groups and merge and not self._is_named(upper):
                 groups[-1][1] = lower
                 groups[-1][2] *= v
             else:
@@ -272,7 +330,7 @@ class Trace:
         if n_uses > 1:
             lines.append(f"  ({self.name_of(param)} feeds {n_uses} nodes: its gradient is the sum over all of them)")
         lines.append(f"  = {fmt(total, self.max_elements)}")
-        return {"paths": [], "terms": [], "total": total, "text": "\n".join(lines)}
+        return Chain(self.name_of(param), [], [], total, "\n".join(lines))
 
     def _any_path(self, t):
         """One path (upper, lower) pairs from the output down to ``t``, following the first use at each step."""
@@ -298,6 +356,8 @@ class Trace:
                 ("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me)) for name, expr, v in self.forward_values
             ]
             secs.append((self.forward_title, rows))
+        if self.legend:
+            secs.append((self.legend_title, [("kv", name, what) for name, what in self.legend]))
         if self.notes:
             secs.append(("Note", [("text", "note", n) for n in self.notes]))
         rows = []
@@ -315,7 +375,7 @@ class Trace:
         if self.show_chains:
             rows = []
             for pname in self.show_chains:
-                text = self.chain(pname)["text"]
+                text = self.chain(pname).text
                 lhs, rest = text.split(" = ", 1)
                 rows.append(
                     (
@@ -390,6 +450,8 @@ class Trace:
                     f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} = {fmt(s.grad_out)} * "
                     f"{fmt(e.local)} = {fmt(e.contribution)}"
                 )
+            elif e.product is not None:
+                rhs = "\n".join(e.product) + f"\n= {fmt(e.contribution, me)}"
             elif e.local is not None:
                 rhs = (
                     f"d{self.out_name}/d{s.out_name} * d{s.out_name}/d{e.name} (elementwise), with "
@@ -544,35 +606,52 @@ def collect_nodes(output: Tensor, op: str = "explain") -> list:
             )
         _check_unchanged(n, op)
         stack.append((n, True))
-        for t in n.inputs:
+        for t in reversed(n.inputs):  # reversed: the first input's graph comes first in the order
             if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in seen:
                 stack.append((t.grad_fn, False))
     return order
 
 
+#: the letters of automatic names: trainable leaves (parameters), constant leaves, intermediate tensors
+AUTO_PREFIX = {"parameter": "p", "constant": "c", "intermediate": "t"}
+
+
 def auto_names(order, output: Tensor, out_name: str) -> dict:
-    """A name for every tensor of the graph, by id: its own name, its value (one-element leaves),
-    c1, c2, ... for other leaves and t1, t2, ... for intermediate tensors."""
-    names = {id(output): out_name}
-    counter = [0]
+    """A name for every tensor of the graph, by id, never a value and never the same for two tensors.
 
-    def name(t):
-        if id(t) in names:
-            return names[id(t)]
-        if t.name:
-            names[id(t)] = t.name
-        elif t.is_leaf:
-            counter[0] += 1
-            names[id(t)] = fmt(t.data) if t.data.size == 1 else f"c{counter[0]}"
-        else:
-            counter[0] += 1
-            names[id(t)] = f"t{counter[0]}"
-        return names[id(t)]
-
+    A tensor keeps its own ``name`` (a module's parameter has its attribute path, ``"fc1.weight"``); a second
+    tensor with a name already taken gets ``#2``, ``#3`` added. Unnamed tensors are numbered in the order the
+    forward pass used them, by kind: ``p1, p2, ...`` for leaves that require grad (parameters), ``c1, c2, ...``
+    for constant leaves (data, targets, numbers such as the 0.5 in ``0.5 * x``) and ``t1, t2, ...`` for
+    intermediate results; numbers whose name a tensor already has are skipped. The same graph always gets the
+    same names.
+    """
+    tensors, seen = [], {id(output)}
     for n in order:
         for t in n.inputs:
-            if isinstance(t, Tensor):
-                name(t)
+            if isinstance(t, Tensor) and id(t) not in seen:
+                seen.add(id(t))
+                tensors.append(t)
+    taken = {out_name} | {t.name for t in tensors if t.name}
+    names = {id(output): out_name}
+    used = {out_name}
+    counters = dict.fromkeys(AUTO_PREFIX.values(), 0)
+    for t in tensors:
+        if t.name:
+            name, k = t.name, 1
+            while name in used:
+                k += 1
+                name = f"{t.name}#{k}"
+        else:
+            kind = "intermediate" if not t.is_leaf else "parameter" if t.requires_grad else "constant"
+            prefix = AUTO_PREFIX[kind]
+            while True:
+                counters[prefix] += 1
+                name = f"{prefix}{counters[prefix]}"
+                if name not in taken and name not in used:
+                    break
+        names[id(t)] = name
+        used.add(name)
     return names
 
 
@@ -684,6 +763,7 @@ def explain(
             st.edges.append(e)
             if e.needs_grad:
                 uses.setdefault(id(t), []).append(Use(st, e))
+        _matrix_products(st, out_name)
         steps.append(st)
 
     seed = np.ones_like(output.data)
@@ -705,6 +785,66 @@ def explain(
             "looks), so where a hook changes a gradient, backward() gives a different .grad than written here"
         )
     return tr
+
+
+def _matrix_products(st: Step, out_name: str, max_terms: int = 4) -> None:
+    """For a node whose gradients are matrix products (Linear, matmul; see ``Function.products``), write on each
+    edge the product with its shapes and, for the element of largest magnitude, the sum it comes from."""
+    products = type(st.node).products
+    if products is None or st.grad_out is None:
+        return
+    inputs = [t.data if isinstance(t, Tensor) else t for t in st.node.inputs]
+    try:
+        found = st.node.products(inputs, st.grad_out)
+    except Exception:  # a user's op whose description cannot be computed: the trace still works without it
+        return
+    names = {str(e.index): e.name for e in st.edges}
+    names["g"] = f"d{out_name}/d{st.out_name}"
+    for e in st.edges:
+        if e.index not in found or e.contribution is None:
+            continue
+        formula, left, right = found[e.index]
+        left = np.asarray(left)
+        result = left.sum(axis=1) if right is None else left @ np.asarray(right)
+        if result.size != np.size(e.contribution):
+            continue
+        text = formula
+        for key, name in names.items():
+            text = text.replace("{" + key + "}", _bracketed(name))
+        if right is None:
+            shapes = f"{tuple(np.shape(e.contribution))}: each element the sum of a row of {left.shape}"
+        else:
+            shapes = f"{tuple(np.shape(e.contribution))} = {left.shape} @ {np.shape(right)}"
+        flat = np.abs(result).reshape(-1)
+        at = np.unravel_index(int(np.argmax(flat)) if flat.size else 0, result.shape)
+        if right is None:
+            terms = left[at[0]]
+        else:
+            terms = [(left[at[0], k], np.asarray(right)[k, at[1]]) for k in range(left.shape[1])]
+        e.product = [f"{text},  {shapes}", _element_sum(list(at), terms, result[at], max_terms)]
+
+
+def _bracketed(name: str) -> str:
+    """A name as a factor of a formula: ``(dL/dy)`` for a derivative, the name itself otherwise."""
+    return f"({name})" if "/" in name else name
+
+
+def _element_sum(at: list, terms, value, max_terms: int) -> str:
+    """``element [i, j] = a*b + c*d + ... = value``: the first and last terms of a long sum with a count."""
+
+    def term(t):
+        if not isinstance(t, tuple):
+            return f"{float(t):.4g}"
+        b = f"{float(t[1]):.4g}"
+        return f"{float(t[0]):.4g}*" + (f"({b})" if b.startswith("-") else b)
+
+    n = len(terms)
+    if n <= max_terms:
+        body = " + ".join(term(t) for t in terms)
+    else:
+        body = " + ".join(term(t) for t in terms[: max_terms - 1]) + f" + ... + {term(terms[-1])}  ({n} terms)"
+    index = ", ".join(str(int(i)) for i in at)
+    return f"element [{index}]: {body.replace('+ -', '- ')} = {fmt(value)}"
 
 
 def _md_text(s: str) -> str:

@@ -37,6 +37,13 @@ class Matmul(Function):
         except ValueError:
             raise _matmul_error(a.shape, b.shape) from None
 
+    def products(self, inputs, g):
+        """For cr.explain: with 2-D operands, dL/da = g @ b^T and dL/db = a^T @ g."""
+        a, b = inputs
+        if a.ndim != 2 or b.ndim != 2:
+            return {}
+        return {0: ("{g} @ {1}^T", g, b.T), 1: ("{0}^T @ {g}", a.T, g)}
+
     def vjp(self, xp, g):
         a, b = self.saved(xp)
         na, nb = self.needs_input_grad
@@ -92,6 +99,18 @@ class LinearOp(Function):
                     f"it must have shape ({y.shape[-1]},)"
                 ) from None
         return y
+
+    def products(self, inputs, g):
+        """For cr.explain: dL/dx = g @ W, dL/dW = g^T @ x and dL/db = the rows of g summed (the batch's
+        rows flattened to 2-D)."""
+        x, w = inputs[0], inputs[1]
+        g2 = np.reshape(g, (-1, g.shape[-1]))
+        out = {1: ("{g}^T @ {0}", g2.T, np.reshape(x, (-1, x.shape[-1])))}
+        if x.ndim == 2:
+            out[0] = ("{g} @ {1}", g2, w)
+        if len(inputs) == 3:
+            out[2] = ("{g} summed over the batch", g2.T, None)
+        return out
 
     def vjp(self, xp, g):
         x, w = self.saved(xp)
