@@ -347,23 +347,31 @@ class Trace:
         return list(reversed(path))
 
     # ------------------------------------------------------------------ rendering
-    def _sections(self):
-        """The trace as (title, rows) sections; a row is (label, text)."""
+    #: the parts of a trace, in the order they are written
+    PARTS = ("forward", "legend", "notes", "backward", "leaves", "chains", "update")
+
+    def sections(self, parts=PARTS):
+        """The trace as (title, rows) sections; a row is (kind, label, text), kind one of head, kv, eq, text.
+        ``parts`` picks some of :attr:`PARTS` (the forward values, the legend, the notes, the backward pass,
+        the leaves' gradients, the chains of ``show_chains``, the step of gradient descent)."""
+        return [(title, rows) for part, title, rows in self._parts() if part in parts]
+
+    def _parts(self):
         me = self.max_elements
         secs = []
         if self.forward_values:
             rows = [
                 ("eq", name, f"{expr} = {fmt(v, me)}" if expr else fmt(v, me)) for name, expr, v in self.forward_values
             ]
-            secs.append((self.forward_title, rows))
+            secs.append(("forward", self.forward_title, rows))
         if self.legend:
-            secs.append((self.legend_title, [("kv", name, what) for name, what in self.legend]))
+            secs.append(("legend", self.legend_title, [("kv", name, what) for name, what in self.legend]))
         if self.notes:
-            secs.append(("Note", [("text", "note", n) for n in self.notes]))
+            secs.append(("notes", "Note", [("text", "note", n) for n in self.notes]))
         rows = []
         for s in self.steps:
-            rows.extend(self._step_rows(s))
-        secs.append((f"Backward pass: the chain rule from {self.out_name}, node by node", rows))
+            rows.extend(self.step_rows(s))
+        secs.append(("backward", f"Backward pass: the chain rule from {self.out_name}, node by node", rows))
         rows = []
         for leaf in self.leaves:
             g = self.grad(leaf)
@@ -371,7 +379,7 @@ class Trace:
                 continue
             rows.append(("eq", self.d(leaf), self._sum_text(leaf, g)))
         if rows:
-            secs.append(("Gradients of the leaves", rows))
+            secs.append(("leaves", "Gradients of the leaves", rows))
         if self.show_chains:
             rows = []
             for pname in self.show_chains:
@@ -386,7 +394,7 @@ class Trace:
                         ).replace("\n", "\n= "),
                     )
                 )
-            secs.append(("One gradient as its whole chain (factors of 1 from sums left out)", rows))
+            secs.append(("chains", "One gradient as its whole chain (factors of 1 from sums left out)", rows))
         if self.lr is not None:
             rows = []
             for leaf in self.leaves:
@@ -397,7 +405,7 @@ class Trace:
                 rows.append(
                     ("eq", self.name_of(leaf), f"{fmt(leaf.data, me)} - {self.lr:g} * {fmt(g, me)} = {fmt(new, me)}")
                 )
-            secs.append((f"One step of gradient descent: w <- w - {self.lr:g} * d{self.out_name}/dw", rows))
+            secs.append(("update", f"One step of gradient descent: w <- w - {self.lr:g} * d{self.out_name}/dw", rows))
         return secs
 
     def _sum_text(self, t, g):
@@ -417,7 +425,9 @@ class Trace:
                 nums.append(fmt(u.edge.contribution, me))
         return " + ".join(terms) + "\n= " + " + ".join(nums) + f"\n= {fmt(g, me)}"
 
-    def _step_rows(self, s: Step):
+    def step_rows(self, s: Step):
+        """One node's part of the backward pass as rows (kind, label, text): the head, the rule, the inputs,
+        the incoming gradient (label ``dL/dy``) and what it sends to each input (label ``-> dL/dx``)."""
         me = self.max_elements
         head = f"[{s.order}] {s.op}: {s.out_name}"
         if s.out_value is not None:
@@ -483,7 +493,7 @@ class Trace:
 
         if self.title:
             lines += wrap(self.title) + ["=" * min(len(self.title), width), ""]
-        for title, rows in self._sections():
+        for title, rows in self.sections():
             lines += wrap(title) + ["-" * min(len(title), width)]
             for kind, label, text in rows:
                 if kind == "head":
@@ -506,7 +516,7 @@ class Trace:
         out = []
         if self.title:
             out += [f"# {_md_text(self.title)}", ""]
-        for title, rows in self._sections():
+        for title, rows in self.sections():
             out += [f"## {_md_text(title)}", "", "| | |", "|---|---|"]
             for kind, label, text in rows:
                 if kind == "head":
@@ -517,7 +527,18 @@ class Trace:
             out.append("")
         return "\n".join(out)
 
-    def to_html(self) -> str:
+    def to_html(self, path=None, title: str | None = None) -> str:
+        """The step-by-step page: one self-contained HTML file (inline style, script and SVG; no network) with
+        the graph, the forward and the backward pass step by step and a per-parameter view (see
+        :mod:`chainrule.explain.page`). Returns the page; with ``path``, also writes it there."""
+        from . import page
+
+        if path is not None:
+            page.write(self, path, title)
+        return page.page(self, title)
+
+    def to_html_table(self) -> str:
+        """The trace as HTML tables (what a notebook shows for a trace; ``to_html`` gives the whole page)."""
         parts = [
             "<div class='chainrule-trace'>",
             "<style>.chainrule-trace td{font-family:monospace;vertical-align:top;padding:1px 8px}"
@@ -525,7 +546,7 @@ class Trace:
         ]
         if self.title:
             parts.append(f"<h2>{html.escape(self.title)}</h2>")
-        for title, rows in self._sections():
+        for title, rows in self.sections():
             parts.append(f"<h3>{html.escape(title)}</h3><table>")
             for kind, label, text in rows:
                 lab = html.escape(label)
@@ -538,7 +559,7 @@ class Trace:
         return "\n".join(parts)
 
     def _repr_html_(self):
-        return self.to_html()
+        return self.to_html_table()
 
     def __str__(self) -> str:
         return self.to_text()
