@@ -137,7 +137,7 @@ def _place(nodes, edges, direction):
             coord[nid] = pos + across[nid] / 2
             pos += across[nid] + (gap if across[nid] else gap / 2)
     for _ in range(12):  # relax towards the neighbours, then push apart in order
-        for k, layer in enumerate(layers):
+        for layer in layers:
             want = {}
             for nid in layer:
                 nb = up[nid] + down[nid]
@@ -253,7 +253,8 @@ def to_svg(lay: Layout) -> str:
         f"<svg id='graph' viewBox='0 0 {lay.width:.0f} {lay.height:.0f}' data-width='{lay.width:.0f}' "
         f"data-height='{lay.height:.0f}' role='img' aria-label='the computational graph'>",
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='8' markerHeight='8' "
-        "markerUnits='userSpaceOnUse' orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' class='arrowhead'/></marker></defs>",
+        "markerUnits='userSpaceOnUse' orient='auto-start-reverse'>"
+        "<path d='M0,0 L10,5 L0,10 z' class='arrowhead'/></marker></defs>",
         "<g class='edges'>",
     ]
     for a, b, pts, dashed in lay.edges:
