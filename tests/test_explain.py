@@ -117,13 +117,14 @@ def test_shopping_trace():
 
 def test_formats_and_width():
     tr = example_trace("seed003")
-    text, md, html = tr.to_text(), tr.to_markdown(), tr.to_html()
+    text, md, html, page = tr.to_text(), tr.to_markdown(), tr.to_html_table(), tr.to_html()
     assert max(len(line) for line in text.splitlines()) <= 100
     assert md.startswith("# Seed 003") and "| `" in md and "## Backward pass" in md
     assert html.startswith("<div") and "<table>" in html and "&lt;-" in html
+    assert page.startswith("<!DOCTYPE html>")
     _, g, _ = by_hand()
     for v in g.values():
-        assert g9(v) in md and g9(v) in html
+        assert g9(v) in md and g9(v) in html and g9(v) in page
 
 
 def test_explain_leaves_grads_alone_and_needs_the_graph():

@@ -288,7 +288,8 @@ def test_trace_and_step_explanation_html():
     loss = (w * w).sum()
     loss.name = "L"
     tr = cr.explain(loss)
-    assert tr._repr_html_() == tr.to_html() and "dL/d&lt;w&gt;" in tr.to_html() and "<w>" not in tr.to_html()
+    table = tr.to_html_table()
+    assert tr._repr_html_() == table and "dL/d&lt;w&gt;" in table and "<w>" not in table
     loss.backward()
     opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
     step = cr.explain.explain_step(opt, w, index=1)

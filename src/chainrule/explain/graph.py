@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import MissingDependencyError, missing
 from ..tensor import Tensor
-from .trace import explain, fmt
+from .layout import layout
+from .trace import build_trace, fmt
 
 __all__ = ["draw_graph", "Graph", "DOT_HINT"]
 
@@ -140,16 +141,24 @@ def draw_graph(
     show_grad: bool = True,
     local_derivatives: bool = True,
     max_elements: int = 4,
-    rankdir: str = "LR",
+    rankdir: str = "auto",
     name: str | None = None,
+    legend: bool = True,
 ) -> Graph:
     """The graph that produced ``output``: tensors as boxes (name, value or shape, gradient),
     operations as ellipses (op name and rule), edges labelled with local derivatives.
 
+    ``rankdir`` is Graphviz's direction ("LR", "TB", ...); "auto" picks left-to-right or top-to-bottom by the
+    graph's shape, whichever fits a 1280 x 720 window at the larger scale (a deep graph such as seed 003's
+    is drawn top to bottom rather than as one long strip). ``legend`` adds a key to the box colours and the
+    dashed edges.
+
     Gradients and local derivatives come from :func:`chainrule.explain`, so the
     graph must be intact (draw before ``backward()`` or after ``backward(retain_graph=True)``).
     """
-    tr = explain(output, max_elements=max_elements, name=name)
+    tr = build_trace(output, max_elements=max_elements, name=name, op="draw_graph")
+    if rankdir == "auto":
+        rankdir = _direction(tr)
     lines = [
         "digraph chainrule {",
         f"  rankdir={rankdir};",
@@ -195,10 +204,35 @@ def draw_graph(
             if not e.needs_grad:
                 attrs.append("style=dashed")
             lines.append(f"  {tensor_node(e.tensor)} -> {oid}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    if legend:
+        lines += _LEGEND
     lines.append("}")
     return Graph(
         "\n".join(lines), _graph_text(tr, max_elements, show_grad, local_derivatives), f"Graph of {tr.out_name}"
     )
+
+
+_LEGEND = [
+    "  subgraph cluster_legend {",
+    '    label="key"; fontname="Helvetica"; fontsize=10; color="#bbbbbb";',
+    '    key_p [label="parameter\\n(needs a gradient)", shape=box, style="rounded,filled", fillcolor="#e8f0fe"];',
+    '    key_c [label="constant or data", shape=box, style="rounded,filled", fillcolor="#f5f5f5"];',
+    '    key_t [label="intermediate value", shape=box, style=rounded];',
+    '    key_o [label="output", shape=box, style="rounded,filled,bold", fillcolor="#fde8e8"];',
+    '    key_op [label="operation", shape=ellipse];',
+    '    key_a [label="", shape=point]; key_b [label="", shape=point];',
+    '    key_a -> key_b [style=dashed, label="no gradient flows"];',
+    "    key_p -> key_c -> key_t -> key_o -> key_op -> key_a [style=invis];",
+    "  }",
+]
+
+
+def _direction(tr) -> str:
+    """ "LR" or "TB", as the step-by-step page's layout chooses for the same graph."""
+    from . import page
+
+    nodes, edges, _ = page.graph_parts(tr)
+    return layout(nodes, edges).direction
 
 
 def _graph_text(tr, max_elements: int, show_grad: bool, local_derivatives: bool) -> str:

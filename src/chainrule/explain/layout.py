@@ -5,9 +5,8 @@ the latest of its inputs, and every leaf (a parameter, a constant) in the layer 
 uses it. An edge that skips layers is routed through invisible points, one per layer it crosses. Within a layer
 the order is improved by the barycenter heuristic (each node moved towards the mean position of its neighbours,
 sweeping down and up several times, keeping the order with the fewest crossings), then positions are relaxed
-towards the neighbours and pushed apart. The direction is chosen by the graph's shape: a drawing left to right
-for graphs wider than deep once drawn, top to bottom otherwise, whichever fits a 1280 x 720 window at the larger
-scale.
+towards the neighbours and pushed apart. The direction is chosen by the graph's shape: left to right or top to
+bottom, whichever fits a 1280 x 720 window at the larger scale (left to right when both fit at full size).
 """
 
 from __future__ import annotations
@@ -62,7 +61,8 @@ def layout(nodes: list[Node], edges: list[tuple[str, str, bool]], direction: str
         n.size()
     if direction == "auto":
         options = [_place(nodes, edges, d) for d in ("LR", "TB")]
-        return max(options, key=lambda lay: min(VIEW_W / max(lay.width, 1.0), VIEW_H / max(lay.height, 1.0)))
+        # the scale at which each fits the window (1: at full size); on a tie, left to right, as text reads
+        return max(options, key=lambda lay: min(1.0, VIEW_W / max(lay.width, 1.0), VIEW_H / max(lay.height, 1.0)))
     return _place(nodes, edges, direction)
 
 

@@ -95,6 +95,12 @@ def _graph(tr: Trace, bstep: dict):
     return nodes, edges, ids
 
 
+def graph_parts(tr: Trace):
+    """(nodes, edges, ids) of the picture of ``tr`` for :func:`chainrule.explain.layout.layout`, as the page
+    draws it."""
+    return _graph(tr, {k: k for k in range(len(tr.steps))})
+
+
 def _tensors(tr: Trace):
     seen = set()
     for s in tr.steps:
@@ -229,7 +235,7 @@ def page(tr: Trace, title: str | None = None) -> str:
     add(
         "result",
         "Result",
-        "".join(f"<h4>{html.escape(t)}</h4>{_rows_html(rows, name_ids)}" for t, rows in result)
+        "".join(f"<h4>{html.escape(t)}</h4>{_rows_html(rows)}" for t, rows in result)
         or "<p>No leaf needs a gradient.</p>",
         [ids[id(t)] for t in tr.leaves if id(t) in ids and tr.grad(t) is not None],
     )

@@ -691,21 +691,38 @@ def _broadcast_sentence(name, in_shape, out_shape) -> str:
 def explain(
     output: Tensor, max_elements: int = 6, lr: float | None = None, name: str | None = None, title: str | None = None
 ) -> Trace:
-    """Write out the backward pass of ``output`` as the chain rule with numbers.
+    """Write out the backward pass of ``output`` as the chain rule with numbers; returns a :class:`Trace`.
 
-    The graph must still be intact: call it before ``backward()`` (or after
-    ``backward(retain_graph=True)``). No ``.grad`` is changed. ``lr`` adds a
-    section with one step of gradient descent on every leaf. ``name`` is the
-    symbol used for the output in derivatives (default: its name, or L).
+    ``output`` is a one-element tensor (a loss) whose graph is still intact: call ``explain`` before
+    ``backward()`` (or after ``backward(retain_graph=True)``). It only looks: no ``.grad`` changes and no
+    gradient hook runs.
+
+    Arguments: ``max_elements`` (tensors with more elements are summarized by shape, mean, std, min and max),
+    ``lr`` (adds one step of gradient descent on every leaf, written out), ``name`` (the output's symbol in the
+    derivatives; default its ``name``, else ``L``) and ``title`` (a heading).
+
+    The trace prints as text (``print(trace)``, ``trace.to_text(width)``), renders as Markdown
+    (``to_markdown()``), as HTML tables in a notebook, and as a page to step through in a browser
+    (``trace.to_html("page.html")``). ``trace.chain("w")`` writes one gradient as its chain of local
+    derivatives; ``trace.grad(t)`` is the gradient it computed for ``t``. Example::
+
+        w = cr.tensor(2.5, requires_grad=True, name="w")
+        loss = cr.sigmoid(w * 2.0 - 4.0)
+        print(cr.explain(loss).chain("w"))   # dL/dw = dL/dt2 * dt2/dw = 0.196611956 * 2 = 0.393223912
     """
+    return build_trace(output, max_elements, lr, name, title, op="explain")
+
+
+def build_trace(output, max_elements=6, lr=None, name=None, title=None, op: str = "explain") -> Trace:
+    """:func:`explain`, with ``op`` naming the call in errors (``draw_graph`` draws from a trace)."""
     if not isinstance(output, Tensor):
-        raise ArgumentTypeError(f"explain: expected a Tensor, got {type(output).__name__}")
+        raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(output).__name__}")
     if not output.requires_grad:
-        raise GraphError("explain: the output does not require grad, so there is no graph to explain")
+        raise GraphError(f"{op}: the output does not require grad, so there is no graph to explain")
     if output.data.size != 1:
-        raise GraphError(f"explain: the output must have one element (a loss), got shape {output.shape}; reduce it")
+        raise GraphError(f"{op}: the output must have one element (a loss), got shape {output.shape}; reduce it")
     out_name = name or output.name or "L"
-    order = collect_nodes(output)
+    order = collect_nodes(output, op)
     names = auto_names(order, output, out_name)
     leaves, seen = [], set()
     for n in order:
