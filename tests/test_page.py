@@ -166,3 +166,21 @@ def test_graphviz_picture_is_drawn_by_shape_with_a_key():
     assert "cluster_legend" in src and "no gradient flows" in src
     assert "rankdir=LR;" in draw_graph(out, rankdir="LR", legend=False).source
     assert "cluster_legend" not in draw_graph(out, legend=False).source
+
+
+def test_names_are_escaped_and_a_node_with_several_outputs_keeps_a_box_per_output():
+    x = cr.tensor([1.0, 2.0, 3.0, 4.0], dtype=cr.float64, requires_grad=True, name='<x&"y">')
+    a, b = cr.split(x, 2)
+    text = _page(cr.explain((a * b).sum()))
+    assert "<x&" not in text and "&lt;x&amp;&quot;y&quot;&gt;" in text
+    data = json.loads(re.search(r"const DATA = (\{.*?\});\n", text, re.S).group(1))
+    assert list(data["paths"]) == ['<x&"y">']  # the script gets the name itself
+    boxes = re.findall(r"<g class='node ([\w ]+)' id='(\w+)'>", text)
+    assert len(boxes) == 6  # x, Split, its two outputs, Mul, Sum
+
+
+def test_a_leaf_alone_makes_a_page_with_nothing_to_step_through():
+    w = cr.tensor(3.0, requires_grad=True, name="w")
+    text = _page(cr.explain(w))
+    assert text.count("<section class='step'") == 2  # the overview and the result
+    assert "0 operations" in text

@@ -248,7 +248,9 @@ def page(tr: Trace, title: str | None = None) -> str:
             chains[name] = f"(not written: {exc})"
     options = "".join(f"<option value='{html.escape(n)}'>{html.escape(n)}</option>" for n in paths)
     data = {"steps": meta, "paths": paths, "chains": chains, "direction": lay.direction}
-    script = _SCRIPT.replace("__DATA__", json.dumps(data).replace("</", "<\\/"))
+    # <, > and & as JSON escapes: the data cannot end the script or open a comment, whatever the names hold
+    safe = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    script = _SCRIPT.replace("__DATA__", safe)
     legend = (
         "<div class='legend'><span class='key parameter'>parameter (needs a gradient)</span>"
         "<span class='key constant'>constant or data</span><span class='key op'>an operation and the value it "
