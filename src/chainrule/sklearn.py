@@ -479,11 +479,17 @@ class _BaseMLP(BaseEstimator):
                     self._random_state.shuffle(order)
                     sample_idx = sample_idx[order]
                 accumulated = 0.0
+                # the epoch's rows in their shuffled order, gathered once: each batch is then a view
+                X_epoch = X_train if sparse or not self.shuffle else np.take(X_train, sample_idx, axis=0)
+                y_epoch = y_train[sample_idx] if self.shuffle else y_train
+                sw_epoch = None if sw_train is None else sw_train[sample_idx] if self.shuffle else sw_train
                 for batch in gen_batches(n_samples, batch_size):
-                    idx = sample_idx[batch] if self.shuffle else batch
-                    Xb = X_train[idx]
-                    Xb = Xb.toarray() if sparse else np.ascontiguousarray(Xb)
-                    swb = None if sw_train is None else sw_train[idx]
+                    if sparse:
+                        Xb = X_train[sample_idx[batch] if self.shuffle else batch].toarray()
+                    else:
+                        Xb = np.ascontiguousarray(X_epoch[batch])
+                    yb = y_epoch[batch]
+                    swb = None if sw_epoch is None else sw_epoch[batch]
                     wsum = (batch.stop - batch.start) if swb is None else float(swb.sum())
                     if not wsum:  # every weight of the batch is zero: nothing to learn from it
                         continue
@@ -491,7 +497,7 @@ class _BaseMLP(BaseEstimator):
                         self._n_steps += 1
                         opt.param_groups[0]["eps"] = self.epsilon / math.sqrt(1.0 - self.beta_2**self._n_steps)
                     out = self._module(from_numpy(Xb))
-                    _, reported, delta = output_loss(self.out_activation_, out.data, y_train[idx], swb, wsum)
+                    _, reported, delta = output_loss(self.out_activation_, out.data, yb, swb, wsum)
                     # scikit-learn's L2 penalty, alpha / 2 * ||W||^2 / n, and its gradient alpha * W / n (weights only)
                     penalty = 0.5 * alpha * float(np.dot(flat_w, flat_w)) / wsum if alpha else 0.0
                     out.backward(from_numpy(delta))  # the loss's gradient with respect to the logits
