@@ -43,9 +43,10 @@ def test_help_shows_the_function_first():
 
 def test_doc_and_signature_are_the_functions():
     first = cr.explain.__doc__.splitlines()[0]
-    params = inspect.signature(explain_function).parameters.values()
-    written = ", ".join(str(p.replace(annotation=p.empty)) for p in params)
-    assert first == f"cr.explain({written}) -> Trace"  # today: (output, max_elements=6, lr=None, name=None, title=None)
+    sig = inspect.signature(explain_function)
+    params = [p.replace(annotation=p.empty) for p in sig.parameters.values()]
+    plain = sig.replace(parameters=params, return_annotation=sig.empty)
+    assert first == f"cr.explain{plain} -> Trace"  # today: (output, max_elements=6, lr=None, name=None, title=None)
     assert inspect.getdoc(explain_function) in cr.explain.__doc__
     assert inspect.signature(cr.explain) == inspect.signature(explain_function)  # what a notebook's `?` shows
     assert cr.explain.explain is explain_function and isinstance(cr.explain, type(cr))  # still a module
