@@ -57,6 +57,7 @@ def _first_sentence(obj) -> str:
 
 def _compose_doc() -> str:
     """The docstring of ``cr.explain``: the function's signature and docstring, an example, the other tools."""
+    doc = _inspect.getdoc(explain) or ""
     sig = _inspect.signature(explain)
     returns = sig.return_annotation  # a string under postponed annotations, else the class
     plain = sig.replace(
@@ -68,10 +69,12 @@ def _compose_doc() -> str:
     lines = [
         f"cr.explain{plain}",
         "",
-        _inspect.getdoc(explain) or "",
+        doc,
         "",
-        _EXAMPLE,
-        "",
+    ]
+    if "Example" not in doc:  # an example of its own only where the function's docstring has none
+        lines += [_EXAMPLE, ""]
+    lines += [
         "cr.explain is also the module chainrule.explain, with these tools (each documented below):",
         "",
     ]
