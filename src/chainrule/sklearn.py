@@ -57,7 +57,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d, gen_batches
+    from sklearn.utils import check_random_state, column_or_1d
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted
@@ -107,6 +107,13 @@ def _forward_pass(X, coefs, intercepts, activation: str, out_activation: str) ->
         a += b
         _activate(activation if i != last else out_activation, a)
     return a
+
+
+def _batches(n: int, size: int):
+    """``slice(start, start + size)`` over ``range(n)``, the last one shorter: scikit-learn's ``gen_batches``
+    without its argument validation, which costs more than a small network's whole epoch."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
 
 
 # ---------------------------------------------------------------------- the output layer and the loss
@@ -483,7 +490,7 @@ class _BaseMLP(BaseEstimator):
                 X_epoch = X_train if sparse or not self.shuffle else np.take(X_train, sample_idx, axis=0)
                 y_epoch = y_train[sample_idx] if self.shuffle else y_train
                 sw_epoch = None if sw_train is None else sw_train[sample_idx] if self.shuffle else sw_train
-                for batch in gen_batches(n_samples, batch_size):
+                for batch in _batches(n_samples, batch_size):
                     if sparse:
                         Xb = X_train[sample_idx[batch] if self.shuffle else batch].toarray()
                     else:
