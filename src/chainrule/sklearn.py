@@ -128,19 +128,13 @@ def output_loss(kind: str, z: np.ndarray, y: np.ndarray, sample_weight, weight_s
     (log losses with probabilities clipped to [eps, 1 - eps], the squared error averaged over the
     outputs as well, the deviance with its constant terms), and delta.
     """
+    if kind == "softmax":
+        return _softmax_log_loss(z, y, sample_weight, weight_sum)
     p = np.array(z, copy=True)
     if p.dtype == np.float32 and kind != "identity":
-        # Keep the probabilities (and exp's output) above float32's smallest normal number: arithmetic on
-        # subnormal numbers is many times slower on x86 CPUs, and a trained softmax makes many of them.
-        # (The change, below exp(-70) = 4e-31, is invisible in the loss and its gradient.)
-        if kind == "softmax":
-            p -= np.ascontiguousarray(p.T).max(axis=0)[:, None]
-            np.maximum(p, -70.0, out=p)
-            np.exp(p, out=p)
-            p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
-        else:
-            np.clip(p, -70.0, 70.0, out=p)
-            _activate(kind, p)
+        # as for softmax: the logistic's and exp's outputs kept away from float32's subnormal numbers
+        np.clip(p, -70.0, 70.0, out=p)
+        _activate(kind, p)
     else:
         _activate(kind, p)
     delta = p - y
@@ -153,10 +147,7 @@ def output_loss(kind: str, z: np.ndarray, y: np.ndarray, sample_weight, weight_s
             return float(per.sum(dtype=np.float64)) / per.shape[0]
         return float((per * sample_weight[:, None]).sum(dtype=np.float64)) / weight_sum
 
-    if kind == "softmax":  # y is one-hot: the sum of xlogy(y, p) over a row is log p of the true class
-        eps = np.finfo(p.dtype).eps
-        value = reported = -mean(np.log(np.clip(np.einsum("ij,ij->i", p, y), eps, 1 - eps))[:, None])
-    elif kind == "logistic":  # y is 0 or 1: xlogy(y, p) + xlogy(1 - y, 1 - p) is log p or log(1 - p)
+    if kind == "logistic":  # y is 0 or 1: xlogy(y, p) + xlogy(1 - y, 1 - p) is log p or log(1 - p)
         eps = np.finfo(p.dtype).eps
         q = np.clip(p, eps, 1 - eps)
         value = reported = -mean(np.log(np.where(y > 0.5, q, 1 - q)))
@@ -168,6 +159,37 @@ def output_loss(kind: str, z: np.ndarray, y: np.ndarray, sample_weight, weight_s
         reported = mean(xlogy(y, y / p) - y + p)
         value = mean(p - y * z)
     return value, reported, delta
+
+
+_EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.finfo(np.float64).eps}
+
+
+def _softmax_log_loss(z: np.ndarray, y: np.ndarray, sample_weight, weight_sum: float):
+    """:func:`output_loss` for ``"softmax"``: the same arithmetic in fewer NumPy calls (each costs about a
+    microsecond, as much as the arithmetic on a mini-batch of 200 rows of 10 classes)."""
+    p = np.subtract(z, np.ascontiguousarray(z.T).max(axis=0)[:, None])  # (row maxima from z.T: short rows)
+    if p.dtype == np.float32:
+        # Keep the probabilities above float32's smallest normal number: arithmetic on subnormal numbers is
+        # many times slower on x86 CPUs, and a trained softmax makes many of them. (The change, below
+        # exp(-70) = 4e-31, is invisible in the loss and its gradient.)
+        np.maximum(p, -70.0, out=p)
+    np.exp(p, out=p)
+    p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
+    delta = np.subtract(p, y)
+    if sample_weight is not None:
+        delta *= sample_weight[:, None]
+    delta *= np.asarray(1.0 / weight_sum, z.dtype)
+    # y is one-hot: the sum of xlogy(y, p) over a row is log p of the true class, clipped as scikit-learn does
+    eps = _EPS[p.dtype]
+    true = np.einsum("ij,ij->i", p, y)
+    np.maximum(true, eps, out=true)
+    np.minimum(true, 1 - eps, out=true)
+    np.log(true, out=true)
+    if sample_weight is None:
+        value = -float(np.add.reduce(true, dtype=np.float64)) / true.shape[0]
+    else:
+        value = -float(np.add.reduce(true * sample_weight, dtype=np.float64)) / weight_sum
+    return value, value, delta
 
 
 class OutputLoss(Function):
