@@ -205,21 +205,20 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
     return np.ascontiguousarray(v.transpose(order)).reshape(n, c * math.prod(kernel), math.prod(out))
 
 
-def _rows_to_first(yr, n, out, b=None):
-    """(N * P, O) -> (N, O, *out), the bias added on the way."""
-    o = yr.shape[1]
-    src = yr.reshape(n, -1, o).transpose(0, 2, 1)
-    y = np.empty((n, o, src.shape[2]), yr.dtype)
-    if b is None:
-        np.copyto(y, src)
-    else:
-        np.add(src, b[:, None], out=y)
-    return y.reshape((n, o) + tuple(out))
+def _channels_last_out(y, n, out, b):
+    """The product y, (N * P, O) or (N, P, O), as the output (N, O, *out): the bias added in place, then a
+    transposed view of the channels-last array (no copy; elementwise ops, pooling and the next convolution
+    read it in this layout)."""
+    o = y.shape[-1]
+    if b is not None:
+        y += b
+    return y.reshape((n,) + tuple(out) + (o,)).transpose(_first(len(out)))
 
 
 def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     """The convolution (cross-correlation, as in PyTorch) on arrays: x (N, C, *S), w (O, C/G, *k).
-    ``keep``: a list that receives the im2col matrix (the weight gradient reuses it)."""
+    ``keep``: a list that receives the im2col matrix (the weight gradient reuses it). Without groups the
+    result is a channels-last array seen as (N, O, *out)."""
     kernel = w.shape[2:]
     out = tuple(
         _out_size(sz, lo, hi, k, s, d) for sz, (lo, hi), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation)
@@ -229,17 +228,14 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
         nd = len(kernel)
         if _per_sample(x.shape[1], kernel):
             cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
-            y = np.matmul(w.reshape(o, -1), cols)
-            if b is not None:
-                y += b[:, None]
-            y = y.reshape((n, o) + out)
+            y = np.matmul(cols.transpose(0, 2, 1), w.reshape(o, -1).T)  # (N, P, O)
         else:
             cols = _im2row(x, kernel, stride, pads, dilation, out)
             wr = w.transpose(_last(nd)).reshape(o, -1)  # (O, K*C), channel minor as in the rows
-            y = _rows_to_first(cols @ wr.T, n, out, b)
+            y = cols @ wr.T
         if keep is not None:
             keep.append(cols)
-        return y
+        return _channels_last_out(y, n, out, b)
     cols = _im2col(x, kernel, stride, pads, dilation, out)
     if keep is not None:
         keep.append(cols)
@@ -277,21 +273,32 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
 
 
 def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
-    """The transposed convolution without groups, channels last: one product per kernel offset k,
-    (N*L, Cin) @ W_k (Cin, Cout), each added into a channels-last buffer at the places that offset reaches
-    (with stride 1 a run of whole rows), then turned back to (N, Cout, *out_spatial)."""
+    """The transposed convolution without groups, channels last: one product (N*L, Cin) @ (Cin, K*Cout) gives
+    every kernel offset's contribution; each offset's (N, *L, Cout) slice is added into a channels-last
+    output buffer at the places it reaches (the parts falling into the padding ``lo`` or past the end are
+    left out), and the result is that buffer seen as (N, Cout, *out_spatial)."""
     kernel = w.shape[2:]
+    nd = len(kernel)
     n, cin, cout = x.shape[0], x.shape[1], w.shape[1]
     ins = x.shape[2:]
-    wk = w.reshape(cin, cout, -1).transpose(2, 0, 1)  # (K, Cin, Cout)
-    parts = np.matmul(_first_to_rows(x), wk).reshape((-1, n) + ins + (cout,))
-    full = tuple(max(f, lo_ + sz) for f, lo_, sz in zip(_need(ins, stride, dilation, kernel), lo, out_spatial))
-    buf = np.zeros((n,) + full + (cout,), x.dtype)
-    for part, idx in zip(parts, np.ndindex(*kernel)):
-        place = tuple(slice(i * d, i * d + (m - 1) * s + 1, s) for i, d, m, s in zip(idx, dilation, ins, stride))
-        buf[(slice(None),) + place] += part
-    crop = buf[(slice(None),) + tuple(slice(lo_, lo_ + sz) for lo_, sz in zip(lo, out_spatial))]
-    return np.ascontiguousarray(crop.transpose(_first(len(kernel))))
+    k = math.prod(kernel)
+    wk = w.reshape(cin, cout, k).transpose(0, 2, 1).reshape(cin, k * cout)  # offset major, channel minor
+    parts = (_first_to_rows(x) @ wk).reshape((n,) + ins + (k, cout))
+    buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
+    for j, idx in enumerate(np.ndindex(*kernel)):
+        src, dst = [slice(None)], [slice(None)]
+        for i, d, m, s, lo_, sz in zip(idx, dilation, ins, stride, lo, out_spatial):
+            # input position p lands on q = p * s + i * d - lo; keep 0 <= q < sz
+            first = max(0, -(-(lo_ - i * d) // s))
+            last = min(m - 1, (sz - 1 + lo_ - i * d) // s)
+            if last < first:
+                break
+            q0 = first * s + i * d - lo_
+            src.append(slice(first, last + 1))
+            dst.append(slice(q0, q0 + (last - first) * s + 1, s))
+        else:
+            buf[tuple(dst)] += parts[tuple(src) + (j,)]
+    return buf.transpose(_first(nd))
 
 
 def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
@@ -306,8 +313,9 @@ def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
         if _per_sample(c, kernel):
             if cols is None:
                 cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
-            gw = np.matmul(g.reshape(n, o, -1), cols.transpose(0, 2, 1)).sum(axis=0)
-            return gw.reshape((o, c) + tuple(kernel))
+            g3 = _first_to_rows(g).reshape(n, -1, o)  # (N, P, O): a view when g is channels-last
+            gw = np.matmul(cols, g3).sum(axis=0)  # (C*K, O)
+            return np.ascontiguousarray(gw.T).reshape((o, c) + tuple(kernel))
         if cols is None:
             cols = _im2row(x, kernel, stride, pads, dilation, out)
         gw = (_first_to_rows(g).T @ cols).reshape((o,) + tuple(kernel) + (c,))
