@@ -33,6 +33,12 @@ def _is_zero(v) -> bool:
     return isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype in _INT_OF and v == 0 and not np.signbit(v)
 
 
+def _memory_order(a):
+    """The axes of ``a`` from the largest stride to the smallest: a.transpose(order) is C-contiguous for an
+    array laid out in any axis order (a channels-last map seen as (N, C, H, W), say)."""
+    return tuple(sorted(range(a.ndim), key=lambda i: -a.strides[i]))
+
+
 def _masked(cond, a, zero, keep_where):
     """``np.where(cond, a, zero)`` (keep_where=1) or ``np.where(cond, zero, a)`` (keep_where=0) for +0."""
     if not (
@@ -41,14 +47,20 @@ def _masked(cond, a, zero, keep_where):
         and a.dtype == zero.dtype
         and a.shape == cond.shape
         and cond.dtype == np.bool_
-        and a.flags.c_contiguous
     ):
         return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
+    order = None
+    if not a.flags.c_contiguous:  # worked on in memory order, the result seen in a's axes again
+        order = _memory_order(a)
+        a, cond = a.transpose(order), cond.transpose(order)
+        if not a.flags.c_contiguous:
+            return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
     it = _INT_OF[a.dtype]
     c8 = cond.view(np.int8)  # 1 where cond
     # int8 all ones (-1) where a is kept, 0 elsewhere; the and sign-extends it to a's width on the fly
     bits = np.negative(c8) if keep_where else np.subtract(c8, np.int8(1))
-    return np.bitwise_and(a.view(it), bits).view(a.dtype)
+    r = np.bitwise_and(a.view(it), bits).view(a.dtype)
+    return r if order is None else r.transpose(np.argsort(order))
 
 
 class NumpyNamespace:
@@ -232,10 +244,10 @@ class NumpyNamespace:
     # --- pooling (issue 12): max pooling over tiles routes the gradient to each tile's winner
     @staticmethod
     def route_tiles(g, masks, kh, kw):
-        """g (B, W) routed into tiles: (B, kh, W, kw), entry [b, i, w, j] = g[b, w] where ``masks[i * kw + j]``
-        (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is and-ed bitwise into
-        its strided slice of the output: one pass per tile entry, no temporaries."""
-        out = np.empty((g.shape[0], kh, g.shape[1], kw), g.dtype)
+        """g (B, W, C) routed into tiles: (B, kh, W, kw, C), entry [b, i, w, j, c] = g[b, w, c] where
+        ``masks[i * kw + j]`` (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is
+        and-ed bitwise into its strided slice of the output: one pass per tile entry, no temporaries."""
+        out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
         it = _INT_OF.get(g.dtype)
         for idx, m in enumerate(masks):
             i, j = divmod(idx, kw)
@@ -296,8 +308,8 @@ class TensorNamespace:
         from .ops import permute, reshape, stack, where
 
         zero = TensorNamespace.const(0, g)
-        parts = stack([where(m != 0, g, zero) for m in masks])  # (kh * kw, B, W)
-        return permute(reshape(parts, (kh, kw) + tuple(g.shape)), (2, 0, 3, 1))
+        parts = stack([where(m != 0, g, zero) for m in masks])  # (kh * kw, B, W, C)
+        return permute(reshape(parts, (kh, kw) + tuple(g.shape)), (2, 0, 3, 1, 4))
 
     # --- end of pooling
 
