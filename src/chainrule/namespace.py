@@ -16,6 +16,8 @@ indices, ``axis``/``keepdims``), also in the tensor namespace.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["numpy_ns", "tensor_ns", "NumpyNamespace", "TensorNamespace"]
@@ -37,6 +39,22 @@ def _memory_order(a):
     """The axes of ``a`` from the largest stride to the smallest: a.transpose(order) is C-contiguous for an
     array laid out in any axis order (a channels-last map seen as (N, C, H, W), say)."""
     return tuple(sorted(range(a.ndim), key=lambda i: -a.strides[i]))
+
+
+def _sum_leading(x, axis):
+    """The sum of ``x`` over ``axis`` when those are the axes of largest stride and the rest are laid out
+    contiguously after them (a channels-last (N, C, H, W) summed over (0, 2, 3)): ones @ (M, K), else None."""
+    order = _memory_order(x)
+    axes = {a % x.ndim for a in axis}
+    if set(order[: len(axes)]) != axes or len(axes) == x.ndim:
+        return None
+    xt = x.transpose(order)
+    if not xt.flags.c_contiguous:
+        return None
+    m = math.prod(xt.shape[: len(axes)])
+    r = np.ones(m, x.dtype) @ xt.reshape(m, -1)
+    kept = sorted(order[len(axes) :])  # the result's axes in x's order
+    return r.reshape(xt.shape[len(axes) :]).transpose([order[len(axes) :].index(a) for a in kept])
 
 
 def _masked(cond, a, zero, keep_where):
@@ -142,6 +160,10 @@ class NumpyNamespace:
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
+        if not keepdims and isinstance(axis, tuple) and not x.flags.c_contiguous and x.dtype.kind == "f":
+            r = _sum_leading(x, axis)  # a bias's gradient from a channels-last map: one matrix-vector product
+            if r is not None:
+                return r
         r = x.sum(axis=axis, keepdims=keepdims)
         return r if type(r) is np.ndarray else np.asarray(r)
 

@@ -272,21 +272,15 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
     return y
 
 
-def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
-    """The transposed convolution without groups, channels last: one product (N*L, Cin) @ (Cin, K*Cout) gives
-    every kernel offset's contribution; each offset's (N, *L, Cout) slice is added into a channels-last
-    output buffer at the places it reaches (the parts falling into the padding ``lo`` or past the end are
-    left out), and the result is that buffer seen as (N, Cout, *out_spatial)."""
-    kernel = w.shape[2:]
-    nd = len(kernel)
-    n, cin, cout = x.shape[0], x.shape[1], w.shape[1]
-    ins = x.shape[2:]
-    k = math.prod(kernel)
-    wk = w.reshape(cin, cout, k).transpose(0, 2, 1).reshape(cin, k * cout)  # offset major, channel minor
-    parts = (_first_to_rows(x) @ wk).reshape((n,) + ins + (k, cout))
-    buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
+_CHUNK_BYTES = 1 << 21  # the transposed convolution's products, a few samples at a time: about 2 MB, in cache
+
+
+def _offset_slices(kernel, dilation, ins, stride, lo, out_spatial):
+    """For each kernel offset j (in C order) whose contributions land inside the output: (j, the slice of the
+    input positions it takes, the strided slice of the output positions they land on)."""
+    found = []
     for j, idx in enumerate(np.ndindex(*kernel)):
-        src, dst = [slice(None)], [slice(None)]
+        src, dst = [], []
         for i, d, m, s, lo_, sz in zip(idx, dilation, ins, stride, lo, out_spatial):
             # input position p lands on q = p * s + i * d - lo; keep 0 <= q < sz
             first = max(0, -(-(lo_ - i * d) // s))
@@ -297,7 +291,34 @@ def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
             src.append(slice(first, last + 1))
             dst.append(slice(q0, q0 + (last - first) * s + 1, s))
         else:
-            buf[tuple(dst)] += parts[tuple(src) + (j,)]
+            found.append((j, tuple(src), tuple(dst)))
+    return found
+
+
+def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
+    """The transposed convolution without groups, channels last: a product (n*L, Cin) @ (Cin, K*Cout) gives
+    every kernel offset's contribution for a few samples at a time (n of them, so that the product stays in
+    cache); each offset's (n, *L, Cout) slice is added into a channels-last output buffer at the places it
+    reaches (the parts falling into the padding ``lo`` or past the end are left out). The result is that
+    buffer seen as (N, Cout, *out_spatial)."""
+    kernel = w.shape[2:]
+    nd = len(kernel)
+    n, cin, cout = x.shape[0], x.shape[1], w.shape[1]
+    ins = x.shape[2:]
+    k, per = math.prod(kernel), math.prod(ins)
+    wk = w.reshape(cin, cout, k).transpose(0, 2, 1).reshape(cin, k * cout)  # offset major, channel minor
+    rows = _first_to_rows(x)
+    buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
+    places = _offset_slices(kernel, dilation, ins, stride, lo, out_spatial)
+    step = max(1, _CHUNK_BYTES // (per * k * cout * x.dtype.itemsize))
+    work = np.empty((min(step, n) * per, k * cout), x.dtype)
+    for s0 in range(0, n, step):
+        s1 = min(n, s0 + step)
+        parts = np.matmul(rows[s0 * per : s1 * per], wk, out=work[: (s1 - s0) * per])
+        parts = parts.reshape((s1 - s0,) + ins + (k, cout))
+        part_buf = buf[s0:s1]
+        for j, src, dst in places:
+            part_buf[(slice(None),) + dst] += parts[(slice(None),) + src + (j,)]
     return buf.transpose(_first(nd))
 
 
