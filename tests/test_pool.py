@@ -96,11 +96,12 @@ def _channels_last(a):
 
 
 @requires_torch
-@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 9), (2, 40, 5, 5), (3, 1, 6, 4)])
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 9), (2, 40, 5, 5), (3, 1, 6, 4), (4, 64, 32, 33)])
 @pytest.mark.parametrize("k", [2, 3, (2, 3)])
 def test_max_pool2d_channels_last_path_routes_ties_to_the_first_maximum(shape, k):
     """A convolution's channels-last output pooled tile by tile over rows of channels, after a ReLU (many tied
-    zeros) and with a window of equal maxima: values and gradients as PyTorch's on the same (N, C, H, W)."""
+    zeros) and with a window of equal maxima: values and gradients as PyTorch's on the same (N, C, H, W). The
+    largest map is pooled in several chunks of rows, the last one partial."""
     x = np.maximum(np.random.default_rng(0).normal(size=shape), 0.0)
     x[..., :2, :3] = 1.0  # a window of equal maxima
     x[0, 0, 2:4, 2:4] = [[0.5, 2.0], [2.0, 2.0]]  # ties that are not the window's first entry

@@ -168,16 +168,19 @@ class MaxPoolOp(Function):
         if xt.shape[1:3] != (oh * kh, ow * kw):
             xt = xt[:, : oh * kh, : ow * kw]
         v = xt.reshape(b * oh, kh, ow, kw, c)
-        m, code_w = _first_max(v, kw, 3)  # (B * oh, kh, ow, C)
-        y, code_h = _first_max(m, kh, 1)  # (B * oh, ow, C)
-        if np.isnan(y).any():
-            return None
+        rows = v.shape[0]
+        y = np.empty((rows, ow, c), xt.dtype)
         # which entry of each tile won, as int8 masks (-1 where it did): the backward and-s them with g
-        self.masks = [
-            np.negative((mh & mw).view(np.int8))
-            for i, mh in enumerate(_masks(code_h, kh))
-            for mw in _masks(None if code_w is None else code_w[:, i], kw)
-        ]
+        self.masks = [np.empty((rows, ow, c), np.int8) for _ in range(kh * kw)]
+        for part in _row_chunks(rows, v[0].nbytes):  # a few rows of tiles at a time, while they are in cache
+            m, code_w = _first_max(v[part], kw, 3)  # (rows, kh, ow, C)
+            yp, code_h = _first_max(m, kh, 1)  # (rows, ow, C)
+            if np.isnan(yp).any():
+                return None
+            y[part] = yp
+            for i, mh in enumerate(_masks(code_h, kh)):
+                for j, mw in enumerate(_masks(None if code_w is None else code_w[:, i], kw)):
+                    np.negative(np.bitwise_and(mh, mw).view(np.int8), out=self.masks[i * kw + j][part])
         return y
 
     def vjp(self, xp, g, *_):
@@ -203,6 +206,15 @@ class MaxPoolOp(Function):
         if (self.hp, self.wp) != (h, w):
             gp = xp.take(gp, (slice(None), slice(ph, ph + h), slice(pw, pw + w)))
         return xp.reshape(gp, self.in_shape)
+
+
+_CHUNK_BYTES = 1 << 19  # elementwise passes over large maps go a few rows at a time: about 512 KB, in cache
+
+
+def _row_chunks(rows: int, row_bytes: int):
+    """Slices of ``rows`` rows of ``row_bytes`` bytes each, about _CHUNK_BYTES at a time."""
+    step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
+    return [slice(s, min(rows, s + step)) for s in range(0, rows, step)]
 
 
 def _first_max(a, k, axis):
