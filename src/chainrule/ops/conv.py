@@ -185,8 +185,9 @@ def _im2row(x, kernel, stride, pads, dilation, out):
     return np.ascontiguousarray(v.transpose(order)).reshape(x.shape[0] * math.prod(out), -1)
 
 
-def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
-    """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout."""
+def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False):
+    """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout; with ``ones`` a row of ones after them,
+    (N, C * K + 1, P), so that a product with [W, b] adds the bias."""
     nd = len(kernel)
     n, c = x.shape[:2]
     need = _need(out, stride, dilation, kernel)
@@ -202,7 +203,13 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
         xt[(slice(None), slice(None)) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)]
     v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
     order = (0, 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(2, nd + 2))
-    return np.ascontiguousarray(v.transpose(order)).reshape(n, c * math.prod(kernel), math.prod(out))
+    ck, p = c * math.prod(kernel), math.prod(out)
+    if not ones:
+        return np.ascontiguousarray(v.transpose(order)).reshape(n, ck, p)
+    cols = np.empty((n, ck + 1, p), x.dtype)
+    cols[:, :ck].reshape((n, c) + tuple(kernel) + tuple(out))[...] = v.transpose(order)
+    cols[:, ck] = 1
+    return cols
 
 
 def _channels_last_out(y, n, out, b):
@@ -226,9 +233,11 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     n, o = x.shape[0], w.shape[0]
     if groups == 1:
         nd = len(kernel)
-        if _per_sample(x.shape[1], kernel):
-            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
-            y = np.matmul(cols.transpose(0, 2, 1), w.reshape(o, -1).T)  # (N, P, O)
+        if _per_sample(x.shape[1], kernel):  # the bias as one more column of the weight, times a row of ones
+            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=b is not None)
+            wb = w.reshape(o, -1) if b is None else np.concatenate([w.reshape(o, -1), b[:, None]], axis=1)
+            y = np.matmul(cols.transpose(0, 2, 1), wb.T)  # (N, P, O)
+            b = None
         else:
             cols = _im2row(x, kernel, stride, pads, dilation, out)
             wr = w.transpose(_last(nd)).reshape(o, -1)  # (O, K*C), channel minor as in the rows
@@ -334,6 +343,7 @@ def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
         if _per_sample(c, kernel):
             if cols is None:
                 cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
+            cols = cols[:, : c * math.prod(kernel)]  # (the forward's row of ones left out)
             g3 = _first_to_rows(g).reshape(n, -1, o)  # (N, P, O): a view when g is channels-last
             gw = np.matmul(cols, g3).sum(axis=0)  # (C*K, O)
             return np.ascontiguousarray(gw.T).reshape((o, c) + tuple(kernel))
