@@ -30,6 +30,9 @@ def test_where_with_zero_equals_numpys_bit_for_bit(dtype, zero_first):
         (np.array([True, False]), np.array([1.0, 2.0]), np.zeros((), np.float32)),  # zero of another dtype
         (np.array([True, False]), np.array([[1.0], [2.0]]), np.zeros(())),  # broadcasting
         (np.array([True, False]), np.array([1.0, 2.0, 3.0, 4.0])[::2], np.zeros(())),  # not contiguous
+        (np.ones((2, 4), bool), np.broadcast_to(np.arange(4.0), (2, 4)), np.zeros(())),  # broadcast
+        (np.eye(4, dtype=bool)[:, :2], np.arange(8.0).reshape(2, 4).T, np.zeros(())),  # transposed, cond not
+        (np.eye(4, dtype=bool)[:, :2].T, np.arange(32.0).reshape(4, 8)[:, ::4].T, np.zeros(())),  # strided
         (np.array([True, False]), np.array([1.0, 2.0]), np.array(-0.0)),  # -0 is not +0
         (np.array([1, 0]), np.array([1.0, 2.0]), np.zeros(())),  # an integer condition
     ],

@@ -70,9 +70,9 @@ def _masked(cond, a, zero, keep_where):
     order = None
     if not a.flags.c_contiguous:  # worked on in memory order, the result seen in a's axes again
         order = _memory_order(a)
-        a, cond = a.transpose(order), cond.transpose(order)
-        if not a.flags.c_contiguous:
+        if not a.transpose(order).flags.c_contiguous:  # (a broadcast or strided view)
             return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
+        a, cond = a.transpose(order), cond.transpose(order)
     it = _INT_OF[a.dtype]
     c8 = cond.view(np.int8)  # 1 where cond
     # int8 all ones (-1) where a is kept, 0 elsewhere; the and sign-extends it to a's width on the fly
