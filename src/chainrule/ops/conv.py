@@ -23,8 +23,11 @@ The derivative of a convolution y = x (*) w is made of the same pieces:
 Each of these is itself an operation here (``conv_nd``, ``conv_transpose_nd``, ``conv_weight_nd``), whose
 derivatives are again the other two, so second derivatives come for free.
 
-Layout: internally the channels come first and the batch second, (C, N, *spatial): the im2col matrix is
-then (C*K, N*positions) and every product is one GEMM per group, with the long dimension contiguous.
+Layout: without groups the output is channels-last, an (N, *spatial, C_out) array seen as (N, C_out,
+*spatial) (the rows of the matrix product are the output, no transpose copy); elementwise operations keep
+that layout, max pooling works in it, and the next convolution reads it as it needs it. With groups the
+channels come first and the batch second, (C, N, *spatial): the im2col matrix is then (C*K, N*positions) and
+every product is one GEMM per group, with the long dimension contiguous.
 """
 
 from __future__ import annotations
@@ -118,15 +121,18 @@ def _grouped(w2, cols, groups):
     return np.matmul(w2, cols)
 
 
-# Without groups the products run in one of two layouts, chosen for BLAS and for the copies around them:
+# Without groups the products run in one of two layouts, chosen for BLAS and for the copies around them; either
+# way the output is left channels-last, (N, *out, O), and returned as a view (N, O, *out) of it:
 # - "per sample" when the patches are short (C*K <= _SHORT, e.g. a first layer on one channel): the im2col
-#   matrix is (N, C*K, P) as PyTorch's unfold gives it, and the forward product W @ cols, one per sample,
-#   lands in (N, O, P), the output's own layout: no transpose at all;
+#   matrix is (N, C*K, P) as PyTorch's unfold gives it (with a row of ones after it when there is a bias, so
+#   that the product with [W, b] adds the bias), and the forward product cols^T @ W^T, one per sample, lands
+#   in (N, P, O);
 # - "rows" otherwise: the input is copied channels-last and padded, (N, *S, C), so that a patch is a few
-#   contiguous runs of C values; im2row gives (N*P, K*C), the forward product rows @ W^T gives (N*P, O), turned
-#   into (N, O, P) once with the bias added on the way; the weight gradient is ONE product g^T @ rows over the
-#   kept matrix; the input gradient is K products g @ W_k, each (N*P, C), added into the channels-last
-#   buffer at the K offsets (each a run of whole rows), then turned back to (N, C, *S) once.
+#   contiguous runs of C values (a channels-last input is a plain copy); im2row gives (N*P, K*C), the forward
+#   product rows @ W^T gives (N*P, O), the bias added in place; the weight gradient is ONE product g^T @ rows
+#   over the kept matrix; the input gradient (a transposed convolution) is one product g @ [W_1 ... W_K],
+#   a few samples at a time, each offset's (n, *L, C) part added into the channels-last result at the places
+#   it reaches.
 _SHORT = 32
 
 

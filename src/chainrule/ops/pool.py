@@ -6,8 +6,9 @@ channels alone for an unbatched input) are merged into one, since a pool treats 
 - max pooling keeps the index of each window's (first) maximum; its vjp routes each output gradient to that
   input position: a scatter of ``g`` at constant indices (``take_adjoint``), linear in ``g``, so it is
   differentiated again for free. With kernel == stride, no padding and no dilation (the usual 2x2 pool) the
-  windows tile the input: the forward is a max over a reshaped (B, H/k, k, W/k, k) view and the vjp a
-  product of ``g`` with a one-hot mask of the same shape, no scatter at all.
+  windows tile the input: the forward is a max over a reshaped (B, H/k, k, W/k, k) view and the vjp routes
+  ``g`` with one bit mask per tile entry, no scatter at all. A channels-last map (a convolution's output) is
+  pooled in its own layout, (N, H/k, k, W/k, k, C): each comparison runs over rows of C channels.
 - average pooling is a sum over strided slices times 1/divisor; its vjp is the transposed average: ``g``
   times 1/divisor placed back on every slice.
 - adaptive average pooling and (bi)linear interpolation are linear maps along each axis: ``y = A_h @ x @
