@@ -374,3 +374,22 @@ def test_backward_twice_with_retain_graph_gives_the_same_gradients():
     y.backward()
     np.testing.assert_array_equal(w.grad.numpy(), first[0])
     np.testing.assert_array_equal(x.grad.numpy(), first[1])
+
+
+@requires_torch
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 2)])
+def test_conv2d_input_gradient_over_several_batch_chunks(stride, padding):
+    """A batch large enough that the input gradient's products are made a few samples at a time (the last
+    chunk partial): values and gradients as PyTorch's."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(37, 8, 16, 16))
+    w = rng.normal(size=(16, 8, 3, 3))
+    b = rng.normal(size=16)
+    compare_with_torch(
+        lambda a, k, c: F.conv2d(a, k, c, stride=stride, padding=padding),
+        lambda a, k, c: torch.nn.functional.conv2d(a, k, c, stride=stride, padding=padding),
+        x,
+        w,
+        b,
+        check_numeric=False,
+    )

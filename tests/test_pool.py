@@ -86,6 +86,44 @@ def test_max_pool2d_tiled_path_routes_ties_to_the_first_maximum(shape, k):
     _compare(lambda a: F.max_pool2d(a, k), lambda t: _tf().max_pool2d(t, k), x)
 
 
+def _channels_last(a):
+    """``a`` (N, C, H, W) as a convolution leaves it: a channels-last array seen as (N, C, H, W) (a 1x1
+    convolution with the identity), so that max pooling takes its channels-last path."""
+    c = a.shape[1]
+    y = F.conv2d(a, cr.tensor(np.eye(c, dtype=a.data.dtype).reshape(c, c, 1, 1)))
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    return y
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 9), (2, 40, 5, 5), (3, 1, 6, 4), (4, 64, 32, 33)])
+@pytest.mark.parametrize("k", [2, 3, (2, 3)])
+def test_max_pool2d_channels_last_path_routes_ties_to_the_first_maximum(shape, k):
+    """A convolution's channels-last output pooled tile by tile over rows of channels, after a ReLU (many tied
+    zeros) and with a window of equal maxima: values and gradients as PyTorch's on the same (N, C, H, W). The
+    largest map is pooled in several chunks of rows, the last one partial."""
+    x = np.maximum(np.random.default_rng(0).normal(size=shape), 0.0)
+    x[..., :2, :3] = 1.0  # a window of equal maxima
+    x[0, 0, 2:4, 2:4] = [[0.5, 2.0], [2.0, 2.0]]  # ties that are not the window's first entry
+    _compare(lambda a: F.max_pool2d(_channels_last(a), k), lambda t: _tf().max_pool2d(t, k), x)
+
+
+@requires_torch
+def test_max_pool2d_channels_last_float32_and_nan():
+    x = np.random.default_rng(0).normal(size=(4, 3, 6, 6)).astype(np.float32)
+    x[1, 2, 3, 4] = np.nan  # the general path takes over and says where
+    for arr in (x, np.nan_to_num(x)):
+        a = cr.tensor(arr, requires_grad=True)
+        y = F.max_pool2d(_channels_last(a), 2)
+        (y * cr.tensor(np.arange(y.numel()).reshape(y.shape).astype(np.float32))).sum().backward()
+        t = torch.tensor(arr, requires_grad=True)
+        ty = _tf().max_pool2d(_tf().conv2d(t, torch.eye(3).reshape(3, 3, 1, 1)), 2)  # (NaN * 0 spreads the NaN)
+        (ty * torch.arange(ty.numel()).reshape(ty.shape).float()).sum().backward()
+        assert y.dtype == np.float32 and a.grad.dtype == np.float32
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())
+
+
 @requires_torch
 def test_max_pool2d_keeps_float32_and_matches_torch():
     x = np.random.default_rng(0).normal(size=(4, 3, 8, 8)).astype(np.float32)

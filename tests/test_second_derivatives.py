@@ -470,6 +470,11 @@ CASES = {
         lambda x: F.max_pool2d(x, 2) ** 3,
         lambda x: _tf().max_pool2d(x, 2) ** 3,
     ),
+    "max_pool2d_tiled_channels_last": (  # a convolution's output is channels-last: pooled over rows of channels
+        [_any(2, 3, 5, 6), _any(4, 3, 1, 1)],
+        lambda x, w: F.max_pool2d(F.conv2d(x, w), 2) ** 3,
+        lambda x, w: _tf().max_pool2d(_tf().conv2d(x, w), 2) ** 3,
+    ),
     "max_pool1d": ([_any(2, 3, 9)], lambda x: F.max_pool1d(x, 3, 2) ** 3, lambda x: _tf().max_pool1d(x, 3, 2) ** 3),
     "avg_pool2d": (
         [_any(2, 2, 7, 6)],

@@ -16,6 +16,8 @@ indices, ``axis``/``keepdims``), also in the tensor namespace.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["numpy_ns", "tensor_ns", "NumpyNamespace", "TensorNamespace"]
@@ -33,6 +35,28 @@ def _is_zero(v) -> bool:
     return isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype in _INT_OF and v == 0 and not np.signbit(v)
 
 
+def _memory_order(a):
+    """The axes of ``a`` from the largest stride to the smallest: a.transpose(order) is C-contiguous for an
+    array laid out in any axis order (a channels-last map seen as (N, C, H, W), say)."""
+    return tuple(sorted(range(a.ndim), key=lambda i: -a.strides[i]))
+
+
+def _sum_leading(x, axis):
+    """The sum of ``x`` over ``axis`` when those are the axes of largest stride and the rest are laid out
+    contiguously after them (a channels-last (N, C, H, W) summed over (0, 2, 3)): ones @ (M, K), else None."""
+    order = _memory_order(x)
+    axes = {a % x.ndim for a in axis}
+    if set(order[: len(axes)]) != axes or len(axes) == x.ndim:
+        return None
+    xt = x.transpose(order)
+    if not xt.flags.c_contiguous:
+        return None
+    m = math.prod(xt.shape[: len(axes)])
+    r = np.ones(m, x.dtype) @ xt.reshape(m, -1)
+    kept = sorted(order[len(axes) :])  # the result's axes in x's order
+    return r.reshape(xt.shape[len(axes) :]).transpose([order[len(axes) :].index(a) for a in kept])
+
+
 def _masked(cond, a, zero, keep_where):
     """``np.where(cond, a, zero)`` (keep_where=1) or ``np.where(cond, zero, a)`` (keep_where=0) for +0."""
     if not (
@@ -41,14 +65,20 @@ def _masked(cond, a, zero, keep_where):
         and a.dtype == zero.dtype
         and a.shape == cond.shape
         and cond.dtype == np.bool_
-        and a.flags.c_contiguous
     ):
         return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
+    order = None
+    if not a.flags.c_contiguous:  # worked on in memory order, the result seen in a's axes again
+        order = _memory_order(a)
+        if not a.transpose(order).flags.c_contiguous:  # (a broadcast or strided view)
+            return np.where(cond, a, zero) if keep_where else np.where(cond, zero, a)
+        a, cond = a.transpose(order), cond.transpose(order)
     it = _INT_OF[a.dtype]
     c8 = cond.view(np.int8)  # 1 where cond
     # int8 all ones (-1) where a is kept, 0 elsewhere; the and sign-extends it to a's width on the fly
     bits = np.negative(c8) if keep_where else np.subtract(c8, np.int8(1))
-    return np.bitwise_and(a.view(it), bits).view(a.dtype)
+    r = np.bitwise_and(a.view(it), bits).view(a.dtype)
+    return r if order is None else r.transpose(np.argsort(order))
 
 
 class NumpyNamespace:
@@ -130,6 +160,10 @@ class NumpyNamespace:
 
     @staticmethod
     def sum(x, axis=None, keepdims=False):
+        if not keepdims and isinstance(axis, tuple) and not x.flags.c_contiguous and x.dtype.kind == "f":
+            r = _sum_leading(x, axis)  # a bias's gradient from a channels-last map: one matrix-vector product
+            if r is not None:
+                return r
         r = x.sum(axis=axis, keepdims=keepdims)
         return r if type(r) is np.ndarray else np.asarray(r)
 
@@ -232,10 +266,10 @@ class NumpyNamespace:
     # --- pooling (issue 12): max pooling over tiles routes the gradient to each tile's winner
     @staticmethod
     def route_tiles(g, masks, kh, kw):
-        """g (B, W) routed into tiles: (B, kh, W, kw), entry [b, i, w, j] = g[b, w] where ``masks[i * kw + j]``
-        (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is and-ed bitwise into
-        its strided slice of the output: one pass per tile entry, no temporaries."""
-        out = np.empty((g.shape[0], kh, g.shape[1], kw), g.dtype)
+        """g (B, W, C) routed into tiles: (B, kh, W, kw, C), entry [b, i, w, j, c] = g[b, w, c] where
+        ``masks[i * kw + j]`` (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is
+        and-ed bitwise into its strided slice of the output: one pass per tile entry, no temporaries."""
+        out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
         it = _INT_OF.get(g.dtype)
         for idx, m in enumerate(masks):
             i, j = divmod(idx, kw)
@@ -296,8 +330,8 @@ class TensorNamespace:
         from .ops import permute, reshape, stack, where
 
         zero = TensorNamespace.const(0, g)
-        parts = stack([where(m != 0, g, zero) for m in masks])  # (kh * kw, B, W)
-        return permute(reshape(parts, (kh, kw) + tuple(g.shape)), (2, 0, 3, 1))
+        parts = stack([where(m != 0, g, zero) for m in masks])  # (kh * kw, B, W, C)
+        return permute(reshape(parts, (kh, kw) + tuple(g.shape)), (2, 0, 3, 1, 4))
 
     # --- end of pooling
 

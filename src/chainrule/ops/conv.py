@@ -23,8 +23,11 @@ The derivative of a convolution y = x (*) w is made of the same pieces:
 Each of these is itself an operation here (``conv_nd``, ``conv_transpose_nd``, ``conv_weight_nd``), whose
 derivatives are again the other two, so second derivatives come for free.
 
-Layout: internally the channels come first and the batch second, (C, N, *spatial): the im2col matrix is
-then (C*K, N*positions) and every product is one GEMM per group, with the long dimension contiguous.
+Layout: without groups the output is channels-last, an (N, *spatial, C_out) array seen as (N, C_out,
+*spatial) (the rows of the matrix product are the output, no transpose copy); elementwise operations keep
+that layout, max pooling works in it, and the next convolution reads it as it needs it. With groups the
+channels come first and the batch second, (C, N, *spatial): the im2col matrix is then (C*K, N*positions) and
+every product is one GEMM per group, with the long dimension contiguous.
 """
 
 from __future__ import annotations
@@ -118,15 +121,18 @@ def _grouped(w2, cols, groups):
     return np.matmul(w2, cols)
 
 
-# Without groups the products run in one of two layouts, chosen for BLAS and for the copies around them:
+# Without groups the products run in one of two layouts, chosen for BLAS and for the copies around them; either
+# way the output is left channels-last, (N, *out, O), and returned as a view (N, O, *out) of it:
 # - "per sample" when the patches are short (C*K <= _SHORT, e.g. a first layer on one channel): the im2col
-#   matrix is (N, C*K, P) as PyTorch's unfold gives it, and the forward product W @ cols, one per sample,
-#   lands in (N, O, P), the output's own layout: no transpose at all;
+#   matrix is (N, C*K, P) as PyTorch's unfold gives it (with a row of ones after it when there is a bias, so
+#   that the product with [W, b] adds the bias), and the forward product cols^T @ W^T, one per sample, lands
+#   in (N, P, O);
 # - "rows" otherwise: the input is copied channels-last and padded, (N, *S, C), so that a patch is a few
-#   contiguous runs of C values; im2row gives (N*P, K*C), the forward product rows @ W^T gives (N*P, O), turned
-#   into (N, O, P) once with the bias added on the way; the weight gradient is ONE product g^T @ rows over the
-#   kept matrix; the input gradient is K products g @ W_k, each (N*P, C), added into the channels-last
-#   buffer at the K offsets (each a run of whole rows), then turned back to (N, C, *S) once.
+#   contiguous runs of C values (a channels-last input is a plain copy); im2row gives (N*P, K*C), the forward
+#   product rows @ W^T gives (N*P, O), the bias added in place; the weight gradient is ONE product g^T @ rows
+#   over the kept matrix; the input gradient (a transposed convolution) is one product g @ [W_1 ... W_K],
+#   a few samples at a time, each offset's (n, *L, C) part added into the channels-last result at the places
+#   it reaches.
 _SHORT = 32
 
 
@@ -185,8 +191,9 @@ def _im2row(x, kernel, stride, pads, dilation, out):
     return np.ascontiguousarray(v.transpose(order)).reshape(x.shape[0] * math.prod(out), -1)
 
 
-def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
-    """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout."""
+def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False):
+    """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout; with ``ones`` a row of ones after them,
+    (N, C * K + 1, P), so that a product with [W, b] adds the bias."""
     nd = len(kernel)
     n, c = x.shape[:2]
     need = _need(out, stride, dilation, kernel)
@@ -202,24 +209,29 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out):
         xt[(slice(None), slice(None)) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)]
     v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
     order = (0, 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(2, nd + 2))
-    return np.ascontiguousarray(v.transpose(order)).reshape(n, c * math.prod(kernel), math.prod(out))
+    ck, p = c * math.prod(kernel), math.prod(out)
+    if not ones:
+        return np.ascontiguousarray(v.transpose(order)).reshape(n, ck, p)
+    cols = np.empty((n, ck + 1, p), x.dtype)
+    cols[:, :ck].reshape((n, c) + tuple(kernel) + tuple(out))[...] = v.transpose(order)
+    cols[:, ck] = 1
+    return cols
 
 
-def _rows_to_first(yr, n, out, b=None):
-    """(N * P, O) -> (N, O, *out), the bias added on the way."""
-    o = yr.shape[1]
-    src = yr.reshape(n, -1, o).transpose(0, 2, 1)
-    y = np.empty((n, o, src.shape[2]), yr.dtype)
-    if b is None:
-        np.copyto(y, src)
-    else:
-        np.add(src, b[:, None], out=y)
-    return y.reshape((n, o) + tuple(out))
+def _channels_last_out(y, n, out, b):
+    """The product y, (N * P, O) or (N, P, O), as the output (N, O, *out): the bias added in place, then a
+    transposed view of the channels-last array (no copy; elementwise ops, pooling and the next convolution
+    read it in this layout)."""
+    o = y.shape[-1]
+    if b is not None:
+        y += b
+    return y.reshape((n,) + tuple(out) + (o,)).transpose(_first(len(out)))
 
 
 def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     """The convolution (cross-correlation, as in PyTorch) on arrays: x (N, C, *S), w (O, C/G, *k).
-    ``keep``: a list that receives the im2col matrix (the weight gradient reuses it)."""
+    ``keep``: a list that receives the im2col matrix (the weight gradient reuses it). Without groups the
+    result is a channels-last array seen as (N, O, *out)."""
     kernel = w.shape[2:]
     out = tuple(
         _out_size(sz, lo, hi, k, s, d) for sz, (lo, hi), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation)
@@ -227,19 +239,18 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     n, o = x.shape[0], w.shape[0]
     if groups == 1:
         nd = len(kernel)
-        if _per_sample(x.shape[1], kernel):
-            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
-            y = np.matmul(w.reshape(o, -1), cols)
-            if b is not None:
-                y += b[:, None]
-            y = y.reshape((n, o) + out)
+        if _per_sample(x.shape[1], kernel):  # the bias as one more column of the weight, times a row of ones
+            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=b is not None)
+            wb = w.reshape(o, -1) if b is None else np.concatenate([w.reshape(o, -1), b[:, None]], axis=1)
+            y = np.matmul(cols.transpose(0, 2, 1), wb.T)  # (N, P, O)
+            b = None
         else:
             cols = _im2row(x, kernel, stride, pads, dilation, out)
             wr = w.transpose(_last(nd)).reshape(o, -1)  # (O, K*C), channel minor as in the rows
-            y = _rows_to_first(cols @ wr.T, n, out, b)
+            y = cols @ wr.T
         if keep is not None:
             keep.append(cols)
-        return y
+        return _channels_last_out(y, n, out, b)
     cols = _im2col(x, kernel, stride, pads, dilation, out)
     if keep is not None:
         keep.append(cols)
@@ -276,22 +287,54 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
     return y
 
 
+_CHUNK_BYTES = 1 << 21  # the transposed convolution's products, a few samples at a time: about 2 MB, in cache
+
+
+def _offset_slices(kernel, dilation, ins, stride, lo, out_spatial):
+    """For each kernel offset j (in C order) whose contributions land inside the output: (j, the slice of the
+    input positions it takes, the strided slice of the output positions they land on)."""
+    found = []
+    for j, idx in enumerate(np.ndindex(*kernel)):
+        src, dst = [], []
+        for i, d, m, s, lo_, sz in zip(idx, dilation, ins, stride, lo, out_spatial):
+            # input position p lands on q = p * s + i * d - lo; keep 0 <= q < sz
+            first = max(0, -(-(lo_ - i * d) // s))
+            last = min(m - 1, (sz - 1 + lo_ - i * d) // s)
+            if last < first:
+                break
+            q0 = first * s + i * d - lo_
+            src.append(slice(first, last + 1))
+            dst.append(slice(q0, q0 + (last - first) * s + 1, s))
+        else:
+            found.append((j, tuple(src), tuple(dst)))
+    return found
+
+
 def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
-    """The transposed convolution without groups, channels last: one product per kernel offset k,
-    (N*L, Cin) @ W_k (Cin, Cout), each added into a channels-last buffer at the places that offset reaches
-    (with stride 1 a run of whole rows), then turned back to (N, Cout, *out_spatial)."""
+    """The transposed convolution without groups, channels last: a product (n*L, Cin) @ (Cin, K*Cout) gives
+    every kernel offset's contribution for a few samples at a time (n of them, so that the product stays in
+    cache); each offset's (n, *L, Cout) slice is added into a channels-last output buffer at the places it
+    reaches (the parts falling into the padding ``lo`` or past the end are left out). The result is that
+    buffer seen as (N, Cout, *out_spatial)."""
     kernel = w.shape[2:]
+    nd = len(kernel)
     n, cin, cout = x.shape[0], x.shape[1], w.shape[1]
     ins = x.shape[2:]
-    wk = w.reshape(cin, cout, -1).transpose(2, 0, 1)  # (K, Cin, Cout)
-    parts = np.matmul(_first_to_rows(x), wk).reshape((-1, n) + ins + (cout,))
-    full = tuple(max(f, lo_ + sz) for f, lo_, sz in zip(_need(ins, stride, dilation, kernel), lo, out_spatial))
-    buf = np.zeros((n,) + full + (cout,), x.dtype)
-    for part, idx in zip(parts, np.ndindex(*kernel)):
-        place = tuple(slice(i * d, i * d + (m - 1) * s + 1, s) for i, d, m, s in zip(idx, dilation, ins, stride))
-        buf[(slice(None),) + place] += part
-    crop = buf[(slice(None),) + tuple(slice(lo_, lo_ + sz) for lo_, sz in zip(lo, out_spatial))]
-    return np.ascontiguousarray(crop.transpose(_first(len(kernel))))
+    k, per = math.prod(kernel), math.prod(ins)
+    wk = w.reshape(cin, cout, k).transpose(0, 2, 1).reshape(cin, k * cout)  # offset major, channel minor
+    rows = _first_to_rows(x)
+    buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
+    places = _offset_slices(kernel, dilation, ins, stride, lo, out_spatial)
+    step = max(1, _CHUNK_BYTES // (per * k * cout * x.dtype.itemsize))
+    work = np.empty((min(step, n) * per, k * cout), x.dtype)
+    for s0 in range(0, n, step):
+        s1 = min(n, s0 + step)
+        parts = np.matmul(rows[s0 * per : s1 * per], wk, out=work[: (s1 - s0) * per])
+        parts = parts.reshape((s1 - s0,) + ins + (k, cout))
+        part_buf = buf[s0:s1]
+        for j, src, dst in places:
+            part_buf[(slice(None),) + dst] += parts[(slice(None),) + src + (j,)]
+    return buf.transpose(_first(nd))
 
 
 def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
@@ -306,8 +349,10 @@ def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
         if _per_sample(c, kernel):
             if cols is None:
                 cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
-            gw = np.matmul(g.reshape(n, o, -1), cols.transpose(0, 2, 1)).sum(axis=0)
-            return gw.reshape((o, c) + tuple(kernel))
+            cols = cols[:, : c * math.prod(kernel)]  # (the forward's row of ones left out)
+            g3 = _first_to_rows(g).reshape(n, -1, o)  # (N, P, O): a view when g is channels-last
+            gw = np.matmul(cols, g3).sum(axis=0)  # (C*K, O)
+            return np.ascontiguousarray(gw.T).reshape((o, c) + tuple(kernel))
         if cols is None:
             cols = _im2row(x, kernel, stride, pads, dilation, out)
         gw = (_first_to_rows(g).T @ cols).reshape((o,) + tuple(kernel) + (c,))

@@ -6,8 +6,9 @@ channels alone for an unbatched input) are merged into one, since a pool treats 
 - max pooling keeps the index of each window's (first) maximum; its vjp routes each output gradient to that
   input position: a scatter of ``g`` at constant indices (``take_adjoint``), linear in ``g``, so it is
   differentiated again for free. With kernel == stride, no padding and no dilation (the usual 2x2 pool) the
-  windows tile the input: the forward is a max over a reshaped (B, H/k, k, W/k, k) view and the vjp a
-  product of ``g`` with a one-hot mask of the same shape, no scatter at all.
+  windows tile the input: the forward is a max over a reshaped (B, H/k, k, W/k, k) view and the vjp routes
+  ``g`` with one bit mask per tile entry, no scatter at all. A channels-last map (a convolution's output) is
+  pooled in its own layout, (N, H/k, k, W/k, k, C): each comparison runs over rows of C channels.
 - average pooling is a sum over strided slices times 1/divisor; its vjp is the transposed average: ``g``
   times 1/divisor placed back on every slice.
 - adaptive average pooling and (bi)linear interpolation are linear maps along each axis: ``y = A_h @ x @
@@ -124,17 +125,23 @@ class MaxPoolOp(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        x3 = x.reshape(_as_4d(x.shape, self.nd))
         (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = self.k, self.s, self.p, self.d, self.out
-        fits = oh * kh <= x3.shape[1] and ow * kw <= x3.shape[2]  # (ceil_mode may add a partial window)
+        h, w = x.shape[-2:] if self.nd == 2 else (1, x.shape[-1])
+        fits = oh * kh <= h and ow * kw <= w  # (ceil_mode may add a partial window)
         self.tiled = (kh, kw) == (sh, sw) and not (ph or pw) and (dh, dw) == (1, 1) and fits
         self.tiled = self.tiled and not self.want_indices and kh * kw > 1
+        # a channels-last (N, C, H, W) (as a convolution leaves it): the tiles' maxima over whole rows of channels
+        self.last = self.tiled and x.ndim == 4 and self.nd == 2 and x.transpose(0, 2, 3, 1).flags.c_contiguous
         if self.tiled:
-            y = self._tiled_forward(x3, kh, kw, oh, ow)
+            xt = x.transpose(0, 2, 3, 1) if self.last else x.reshape(_as_4d(x.shape, self.nd) + (1,))
+            y = self._tiled_forward(xt, kh, kw, oh, ow)
             if y is not None:
+                if self.last:
+                    return y.reshape(x.shape[0], oh, ow, x.shape[1]).transpose(0, 3, 1, 2)
                 return y.reshape(x.shape[: -self.nd] + tuple(self.out[-self.nd :]))
-            self.tiled = False  # NaN somewhere: the general path says where
-        b, h, w = x3.shape
+            self.tiled = self.last = False  # NaN somewhere: the general path says where
+        x3 = x.reshape(_as_4d(x.shape, self.nd))
+        b = x3.shape[0]
         right = (_right(h, kh, sh, ph, dh, oh), _right(w, kw, sw, pw, dw, ow))
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xp_ = _padded(x3, (ph, pw), right, fill)
@@ -153,32 +160,44 @@ class MaxPoolOp(Function):
             return y, idx.reshape(y.shape).astype(np.int64)
         return y
 
-    def _tiled_forward(self, x3, kh, kw, oh, ow):
-        """The max over non-overlapping k x k tiles, one axis at a time: first along W over groups of kw
-        neighbours (pairs of a (-1, kw) view), then along H; each step keeps which neighbour won (the first
-        maximum, as PyTorch's raster order gives). None if a NaN is among the maxima."""
-        b = x3.shape[0]
-        xt = x3 if x3.shape[1:] == (oh * kh, ow * kw) else x3[:, : oh * kh, : ow * kw]
-        m, code_w = _first_max(xt.reshape(-1, kw), kw)
-        mr = m.reshape(b * oh, kh, ow)
-        y, code_h = _first_max(mr, kh, axis=1)
-        if np.isnan(y).any():
-            return None
+    def _tiled_forward(self, xt, kh, kw, oh, ow):
+        """The max over non-overlapping k x k tiles of xt (B, H, W, C) (C = 1 for a channels-first map, the
+        channels of a channels-last one), one axis at a time: first along W over groups of kw neighbours, then
+        along H; each step keeps which neighbour won (the first maximum, as PyTorch's raster order gives).
+        Returns (B * oh, ow, C); None if a NaN is among the maxima."""
+        b, c = xt.shape[0], xt.shape[3]
+        if xt.shape[1:3] != (oh * kh, ow * kw):
+            xt = xt[:, : oh * kh, : ow * kw]
+        v = xt.reshape(b * oh, kh, ow, kw, c)
+        rows = v.shape[0]
+        y = np.empty((rows, ow, c), xt.dtype)
         # which entry of each tile won, as int8 masks (-1 where it did): the backward and-s them with g
-        code_w = None if code_w is None else code_w.reshape(b * oh, kh, ow)
-        self.masks = [
-            np.negative((mh & mw).view(np.int8))
-            for i, mh in enumerate(_masks(code_h, kh))
-            for mw in _masks(None if code_w is None else code_w[:, i], kw)
-        ]
+        self.masks = [np.empty((rows, ow, c), np.int8) for _ in range(kh * kw)]
+        for part in _row_chunks(rows, v[0].nbytes):  # a few rows of tiles at a time, while they are in cache
+            m, code_w = _first_max(v[part], kw, 3)  # (rows, kh, ow, C)
+            yp, code_h = _first_max(m, kh, 1)  # (rows, ow, C)
+            if np.isnan(yp).any():
+                return None
+            y[part] = yp
+            for i, mh in enumerate(_masks(code_h, kh)):
+                for j, mw in enumerate(_masks(None if code_w is None else code_w[:, i], kw)):
+                    np.negative(np.bitwise_and(mh, mw).view(np.int8), out=self.masks[i * kw + j][part])
         return y
 
     def vjp(self, xp, g, *_):
         nd = self.nd
         (oh, ow), (kh, kw) = self.out, self.k
         b, h, w = _as_4d(self.in_shape, nd)
+        if self.last:  # g back to each tile's winner, channels last
+            n, c = self.in_shape[:2]
+            gl = xp.reshape(xp.transpose(g, (0, 2, 3, 1)), (n * oh, ow, c))
+            gx = xp.reshape(xp.route_tiles(gl, self.masks, kh, kw), (n, oh * kh, ow * kw, c))
+            if oh * kh != h or ow * kw != w:
+                gx = xp.pad(gx, (0, 0, 0, w - ow * kw, 0, h - oh * kh))
+            return xp.transpose(gx, (0, 3, 1, 2))
         if self.tiled:  # g back to each tile's winner
-            gx = xp.reshape(xp.route_tiles(xp.reshape(g, (b * oh, ow)), self.masks, kh, kw), (b, oh * kh, ow * kw))
+            gx = xp.route_tiles(xp.reshape(g, (b * oh, ow, 1)), self.masks, kh, kw)
+            gx = xp.reshape(gx, (b, oh * kh, ow * kw))
             if oh * kh != h or ow * kw != w:
                 gx = xp.pad(gx, (0, w - ow * kw, 0, h - oh * kh))
             return xp.reshape(gx, self.in_shape)
@@ -190,14 +209,23 @@ class MaxPoolOp(Function):
         return xp.reshape(gp, self.in_shape)
 
 
-def _first_max(a, k, axis=-1):
-    """(max, code) over the k entries of ``a`` along ``axis`` (of length k): code says which entry was the first
-    maximum (a bool for k == 2, else uint8)."""
-    take = (lambda j: a[:, j]) if axis == -1 else (lambda j: a[:, j, :])
-    m = take(0)
+_CHUNK_BYTES = 1 << 19  # elementwise passes over large maps go a few rows at a time: about 512 KB, in cache
+
+
+def _row_chunks(rows: int, row_bytes: int):
+    """Slices of ``rows`` rows of ``row_bytes`` bytes each, about _CHUNK_BYTES at a time."""
+    step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
+    return [slice(s, min(rows, s + step)) for s in range(0, rows, step)]
+
+
+def _first_max(a, k, axis):
+    """(max, code) over the k entries of ``a`` along ``axis`` (of length k), that axis dropped: code says which
+    entry was the first maximum (a bool for k == 2, else uint8)."""
+    lead = (slice(None),) * axis
+    m = a[lead + (0,)]
     code = None
     for j in range(1, k):
-        v = take(j)
+        v = a[lead + (j,)]
         gt = v > m
         m = np.maximum(m, v)
         code = gt if k == 2 else np.where(gt, np.uint8(j), np.uint8(0) if code is None else code)
