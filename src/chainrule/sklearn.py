@@ -508,17 +508,14 @@ class _BaseMLP(BaseEstimator):
                     self._random_state.shuffle(order)
                     sample_idx = sample_idx[order]
                 accumulated = 0.0
-                # the epoch's rows in their shuffled order, gathered once: each batch is then a view
-                X_epoch = X_train if sparse or not self.shuffle else np.take(X_train, sample_idx, axis=0)
-                y_epoch = y_train[sample_idx] if self.shuffle else y_train
-                sw_epoch = None if sw_train is None else sw_train[sample_idx] if self.shuffle else sw_train
                 for batch in _batches(n_samples, batch_size):
-                    if sparse:
-                        Xb = X_train[sample_idx[batch] if self.shuffle else batch].toarray()
-                    else:
-                        Xb = np.ascontiguousarray(X_epoch[batch])
-                    yb = y_epoch[batch]
-                    swb = None if sw_epoch is None else sw_epoch[batch]
+                    # (each batch gathered on its own: one gather of the whole epoch writes fresh memory the size
+                    # of the data set, slower for large ones than many small gathers into cached memory)
+                    idx = sample_idx[batch] if self.shuffle else batch
+                    Xb = X_train[idx]
+                    Xb = Xb.toarray() if sparse else np.ascontiguousarray(Xb)
+                    yb = y_train[idx]
+                    swb = None if sw_train is None else sw_train[idx]
                     wsum = (batch.stop - batch.start) if swb is None else float(swb.sum())
                     if not wsum:  # every weight of the batch is zero: nothing to learn from it
                         continue
