@@ -198,5 +198,17 @@ def test_a_users_mlp_page_works_and_shows_the_matrix_products(browser, tmp_path)
     for n in nodes:
         r = n.rect
         assert box["x"] - 1 <= r["x"] and r["x"] + r["width"] <= box["x"] + box["width"] + 1
+    # the buttons and the keys agree, whatever control has the focus
+    body.send_keys(Keys.HOME)
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "slider").get_attribute("value") == "1"
+    follow = browser.find_element(By.ID, "follow")
+    assert not follow.is_selected()  # "fit" turned following off
+    follow.click()  # on again: the focus is now on the checkbox
+    assert follow.is_selected()
+    follow.send_keys(Keys.ARROW_RIGHT)
+    assert browser.find_element(By.ID, "slider").get_attribute("value") == "2"
+    browser.find_element(By.ID, "prev").click()
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-step") == "1"
     assert _requests(browser) == [path.as_uri()]
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -463,7 +463,8 @@ _SCRIPT = r"""
   document.getElementById('next').onclick = function () { show(current + 1); };
   slider.addEventListener('input', function () { show(+slider.value); });
   document.addEventListener('keydown', function (evt) {
-    if (evt.target.tagName === 'SELECT' || evt.target.tagName === 'INPUT' && evt.target !== slider) return;
+    // the drop-down keeps its own arrow keys; the slider, the checkbox and the buttons give them to the steps
+    if (evt.target.tagName === 'SELECT' || (evt.target.tagName === 'INPUT' && evt.target.type === 'text')) return;
     if (evt.key === 'ArrowRight') { show(current + 1); evt.preventDefault(); }
     else if (evt.key === 'ArrowLeft') { show(current - 1); evt.preventDefault(); }
     else if (evt.key === 'Home') { show(0); evt.preventDefault(); }
