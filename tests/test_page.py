@@ -184,3 +184,26 @@ def test_a_leaf_alone_makes_a_page_with_nothing_to_step_through():
     text = _page(cr.explain(w))
     assert text.count("<section class='step'") == 2  # the overview and the result
     assert "0 operations" in text
+
+
+def test_crossings_are_counted_as_a_pairwise_count_would():
+    import random
+
+    from chainrule.explain.layout import _crossings
+
+    def pairwise(layers, down):  # every pair of edges between two adjacent layers, compared
+        total = 0
+        for k in range(len(layers) - 1):
+            idx = {nid: i for i, nid in enumerate(layers[k + 1])}
+            pairs = [(i, idx[b]) for i, a in enumerate(layers[k]) for b in down[a]]
+            total += sum(1 for (a, b), (c, d) in itertools.combinations(pairs, 2) if (a - c) * (b - d) < 0)
+        return total
+
+    rng = random.Random(0)
+    for _ in range(200):
+        layers = [[f"{k}_{i}" for i in range(rng.randint(1, 7))] for k in range(rng.randint(2, 5))]
+        down = {n: [] for layer in layers for n in layer}
+        for k in range(len(layers) - 1):
+            for a in layers[k]:
+                down[a] = rng.sample(layers[k + 1], rng.randint(0, len(layers[k + 1])))
+        assert _crossings(layers, down) == pairwise(layers, down)

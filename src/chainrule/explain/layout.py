@@ -212,14 +212,33 @@ def _order(layers, up, down, sweeps: int = 8):
 
 
 def _crossings(layers, down) -> int:
+    """The number of edge crossings between adjacent layers: for each pair of layers, the inversions among the
+    edges' lower ends once they are sorted by their upper ends (counted with a Fenwick tree, O(E log E))."""
     total = 0
     for k in range(len(layers) - 1):
         idx = {nid: i for i, nid in enumerate(layers[k + 1])}
         pairs = sorted((i, idx[b]) for i, a in enumerate(layers[k]) for b in down[a] if b in idx)
-        for p in range(len(pairs)):
-            for q in range(p + 1, len(pairs)):
-                if pairs[p][0] < pairs[q][0] and pairs[p][1] > pairs[q][1]:
-                    total += 1
+        size = len(layers[k + 1])
+        tree = [0] * (size + 1)
+        seen = 0
+        start = 0
+        while start < len(pairs):  # edges from one upper node do not cross each other: add them as a group
+            stop = start
+            while stop < len(pairs) and pairs[stop][0] == pairs[start][0]:
+                stop += 1
+            for _, j in pairs[start:stop]:  # crossings: earlier edges whose lower end lies to the right of j
+                q, below = j + 1, 0
+                while q > 0:
+                    below += tree[q]
+                    q -= q & -q
+                total += seen - below
+            for _, j in pairs[start:stop]:
+                q = j + 1
+                while q <= size:
+                    tree[q] += 1
+                    q += q & -q
+            seen += stop - start
+            start = stop
     return total
 
 

@@ -243,7 +243,7 @@ def page(tr: Trace, title: str | None = None) -> str:
     chains, paths = {}, _paths_to_output(tr, ids)
     for name in paths:
         try:
-            chains[name] = tr.chain(name).text
+            chains[name] = tr.chain(tr.tensor(name)).text
         except Exception as exc:  # a chain that cannot be written: say why instead of losing the page
             chains[name] = f"(not written: {exc})"
     options = "".join(f"<option value='{html.escape(n)}'>{html.escape(n)}</option>" for n in paths)

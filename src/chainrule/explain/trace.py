@@ -187,6 +187,7 @@ class Trace:
         self.show_chains: list[str] = []  # parameters whose full chain gets a section of its own
         self.forward_title = "Forward pass"
         self.notes: list[str] = []  # said before the backward pass (e.g. gradient hooks that were not run)
+        self._by_name: dict | None = None  # name -> tensor, made on the first look-up
         self.legend: list[tuple[str, str]] = []  # (name, what it is): a section naming the parts, e.g. a model's layers
         self.legend_title = "Names"
 
@@ -206,9 +207,13 @@ class Trace:
 
     def tensor(self, name: str, op: str = "Trace.tensor") -> Tensor:
         """The tensor of this graph named ``name`` (NotFoundError listing the names when there is none)."""
-        for t in self._all_tensors():
-            if self.name_of(t) == name:
-                return t
+        if self._by_name is None:  # (names are unique in a trace: auto_names tells repeated ones apart)
+            self._by_name = {}
+            for t in self._all_tensors():
+                self._by_name.setdefault(self.name_of(t), t)
+        t = self._by_name.get(name)
+        if t is not None:
+            return t
         known = ", ".join(sorted({self.name_of(t) for t in self._all_tensors()}, key=_natural))
         raise NotFoundError(f"{op}: no tensor named {name!r} in this graph; its tensors are: {known}")
 
