@@ -95,6 +95,17 @@ def _graph(tr: Trace, bstep: dict):
     return nodes, edges, ids
 
 
+def _produced(s) -> list:
+    """The tensors a step's node produced: its output, or its outputs that were used (several outputs)."""
+    return [s.out_tensor] if s.out_tensor is not None else [t for _, t, _, _ in s.outputs if t is not None]
+
+
+def _step_ids(s, k: int, ids: dict) -> tuple[list, list]:
+    """The picture's ids of step ``k``'s node with what it produced (current), and of its inputs (related)."""
+    current = dict.fromkeys([f"o{k}"] + [ids[id(t)] for t in _produced(s) if id(t) in ids])
+    return list(current), [ids[id(e.tensor)] for e in s.edges if id(e.tensor) in ids]
+
+
 def graph_parts(tr: Trace):
     """(nodes, edges, ids) of the picture of ``tr`` for :func:`chainrule.explain.layout.layout`, as the page
     draws it."""
@@ -104,9 +115,7 @@ def graph_parts(tr: Trace):
 def _tensors(tr: Trace):
     seen = set()
     for s in tr.steps:
-        ts = [e.tensor for e in s.edges] + ([s.out_tensor] if s.out_tensor is not None else [])
-        ts += [t for _, t, _, _ in s.outputs if t is not None]
-        for t in ts:
+        for t in [e.tensor for e in s.edges] + _produced(s):
             if id(t) not in seen:
                 seen.add(id(t))
                 yield t
@@ -153,10 +162,9 @@ def _paths_to_output(tr: Trace, ids: dict) -> dict:
     """For each leaf with a gradient: the ids of the tensors and nodes on its paths to the output."""
     consumers: dict = {}
     for k, s in enumerate(tr.steps):
-        produced = [s.out_tensor] if s.out_tensor is not None else [t for _, t, _, _ in s.outputs if t is not None]
         for e in s.edges:
             if e.needs_grad:
-                consumers.setdefault(id(e.tensor), []).append((f"o{k}", produced))
+                consumers.setdefault(id(e.tensor), []).append((f"o{k}", _produced(s)))
     out = {}
     for leaf in tr.leaves:
         if tr.grad(leaf) is None or id(leaf) not in ids:
@@ -210,27 +218,14 @@ def page(tr: Trace, title: str | None = None) -> str:
     for sec_title, rows in pre:
         intro.append(f"<h4>{html.escape(sec_title)}</h4>{_rows_html(rows)}")
     add("overview", "Overview", "".join(intro))
-    for k in range(n_fw):
+    for k in range(n_fw):  # the forward pass: the backward pass's nodes in reverse
         s = steps[n_fw - 1 - k]
-        oid = f"o{n_fw - 1 - k}"
-        outs = [ids[id(s.out_tensor)]] if s.out_tensor is not None else []
-        outs += [ids[id(t)] for _, t, _, _ in s.outputs if t is not None and id(t) in ids]
-        ins = [ids[id(e.tensor)] for e in s.edges if id(e.tensor) in ids]
-        add(
-            "forward",
-            f"Forward {k + 1} of {n_fw}: {s.op} computes {s.out_name}",
-            _rows_html(_forward_rows(tr, s, exprs)),
-            list(dict.fromkeys([oid, *outs])),
-            ins,
-        )
+        heading = f"Forward {k + 1} of {n_fw}: {s.op} computes {s.out_name}"
+        add("forward", heading, _rows_html(_forward_rows(tr, s, exprs)), *_step_ids(s, n_fw - 1 - k, ids))
     for k, s in enumerate(steps):
-        outs = [ids[id(s.out_tensor)]] if s.out_tensor is not None else []
-        outs += [ids[id(t)] for _, t, _, _ in s.outputs if t is not None and id(t) in ids]
-        ins = [ids[id(e.tensor)] for e in s.edges if id(e.tensor) in ids]
-        rows = tr.step_rows(s)[1:]  # the heading is the panel's
-        head = tr.step_rows(s)[0][1]
-        current = list(dict.fromkeys([f"o{k}", *outs]))
-        add("backward", f"Backward {k + 1} of {len(steps)}: {head}", _rows_html(rows, name_ids), current, ins)
+        (_, head, _), *rows = tr.step_rows(s)  # the heading row becomes the panel's heading
+        heading = f"Backward {k + 1} of {len(steps)}: {head}"
+        add("backward", heading, _rows_html(rows, name_ids), *_step_ids(s, k, ids))
     result = tr.sections(("leaves", "update"))
     add(
         "result",
@@ -247,7 +242,7 @@ def page(tr: Trace, title: str | None = None) -> str:
         except Exception as exc:  # a chain that cannot be written: say why instead of losing the page
             chains[name] = f"(not written: {exc})"
     options = "".join(f"<option value='{html.escape(n)}'>{html.escape(n)}</option>" for n in paths)
-    data = {"steps": meta, "paths": paths, "chains": chains, "direction": lay.direction}
+    data = {"steps": meta, "paths": paths, "chains": chains}
     # <, > and & as JSON escapes: the data cannot end the script or open a comment, whatever the names hold
     safe = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     script = _SCRIPT.replace("__DATA__", safe)
@@ -280,11 +275,10 @@ def page(tr: Trace, title: str | None = None) -> str:
     )
 
 
-def write(tr: Trace, path, title: str | None = None) -> str:
-    """Write the page to ``path`` (atomically: a reader never sees half a page); returns the path."""
+def write(text: str, path) -> str:
+    """Write a page made by :func:`page` to ``path`` (atomically: a reader never sees half a page)."""
     from ..io import atomic_write
 
-    text = page(tr, title)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return os.fspath(path)
 

@@ -214,7 +214,7 @@ class Trace:
         t = self._by_name.get(name)
         if t is not None:
             return t
-        known = ", ".join(sorted({self.name_of(t) for t in self._all_tensors()}, key=_natural))
+        known = ", ".join(sorted(self._by_name, key=_natural))
         raise NotFoundError(f"{op}: no tensor named {name!r} in this graph; its tensors are: {known}")
 
     def _all_tensors(self):
@@ -538,9 +538,10 @@ class Trace:
         :mod:`chainrule.explain.page`). Returns the page; with ``path``, also writes it there."""
         from . import page
 
+        text = page.page(self, title)
         if path is not None:
-            page.write(self, path, title)
-        return page.page(self, title)
+            page.write(text, path)
+        return text
 
     def to_html_table(self) -> str:
         """The trace as HTML tables (what a notebook shows for a trace; ``to_html`` gives the whole page)."""
