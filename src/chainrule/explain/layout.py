@@ -199,10 +199,11 @@ def _order(layers, up, down, sweeps: int = 8):
             ref = cur[k - 1] if s % 2 == 0 else cur[k + 1]
             idx = {nid: i for i, nid in enumerate(ref)}
             nbrs = up if s % 2 == 0 else down
+            here = {nid: i for i, nid in enumerate(cur[k])}  # where a node without neighbours there stays
 
-            def key(nid, nbrs=nbrs, idx=idx, layer=cur[k]):
+            def key(nid, nbrs=nbrs, idx=idx, here=here):
                 ps = [idx[m] for m in nbrs[nid] if m in idx]
-                return sum(ps) / len(ps) if ps else layer.index(nid)
+                return sum(ps) / len(ps) if ps else here[nid]
 
             cur[k] = sorted(cur[k], key=key)
         c = _crossings(cur, down)
