@@ -80,6 +80,18 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 # ---------------------------------------------------------------------- the NumPy forward pass (predict)
+def _softmax_rows(z: np.ndarray, out=None, floor=None) -> np.ndarray:
+    """The softmax of each row of ``z`` (into ``out``, which may be ``z``); ``floor`` bounds the shifted logits
+    from below before exp. Reductions along short rows are slow in NumPy: the maxima come from z.T, the sums
+    from a product with ones."""
+    p = np.subtract(z, np.ascontiguousarray(z.T).max(axis=0)[:, None], out=out)
+    if floor is not None:
+        np.maximum(p, floor, out=p)
+    np.exp(p, out=p)
+    p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
+    return p
+
+
 def _activate(name: str, a: np.ndarray) -> np.ndarray:
     """Apply an activation in place, as scikit-learn's ``ACTIVATIONS`` do."""
     if name == "relu":
@@ -88,10 +100,8 @@ def _activate(name: str, a: np.ndarray) -> np.ndarray:
         np.tanh(a, out=a)
     elif name == "logistic":
         expit(a, out=a)
-    elif name == "softmax":  # (reductions along the short rows are slow in NumPy: the maxima come from a.T)
-        a -= np.ascontiguousarray(a.T).max(axis=0)[:, None]
-        np.exp(a, out=a)
-        a /= (a @ np.ones(a.shape[1], a.dtype))[:, None]
+    elif name == "softmax":
+        _softmax_rows(a, out=a)
     elif name == "exp":
         np.exp(a, out=a)
     return a
@@ -167,14 +177,10 @@ _EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np
 def _softmax_log_loss(z: np.ndarray, y: np.ndarray, sample_weight, weight_sum: float):
     """:func:`output_loss` for ``"softmax"``: the same arithmetic in fewer NumPy calls (each costs about a
     microsecond, as much as the arithmetic on a mini-batch of 200 rows of 10 classes)."""
-    p = np.subtract(z, np.ascontiguousarray(z.T).max(axis=0)[:, None])  # (row maxima from z.T: short rows)
-    if p.dtype == np.float32:
-        # Keep the probabilities above float32's smallest normal number: arithmetic on subnormal numbers is
-        # many times slower on x86 CPUs, and a trained softmax makes many of them. (The change, below
-        # exp(-70) = 4e-31, is invisible in the loss and its gradient.)
-        np.maximum(p, -70.0, out=p)
-    np.exp(p, out=p)
-    p /= (p @ np.ones(p.shape[1], p.dtype))[:, None]
+    # In float32 the probabilities are kept above the smallest normal number: arithmetic on subnormal numbers is
+    # many times slower on x86 CPUs, and a trained softmax makes many of them. (The change, below
+    # exp(-70) = 4e-31, is invisible in the loss and its gradient.)
+    p = _softmax_rows(z, floor=-70.0 if z.dtype == np.float32 else None)
     delta = np.subtract(p, y)
     if sample_weight is not None:
         delta *= sample_weight[:, None]
