@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import data, datasets, distributed, errors, explain, io, modes, nn, optim, train, utils
 from . import onnx  # ONNX export (the onnx package itself is imported only when exporting)
 from .explain import draw_graph, gradcheck_graph
-from .modes import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .modes import enable_grad, is_fusion_enabled, is_grad_enabled, no_grad, set_fusion_enabled, set_grad_enabled
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .function import Function

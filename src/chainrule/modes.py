@@ -1,4 +1,4 @@
-"""Recording switches, one set per thread: grad mode and anomaly mode.
+"""Recording switches, one set per thread: grad mode, anomaly mode and fusion.
 
 As in PyTorch, each thread has its own modes: a new thread starts with grad mode on and anomaly
 mode off, ``no_grad`` in one thread never affects another, and backward changes only its own
@@ -21,6 +21,8 @@ __all__ = [
     "set_grad_enabled",
     "is_grad_enabled",
     "is_anomaly_enabled",
+    "set_fusion_enabled",
+    "is_fusion_enabled",
 ]
 
 
@@ -35,6 +37,7 @@ class _State(threading.local):
     def __init__(self):
         self.mode = GRAD  # every new thread: grad mode on, anomaly mode off
         self.saved: list = []  # the modes that `with` blocks entered in this thread will restore
+        self.fuse = True  # nn.Sequential may run a run of layers as one fused node (chainrule.ops.fused)
 
     @property
     def grad_enabled(self) -> bool:
@@ -168,3 +171,26 @@ def is_grad_enabled() -> bool:
 def is_anomaly_enabled() -> bool:
     """Whether :func:`chainrule.detect_anomaly` is on in this thread."""
     return state.anomaly_enabled
+
+
+class set_fusion_enabled:
+    """Let ``nn.Sequential`` run ``Conv2d, ReLU, MaxPool2d`` as one fused graph node (the default) or not, in
+    this thread. The fused node gives the same values and gradients as the three layers, faster; with fusion off
+    every layer is its own node (as ``explain`` and the ONNX export want them). Called as a function it sets the
+    mode at once; ``with cr.set_fusion_enabled(False): ...`` restores the mode before it on leaving the block."""
+
+    def __init__(self, mode: bool):
+        self._before = state.fuse
+        state.fuse = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        state.fuse = self._before
+        return False
+
+
+def is_fusion_enabled() -> bool:
+    """Whether ``nn.Sequential`` may fuse layers in this thread (see :class:`set_fusion_enabled`)."""
+    return state.fuse

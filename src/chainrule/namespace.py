@@ -265,11 +265,13 @@ class NumpyNamespace:
 
     # --- pooling (issue 12): max pooling over tiles routes the gradient to each tile's winner
     @staticmethod
-    def route_tiles(g, masks, kh, kw):
+    def route_tiles(g, masks, kh, kw, out=None):
         """g (B, W, C) routed into tiles: (B, kh, W, kw, C), entry [b, i, w, j, c] = g[b, w, c] where
         ``masks[i * kw + j]`` (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is
-        and-ed bitwise into its strided slice of the output: one pass per tile entry, no temporaries."""
-        out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
+        and-ed bitwise into its strided slice of the output: one pass per tile entry, no temporaries. ``out``:
+        an array of that shape to write into."""
+        if out is None:
+            out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
         it = _INT_OF.get(g.dtype)
         for idx, m in enumerate(masks):
             i, j = divmod(idx, kw)

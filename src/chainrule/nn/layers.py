@@ -10,10 +10,12 @@ import numpy as np
 from .. import checks, ops
 from ..creation import default_generator
 from ..errors import ArgumentError, ArgumentTypeError
+from ..modes import state as _modes
 from ..ops.linalg import LinearOp, check_linear_dtypes
 from ..ops.operands import dim_arg
 from ..tensor import Tensor, from_numpy
 from . import init
+from .conv import Conv2d
 from .module import Module, Parameter
 from .norm import BatchNorm1d  # (defined with BatchNorm2d; exported from here as before)
 
@@ -101,8 +103,16 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = tuple(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if type(m) is Conv2d and i + 2 < n and _modes.fuse:
+                y = fused_block(m, mods[i + 1], mods[i + 2], x)
+                if y is not None:
+                    x, i = y, i + 3
+                    continue
+            x, i = m(x), i + 1
         return x
 
     def __getitem__(self, i):
@@ -127,6 +137,34 @@ class _Activation(Module):
 
     def forward(self, x):
         return type(self).fn(x)
+
+
+def _pair(v):
+    """An int or a pair of ints as a pair; None for anything else."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v), int(v))
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
+        return (int(v[0]), int(v[1]))
+    return None
+
+
+def fused_block(conv, relu, pool, x):
+    """``pool(relu(conv(x)))`` as one node, ``ops.ConvReluPoolOp`` (the same values and gradients, faster), when
+    ``conv``, ``relu``, ``pool`` are a Conv2d without groups and with zero padding, a ReLU and a MaxPool2d over
+    tiles (kernel == stride, no padding, dilation 1, no ceil_mode, no indices) that tile the convolution's output
+    exactly, none has a forward hook, and ``x`` is a batch (N, C, H, W). None otherwise (run them one by one)."""
+    from .pool import MaxPool2d
+
+    if type(relu) is not ReLU or type(pool) is not MaxPool2d or not isinstance(x, Tensor) or x.ndim != 4:
+        return None
+    if conv._forward_hooks or relu._forward_hooks or pool._forward_hooks:
+        return None
+    if conv.groups != 1 or conv.padding_mode != "zeros" or pool.return_indices or pool.ceil_mode:
+        return None
+    k = _pair(pool.kernel_size)
+    if k is None or _pair(pool.stride) != k or _pair(pool.padding) != (0, 0) or _pair(pool.dilation) != (1, 1):
+        return None
+    return ops.conv2d_relu_max_pool2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, k)
 
 
 class ReLU(Module):

@@ -350,6 +350,9 @@ from .conv import (
     unfold,
 )
 
+# conv2d, ReLU and max_pool2d as one node (nn.Sequential fuses them)
+from .fused import ConvReluPoolOp, conv2d_relu_max_pool2d
+
 # recurrent layers (issue 12)
 from .rnn import GRULayerOp, LSTMLayerOp, RNNLayerOp, gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
 

@@ -32,6 +32,7 @@ every product is one GEMM per group, with the long dimension contiguous.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -154,13 +155,27 @@ def _need(out, stride, dilation, kernel):
     return tuple((o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, stride, dilation, kernel))
 
 
-def _padded_last(x, pads, need):
+def scratch(work, key, shape, dtype):
+    """An uninitialised array of ``shape``: a new one, or with ``work`` (a dict the caller keeps) a view of the
+    buffer kept there under ``key``, made larger when too small, so that a loop over chunks (and over calls)
+    allocates it once."""
+    if work is None:
+        return np.empty(shape, dtype)
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    buf = work.get(key)
+    if buf is None or buf.nbytes < size:
+        buf = work[key] = np.empty(size, np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
+
+
+def _padded_last(x, pads, need, work=None):
     """x (N, C, *S) -> (N, *need, C): channels last, ``lo`` zeros before each spatial dim, cut or zero-filled
     to the sizes ``need``."""
     nd = x.ndim - 2
     if all(lo == 0 for lo, _ in pads) and x.shape[2:] == need:
         return np.ascontiguousarray(x.transpose(_last(nd)))
-    buf = np.zeros((x.shape[0],) + need + (x.shape[1],), x.dtype)
+    buf = scratch(work, "padded", (x.shape[0],) + need + (x.shape[1],), x.dtype)
+    buf.fill(0)
     src, dst = [], []
     for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
         take = max(min(sz, nd_ - lo), 0)
@@ -181,26 +196,40 @@ def _windows(xt, axes, kernel, stride, dilation, out):
     return v[(Ellipsis,) + tuple(slice(None, None, d) for d in dilation)]
 
 
-def _im2row(x, kernel, stride, pads, dilation, out):
+def _tile_order(v, axis, tiles):
+    """``v`` with its two output-position axes (H, W) at ``axis`` and ``axis + 1`` reordered by tile entry:
+    (..., kh, kw, H/kh, W/kw, ...), so that each entry of k x k tiles is one contiguous block (a view)."""
+    (kh, kw), (h, w) = tiles, v.shape[axis : axis + 2]
+    v = v.reshape(v.shape[:axis] + (h // kh, kh, w // kw, kw) + v.shape[axis + 2 :])
+    return np.moveaxis(v, (axis + 1, axis + 3), (axis, axis + 1))
+
+
+def _im2row(x, kernel, stride, pads, dilation, out, work=None, tiles=None):
     """x (N, C, *S) -> rows (N * P, K * C), P = prod(out), K = prod(kernel): row (n, p) holds the patch at
-    output position p, kernel offset major, channel minor."""
+    output position p, kernel offset major, channel minor. ``tiles``: the positions of each sample in tile
+    order (see :func:`_tile_order`)."""
     nd = len(kernel)
-    xt = _padded_last(x, pads, _need(out, stride, dilation, kernel))
+    xt = _padded_last(x, pads, _need(out, stride, dilation, kernel), work)
     v = _windows(xt, tuple(range(1, nd + 1)), kernel, stride, dilation, out)  # (N, *out, C, *kernel)
-    order = tuple(range(nd + 1)) + tuple(range(nd + 2, 2 * nd + 2)) + (nd + 1,)
-    return np.ascontiguousarray(v.transpose(order)).reshape(x.shape[0] * math.prod(out), -1)
+    if tiles is not None:
+        v = _tile_order(v, 1, tiles)
+    v = np.moveaxis(v, v.ndim - nd - 1, -1)  # (N, *positions, *kernel, C)
+    rows = scratch(work, "cols", v.shape, x.dtype)
+    np.copyto(rows, v)
+    return rows.reshape(x.shape[0] * math.prod(out), -1)
 
 
-def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False):
+def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False, work=None, tiles=None):
     """x (N, C, *S) -> cols (N, C * K, P): PyTorch's unfold layout; with ``ones`` a row of ones after them,
-    (N, C * K + 1, P), so that a product with [W, b] adds the bias."""
+    (N, C * K + 1, P), so that a product with [W, b] adds the bias. ``tiles``: the positions in tile order."""
     nd = len(kernel)
     n, c = x.shape[:2]
     need = _need(out, stride, dilation, kernel)
     if all(lo == 0 for lo, _ in pads) and all(sz >= nd_ for sz, nd_ in zip(x.shape[2:], need)):
         xt = x
     else:
-        xt = np.zeros((n, c) + need, x.dtype)
+        xt = scratch(work, "padded", (n, c) + need, x.dtype)
+        xt.fill(0)
         src, dst = [], []
         for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
             take = max(min(sz, nd_ - lo), 0)
@@ -208,14 +237,24 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False):
             dst.append(slice(lo, lo + take))
         xt[(slice(None), slice(None)) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)]
     v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
-    order = (0, 1) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(2, nd + 2))
+    if tiles is not None:
+        v = _tile_order(v, 2, tiles)
+    v = np.moveaxis(v, tuple(range(v.ndim - nd, v.ndim)), tuple(range(2, nd + 2)))  # (N, C, *kernel, *positions)
     ck, p = c * math.prod(kernel), math.prod(out)
-    if not ones:
-        return np.ascontiguousarray(v.transpose(order)).reshape(n, ck, p)
-    cols = np.empty((n, ck + 1, p), x.dtype)
-    cols[:, :ck].reshape((n, c) + tuple(kernel) + tuple(out))[...] = v.transpose(order)
-    cols[:, ck] = 1
+    cols = scratch(work, "cols", (n, ck + int(ones), p), x.dtype)
+    cols[:, :ck].reshape(v.shape)[...] = v
+    if ones:
+        cols[:, ck] = 1
     return cols
+
+
+def im2col_tiled(x, kernel, stride, pads, dilation, out, tiles, ones=False, work=None):
+    """The im2col matrix of x (N, C, *S) for a convolution whose output positions are read in tile order (see
+    :func:`_tile_order`): (True, cols (N, C*K (+1 row of ones), P)) when the patches are short, as the forward
+    product per sample takes them, else (False, rows (N*P, K*C), channel minor)."""
+    if _per_sample(x.shape[1], kernel):
+        return True, _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones, work, tiles)
+    return False, _im2row(x, kernel, stride, pads, dilation, out, work, tiles)
 
 
 def _channels_last_out(y, n, out, b):
@@ -228,10 +267,11 @@ def _channels_last_out(y, n, out, b):
     return y.reshape((n,) + tuple(out) + (o,)).transpose(_first(len(out)))
 
 
-def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
+def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None, work=None):
     """The convolution (cross-correlation, as in PyTorch) on arrays: x (N, C, *S), w (O, C/G, *k).
     ``keep``: a list that receives the im2col matrix (the weight gradient reuses it). Without groups the
-    result is a channels-last array seen as (N, O, *out)."""
+    result is a channels-last array seen as (N, O, *out). ``work``: a dict of buffers (see :func:`scratch`)
+    for the im2col matrix and the result, which are then overwritten by the next call with the same dict."""
     kernel = w.shape[2:]
     out = tuple(
         _out_size(sz, lo, hi, k, s, d) for sz, (lo, hi), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation)
@@ -240,14 +280,14 @@ def conv_array(x, w, stride, pads, dilation, groups, b=None, keep=None):
     if groups == 1:
         nd = len(kernel)
         if _per_sample(x.shape[1], kernel):  # the bias as one more column of the weight, times a row of ones
-            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=b is not None)
+            cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out, b is not None, work)
             wb = w.reshape(o, -1) if b is None else np.concatenate([w.reshape(o, -1), b[:, None]], axis=1)
-            y = np.matmul(cols.transpose(0, 2, 1), wb.T)  # (N, P, O)
+            y = np.matmul(cols.transpose(0, 2, 1), wb.T, out=scratch(work, "out", (n, cols.shape[2], o), x.dtype))
             b = None
         else:
-            cols = _im2row(x, kernel, stride, pads, dilation, out)
+            cols = _im2row(x, kernel, stride, pads, dilation, out, work)
             wr = w.transpose(_last(nd)).reshape(o, -1)  # (O, K*C), channel minor as in the rows
-            y = cols @ wr.T
+            y = np.matmul(cols, wr.T, out=scratch(work, "out", (cols.shape[0], o), x.dtype))
         if keep is not None:
             keep.append(cols)
         return _channels_last_out(y, n, out, b)
@@ -267,15 +307,18 @@ def _first_to_rows(x):
     return np.ascontiguousarray(x.transpose(_last(x.ndim - 2))).reshape(-1, x.shape[1])
 
 
-def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None):
+def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None, out=None, work=None, add=False):
     """The transposed convolution on arrays: x (N, Cin, *L), w (Cin, Cout/G, *k) -> (N, Cout, *out_spatial);
-    the adjoint of conv_array with weight w, padding cut off at the start (``lo``) and the size given."""
+    the adjoint of conv_array with weight w, padding cut off at the start (``lo``) and the size given.
+    Without groups: ``out``, a channels-last (N, *out_spatial, Cout) array to write the result into (it is
+    returned seen as (N, Cout, *out_spatial)); ``work``, a dict of buffers (see :func:`scratch`); ``add``: add
+    the result to what ``out`` holds."""
     kernel = w.shape[2:]
     nd = len(kernel)
     n, cin = x.shape[:2]
     cout = w.shape[1] * groups
     if groups == 1:
-        y = _conv_transpose_last(x, w, stride, lo, dilation, out_spatial)
+        y = _conv_transpose_last(x, w, stride, lo, dilation, out_spatial, out, work, add)
     else:
         w2 = w.reshape(groups, cin // groups, -1).transpose(0, 2, 1)
         m = n * math.prod(x.shape[2:])
@@ -290,6 +333,7 @@ def conv_transpose_array(x, w, stride, lo, dilation, groups, out_spatial, b=None
 _CHUNK_BYTES = 1 << 21  # the transposed convolution's products, a few samples at a time: about 2 MB, in cache
 
 
+@functools.lru_cache(maxsize=256)
 def _offset_slices(kernel, dilation, ins, stride, lo, out_spatial):
     """For each kernel offset j (in C order) whose contributions land inside the output: (j, the slice of the
     input positions it takes, the strided slice of the output positions they land on)."""
@@ -310,7 +354,7 @@ def _offset_slices(kernel, dilation, ins, stride, lo, out_spatial):
     return found
 
 
-def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
+def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial, buf=None, work=None, add=False):
     """The transposed convolution without groups, channels last: a product (n*L, Cin) @ (Cin, K*Cout) gives
     every kernel offset's contribution for a few samples at a time (n of them, so that the product stays in
     cache); each offset's (n, *L, Cout) slice is added into a channels-last output buffer at the places it
@@ -323,13 +367,16 @@ def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
     k, per = math.prod(kernel), math.prod(ins)
     wk = w.reshape(cin, cout, k).transpose(0, 2, 1).reshape(cin, k * cout)  # offset major, channel minor
     rows = _first_to_rows(x)
-    buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
-    places = _offset_slices(kernel, dilation, ins, stride, lo, out_spatial)
+    if buf is None:
+        buf = np.zeros((n,) + tuple(out_spatial) + (cout,), x.dtype)
+    elif not add:
+        buf.fill(0)
+    places = _offset_slices(*(tuple(int(v) for v in a) for a in (kernel, dilation, ins, stride, lo, out_spatial)))
     step = max(1, _CHUNK_BYTES // (per * k * cout * x.dtype.itemsize))
-    work = np.empty((min(step, n) * per, k * cout), x.dtype)
+    parts_buf = scratch(work, "parts", (min(step, n) * per, k * cout), x.dtype)
     for s0 in range(0, n, step):
         s1 = min(n, s0 + step)
-        parts = np.matmul(rows[s0 * per : s1 * per], wk, out=work[: (s1 - s0) * per])
+        parts = np.matmul(rows[s0 * per : s1 * per], wk, out=parts_buf[: (s1 - s0) * per])
         parts = parts.reshape((s1 - s0,) + ins + (k, cout))
         part_buf = buf[s0:s1]
         for j, src, dst in places:
@@ -337,9 +384,10 @@ def _conv_transpose_last(x, w, stride, lo, dilation, out_spatial):
     return buf.transpose(_first(nd))
 
 
-def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
+def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None, work=None):
     """The weight gradient of a convolution on arrays: the correlation of x (N, C, *S) with g (N, O, *out),
-    summed over the batch: (O, C/G, *kernel). ``cols``: the im2col matrix of x, when the forward pass kept it."""
+    summed over the batch: (O, C/G, *kernel). ``cols``: the im2col matrix of x, when the forward pass kept it;
+    ``work``: a dict of buffers for it otherwise (see :func:`scratch`)."""
     nd = len(kernel)
     n, c = x.shape[:2]
     o = g.shape[1]
@@ -348,13 +396,13 @@ def conv_weight_array(x, g, kernel, stride, pads, dilation, groups, cols=None):
     if groups == 1:
         if _per_sample(c, kernel):
             if cols is None:
-                cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out)
+                cols = _im2col_per_sample(x, kernel, stride, pads, dilation, out, work=work)
             cols = cols[:, : c * math.prod(kernel)]  # (the forward's row of ones left out)
             g3 = _first_to_rows(g).reshape(n, -1, o)  # (N, P, O): a view when g is channels-last
             gw = np.matmul(cols, g3).sum(axis=0)  # (C*K, O)
             return np.ascontiguousarray(gw.T).reshape((o, c) + tuple(kernel))
         if cols is None:
-            cols = _im2row(x, kernel, stride, pads, dilation, out)
+            cols = _im2row(x, kernel, stride, pads, dilation, out, work)
         gw = (_first_to_rows(g).T @ cols).reshape((o,) + tuple(kernel) + (c,))
         return np.ascontiguousarray(gw.transpose(_first(nd)))
     if cols is None:
@@ -660,6 +708,18 @@ def _conv_padding(op, padding, nd, kernel, stride, dilation):
 
 
 def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):  # noqa: A002
+    x, w, b, was, stride, pads, dilation, groups = conv_operands(
+        op, nd, input, weight, bias, stride, padding, dilation, groups
+    )
+    node = ConvOp(stride, pads, dilation, groups)
+    y = node(x, w) if b is None else node(x, w, b)
+    return _unbatched(y, was)
+
+
+def conv_operands(op, nd, input, weight, bias, stride, padding, dilation, groups):  # noqa: A002
+    """A convolution's arguments as PyTorch's conv1d/conv2d take them, checked (errors name ``op``): (x, w, b,
+    whether x was unbatched (x now has a batch axis), stride, padding as (lo, hi) per spatial axis, dilation,
+    groups)."""
     x, w, b = _float_operands(op, input, weight, bias)
     x, was = _batched(op, x, nd)
     if w.data.ndim != nd + 2:
@@ -695,9 +755,7 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):  # no
             f"(dilated): ({' x '.join(map(str, reach))}); the kernel can't be greater than the padded input (input "
             f"{_shape(x)}, weight {_shape(w)}, padding {padding}): pad more or use a smaller kernel"
         )
-    node = ConvOp(stride, pads, dilation, groups)
-    y = node(x, w) if b is None else node(x, w, b)
-    return _unbatched(y, was)
+    return x, w, b, was, stride, pads, dilation, groups
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002

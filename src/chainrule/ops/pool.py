@@ -162,9 +162,8 @@ class MaxPoolOp(Function):
 
     def _tiled_forward(self, xt, kh, kw, oh, ow):
         """The max over non-overlapping k x k tiles of xt (B, H, W, C) (C = 1 for a channels-first map, the
-        channels of a channels-last one), one axis at a time: first along W over groups of kw neighbours, then
-        along H; each step keeps which neighbour won (the first maximum, as PyTorch's raster order gives).
-        Returns (B * oh, ow, C); None if a NaN is among the maxima."""
+        channels of a channels-last one), a few rows of tiles at a time while they are in cache (see
+        :func:`tile_max`). Returns (B * oh, ow, C); None if a NaN is among the maxima."""
         b, c = xt.shape[0], xt.shape[3]
         if xt.shape[1:3] != (oh * kh, ow * kw):
             xt = xt[:, : oh * kh, : ow * kw]
@@ -173,15 +172,9 @@ class MaxPoolOp(Function):
         y = np.empty((rows, ow, c), xt.dtype)
         # which entry of each tile won, as int8 masks (-1 where it did): the backward and-s them with g
         self.masks = [np.empty((rows, ow, c), np.int8) for _ in range(kh * kw)]
-        for part in _row_chunks(rows, v[0].nbytes):  # a few rows of tiles at a time, while they are in cache
-            m, code_w = _first_max(v[part], kw, 3)  # (rows, kh, ow, C)
-            yp, code_h = _first_max(m, kh, 1)  # (rows, ow, C)
-            if np.isnan(yp).any():
+        for part in _row_chunks(rows, v[0].nbytes):
+            if not tile_max(v[part], y[part], [m[part] for m in self.masks]):
                 return None
-            y[part] = yp
-            for i, mh in enumerate(_masks(code_h, kh)):
-                for j, mw in enumerate(_masks(None if code_w is None else code_w[:, i], kw)):
-                    np.negative(np.bitwise_and(mh, mw).view(np.int8), out=self.masks[i * kw + j][part])
         return y
 
     def vjp(self, xp, g, *_):
@@ -218,14 +211,12 @@ def _row_chunks(rows: int, row_bytes: int):
     return [slice(s, min(rows, s + step)) for s in range(0, rows, step)]
 
 
-def _first_max(a, k, axis):
-    """(max, code) over the k entries of ``a`` along ``axis`` (of length k), that axis dropped: code says which
-    entry was the first maximum (a bool for k == 2, else uint8)."""
-    lead = (slice(None),) * axis
-    m = a[lead + (0,)]
-    code = None
+def _first_max(parts):
+    """(max, code) over the arrays ``parts``: code says which one held the first maximum (a bool for two parts,
+    else uint8; None for one)."""
+    m, code, k = parts[0], None, len(parts)
     for j in range(1, k):
-        v = a[lead + (j,)]
+        v = parts[j]
         gt = v > m
         m = np.maximum(m, v)
         code = gt if k == 2 else np.where(gt, np.uint8(j), np.uint8(0) if code is None else code)
@@ -239,6 +230,38 @@ def _masks(code, k):
     if k == 2:
         return (~code, code)
     return tuple(code == j for j in range(k))
+
+
+def tile_max(v, y, masks, relu: bool = False) -> bool:
+    """The max over the tiles of ``v`` (B, kh, W, kw, C) into ``y`` (B, W, C) (see :func:`max_over_tiles`)."""
+    kh, kw = v.shape[1], v.shape[3]
+    return max_over_tiles([[v[:, i, :, j] for j in range(kw)] for i in range(kh)], y, masks, relu)
+
+
+def max_over_tiles(entries, y, masks, relu: bool = False) -> bool:
+    """The max over tiles whose entry (i, j) is the array ``entries[i][j]`` (all of y's shape) into ``y``, a row
+    at a time, then over the rows; each step keeps which one won (the first maximum, as PyTorch's raster order
+    gives). ``masks``: kh * kw int8 arrays of y's shape, set to -1 where that tile entry won and 0 elsewhere (the
+    backward and-s them with the gradient). With ``relu``: ``y`` = max(0, the tile's max) and a tile whose max
+    is not positive (or NaN) has no winner, which is where ReLU before the pooling would stop the gradient (max
+    pooling and ReLU commute). Returns False, leaving ``y`` unfinished, if a maximum is NaN and not ``relu``
+    (the general path says where)."""
+    kw = len(entries[0])
+    rows = [_first_max(row) for row in entries]  # per row of the tile: (max, which entry)
+    yp, code_h = _first_max([m for m, _ in rows])
+    hmasks = _masks(code_h, len(entries))
+    if relu:
+        pos = yp > 0
+        hmasks = [np.bitwise_and(mh, pos) for mh in hmasks]
+        np.maximum(yp, 0, out=y)
+    elif np.isnan(yp).any():
+        return False
+    else:
+        y[...] = yp
+    for i, mh in enumerate(hmasks):
+        for j, mw in enumerate(_masks(rows[i][1], kw)):
+            np.negative(np.bitwise_and(mh, mw).view(np.int8), out=masks[i * kw + j])
+    return True
 
 
 def _max_pool(nd, op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
