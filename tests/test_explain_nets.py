@@ -16,8 +16,9 @@ import chainrule as cr
 import chainrule.nn.functional as F
 
 
-def small_cnn(dtype=np.float32, seed=0):
-    """Conv2d(1, 4, 3) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear -> cross_entropy, 2 images of 8x8."""
+def small_cnn(dtype=np.float32, seed=0, fused=False):
+    """Conv2d(1, 4, 3) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear -> cross_entropy, 2 images of 8x8; the first
+    three one node each (``fused``: one fused node, as nn.Sequential runs them by default)."""
     cr.manual_seed(seed)
     model = cr.nn.Sequential(
         cr.nn.Conv2d(1, 4, 3), cr.nn.ReLU(), cr.nn.MaxPool2d(2), cr.nn.Flatten(), cr.nn.Linear(4 * 3 * 3, 10)
@@ -25,7 +26,12 @@ def small_cnn(dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     x = cr.tensor(rng.standard_normal((2, 1, 8, 8)).astype(dtype))
     y = cr.tensor(np.array([1, 7]))
-    return model, F.cross_entropy(model(x), y)
+    with cr.set_fusion_enabled(fused):
+        return model, F.cross_entropy(model(x), y)
+
+
+def small_cnn_fused(dtype=np.float32, seed=0):
+    return small_cnn(dtype, seed, fused=True)
 
 
 class GRUNet(cr.nn.Module):
@@ -51,7 +57,7 @@ def small_gru(dtype=np.float32, seed=0):
     return model, F.mse_loss(model(x), target)
 
 
-MODELS = {"cnn": small_cnn, "gru": small_gru}
+MODELS = {"cnn": small_cnn, "cnn fused": small_cnn_fused, "gru": small_gru}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -73,7 +79,8 @@ def test_text_trace_fits_100_columns(name, dtype):
     too_long = [line for line in text.splitlines() if len(line) > 100]
     assert not too_long, "\n".join(too_long)
     # large tensors are summarized, never printed element by element
-    assert "shape (2, 5, 8): mean" in text or "shape (2, 4, 6, 6): mean" in text
+    big = {"gru": "shape (2, 5, 8): mean", "cnn": "shape (2, 4, 6, 6): mean", "cnn fused": "shape (2, 4, 3, 3): mean"}
+    assert big[name] in text
     assert len(text.splitlines()) < 200
 
 
@@ -100,6 +107,21 @@ def test_conv_step_states_its_rule_and_the_flipped_kernel_correlation():
     assert any(line.lstrip().startswith("0.weight = shape (4, 1, 3, 3): mean") for line in step.splitlines())
 
 
+def test_a_fused_conv_relu_pool_step_states_its_rule_and_how_to_see_the_layers():
+    _, loss = small_cnn(fused=True)
+    step = _step_text(cr.explain(loss).to_text(), "ConvReluPool")
+    flat = " ".join(step.split())
+    assert "rule: y = max_pool2d(relu(conv2d(x, w) + b)) = relu(max over each k x k tile of z)" in flat
+    assert "cr.set_fusion_enabled(False) to see them one by one" in flat
+    assert "dL/dz = g routed to each tile's first maximum where y > 0" in flat
+    assert "dL/dx = dL/dz correlated with the kernel flipped in space (a transposed convolution)" in flat
+    assert "inputs: c1 = shape (2, 1, 8, 8): mean" in step
+    # the graph built without fusion has the three nodes instead
+    _, loss = small_cnn(fused=False)
+    text = cr.explain(loss).to_text()
+    assert "ConvReluPool" not in text and "] Conv:" in text and "] MaxPool:" in text and "] ReLU:" in text
+
+
 def test_gru_step_states_backpropagation_through_time():
     _, loss = small_gru()
     step = _step_text(cr.explain(loss).to_text(), "GRULayer")
@@ -111,7 +133,14 @@ def test_gru_step_states_backpropagation_through_time():
         assert f"-> dL/d{p} = shape" in step
 
 
-@pytest.mark.parametrize("name, ops", [("cnn", ("Conv", "MaxPool", "ReLU", "Linear")), ("gru", ("GRULayer",))])
+@pytest.mark.parametrize(
+    "name, ops",
+    [
+        ("cnn", ("Conv", "MaxPool", "ReLU", "Linear")),
+        ("cnn fused", ("ConvReluPool", "Linear")),
+        ("gru", ("GRULayer",)),
+    ],
+)
 def test_draw_graph_holds_the_layers(name, ops, tmp_path):
     _, loss = MODELS[name]()
     g = cr.draw_graph(loss)

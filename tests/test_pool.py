@@ -152,6 +152,33 @@ def test_max_pool_propagates_nan_as_torch_does():
         np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())
 
 
+@requires_torch
+def test_max_pool_keeps_the_last_nan_of_a_window_as_torch_does():
+    """Two NaNs in one window: PyTorch's scan keeps the last (its gradient goes there, its index is returned),
+    in every path: tiles, tiles of a channels-last map, overlapping windows, indices."""
+    x = np.random.default_rng(1).normal(size=(2, 3, 6, 6))
+    x[0, 1, 2, 3] = x[0, 1, 3, 2] = x[1, 0, 0, 0] = x[1, 0, 0, 1] = np.nan
+    last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # a channels-last map, seen as (N, C, H, W) below
+    for layout, fn, args in (
+        (None, lambda a: F.max_pool2d(a, 2), (2,)),
+        ((0, 3, 1, 2), lambda a: F.max_pool2d(a, 2), (2,)),
+        (None, lambda a: F.max_pool2d(a, 3, 1, 1), (3, 1, 1)),
+        (None, lambda a: F.max_pool2d(a, 2, return_indices=True)[0], (2,)),
+    ):
+        leaf = cr.tensor(x if layout is None else last, requires_grad=True)
+        y = fn(leaf if layout is None else leaf.permute(*layout))
+        (y * cr.tensor(np.arange(y.numel()).reshape(y.shape))).sum().backward()
+        t = torch.tensor(x, requires_grad=True)
+        ty = _tf().max_pool2d(t, *args)
+        (ty * torch.arange(ty.numel()).reshape(ty.shape).double()).sum().backward()
+        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+        grad = leaf.grad.numpy() if layout is None else leaf.grad.numpy().transpose(layout)
+        np.testing.assert_array_equal(grad, t.grad.numpy())
+    _, idx = F.max_pool2d(cr.tensor(x), 2, return_indices=True)
+    _, tidx = _tf().max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
 # ------------------------------------------------------------------------------ average pooling
 @requires_torch
 @pytest.mark.parametrize("seed", range(40))

@@ -446,6 +446,11 @@ CASES = [
     ("conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1, 1, 2), [D(_u(2, 4, 5, 5)), D(_u(4, 2, 3, 3)), D(_u(4))]),
     ("conv1d same", lambda x, w: F.conv1d(x, w, padding="same"), [D(_u(2, 3, 6)), D(_u(2, 3, 4))]),
     (
+        "conv2d_relu_max_pool2d",
+        lambda x, w, b: cr.ops.conv2d_relu_max_pool2d(x, w, b, 1, 1, 1, 2),
+        [D(_u(2, 3, 4, 6)), D(_u(4, 3, 3, 3)), D(_u(4))],
+    ),
+    (
         "conv_transpose2d",
         lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1),
         [D(_u(2, 3, 3, 4)), D(_u(3, 2, 3, 3)), D(_u(2))],
@@ -644,6 +649,8 @@ def test_a_value_changed_in_place_is_refused_or_was_not_read_under_create_graph(
         ("layer_norm", 1, "refused"),
         ("max_pool2d", 0, "same gradients"),  # max pooling reads only the indices of the maxima
         ("max_pool2d tiled", 0, "same gradients"),
+        ("conv2d_relu_max_pool2d", 0, "refused"),  # the weight gradient reads the input
+        ("conv2d_relu_max_pool2d", 2, "same gradients"),  # the bias is never read
         ("group_norm", 2, "same gradients"),  # group norm's bias is never read
         ("group_norm", 0, "refused"),
         ("embedding", 0, "same gradients"),  # the table is not read by the lookup's gradient

@@ -63,7 +63,8 @@ class ConvReluPoolOp(Function):
         pad = tuple(lo if lo == hi else (lo, hi) for lo, hi in pads)
         self.formula = (
             f"{type(self).formula}  [conv: stride {tuple(stride)}, padding {pad}, dilation {tuple(dilation)}; "
-            f"pool: {k[0]}x{k[1]} tiles]"
+            f"pool: {k[0]}x{k[1]} tiles]  (three layers fused into one node; build the graph inside "
+            "cr.set_fusion_enabled(False) to see them one by one)"
         )
 
     # Forward, the convolution's output positions are computed in tile order: per chunk of samples, the im2col

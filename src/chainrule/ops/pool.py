@@ -112,7 +112,8 @@ def _right(n, k, s, p, d, out):
 
 # ----------------------------------------------------------------------------- max pooling
 class MaxPoolOp(Function):
-    """y = max over each window of x (PyTorch's max_pool1d/2d); the index of the first maximum is kept."""
+    """y = max over each window of x (PyTorch's max_pool1d/2d); the index of the first maximum is kept (of the
+    last NaN in a window holding NaN, as PyTorch's scan keeps it)."""
 
     formula = "y[n,c,i,j] = max over the window (i*s + a*d - p, j*s + b*d - p) of x[n,c]"
     derivative = "dL/dx = g routed to the position of each window's maximum (summed where windows overlap)"
@@ -135,11 +136,9 @@ class MaxPoolOp(Function):
         if self.tiled:
             xt = x.transpose(0, 2, 3, 1) if self.last else x.reshape(_as_4d(x.shape, self.nd) + (1,))
             y = self._tiled_forward(xt, kh, kw, oh, ow)
-            if y is not None:
-                if self.last:
-                    return y.reshape(x.shape[0], oh, ow, x.shape[1]).transpose(0, 3, 1, 2)
-                return y.reshape(x.shape[: -self.nd] + tuple(self.out[-self.nd :]))
-            self.tiled = self.last = False  # NaN somewhere: the general path says where
+            if self.last:
+                return y.reshape(x.shape[0], oh, ow, x.shape[1]).transpose(0, 3, 1, 2)
+            return y.reshape(x.shape[: -self.nd] + tuple(self.out[-self.nd :]))
         x3 = x.reshape(_as_4d(x.shape, self.nd))
         b = x3.shape[0]
         right = (_right(h, kh, sh, ph, dh, oh), _right(w, kw, sw, pw, dw, ow))
@@ -150,6 +149,9 @@ class MaxPoolOp(Function):
         win = win.reshape(b, oh, ow, kh * kw)
         arg = win.argmax(axis=-1)
         y = np.take_along_axis(win, arg[..., None], -1)[..., 0]
+        if x.dtype.kind == "f" and np.isnan(y).any():  # PyTorch keeps the last NaN of a window, argmax the first
+            nan = np.isnan(win)
+            arg = np.where(nan.any(axis=-1), kh * kw - 1 - nan[..., ::-1].argmax(axis=-1), arg)
         rows = np.arange(oh)[:, None] * sh + (arg // kw) * dh  # in the padded map
         cols = np.arange(ow)[None, :] * sw + (arg % kw) * dw
         self.hp, self.wp = xp_.shape[1:]
@@ -163,7 +165,7 @@ class MaxPoolOp(Function):
     def _tiled_forward(self, xt, kh, kw, oh, ow):
         """The max over non-overlapping k x k tiles of xt (B, H, W, C) (C = 1 for a channels-first map, the
         channels of a channels-last one), a few rows of tiles at a time while they are in cache (see
-        :func:`tile_max`). Returns (B * oh, ow, C); None if a NaN is among the maxima."""
+        :func:`tile_max`). Returns (B * oh, ow, C)."""
         b, c = xt.shape[0], xt.shape[3]
         if xt.shape[1:3] != (oh * kh, ow * kw):
             xt = xt[:, : oh * kh, : ow * kw]
@@ -173,8 +175,7 @@ class MaxPoolOp(Function):
         # which entry of each tile won, as int8 masks (-1 where it did): the backward and-s them with g
         self.masks = [np.empty((rows, ow, c), np.int8) for _ in range(kh * kw)]
         for part in _row_chunks(rows, v[0].nbytes):
-            if not tile_max(v[part], y[part], [m[part] for m in self.masks]):
-                return None
+            tile_max(v[part], y[part], [m[part] for m in self.masks])
         return y
 
     def vjp(self, xp, g, *_):
@@ -232,36 +233,42 @@ def _masks(code, k):
     return tuple(code == j for j in range(k))
 
 
-def tile_max(v, y, masks, relu: bool = False) -> bool:
+def tile_max(v, y, masks, relu: bool = False) -> None:
     """The max over the tiles of ``v`` (B, kh, W, kw, C) into ``y`` (B, W, C) (see :func:`max_over_tiles`)."""
     kh, kw = v.shape[1], v.shape[3]
-    return max_over_tiles([[v[:, i, :, j] for j in range(kw)] for i in range(kh)], y, masks, relu)
+    max_over_tiles([[v[:, i, :, j] for j in range(kw)] for i in range(kh)], y, masks, relu)
 
 
-def max_over_tiles(entries, y, masks, relu: bool = False) -> bool:
+def max_over_tiles(entries, y, masks, relu: bool = False) -> None:
     """The max over tiles whose entry (i, j) is the array ``entries[i][j]`` (all of y's shape) into ``y``, a row
     at a time, then over the rows; each step keeps which one won (the first maximum, as PyTorch's raster order
-    gives). ``masks``: kh * kw int8 arrays of y's shape, set to -1 where that tile entry won and 0 elsewhere (the
-    backward and-s them with the gradient). With ``relu``: ``y`` = max(0, the tile's max) and a tile whose max
-    is not positive (or NaN) has no winner, which is where ReLU before the pooling would stop the gradient (max
-    pooling and ReLU commute). Returns False, leaving ``y`` unfinished, if a maximum is NaN and not ``relu``
-    (the general path says where)."""
+    gives; in a tile holding NaN, the last NaN, as PyTorch's scan keeps it). ``masks``: kh * kw int8 arrays of y's
+    shape, set to -1 where that tile entry won and 0 elsewhere (the backward and-s them with the gradient). With
+    ``relu``: ``y`` = max(0, the tile's max) and a tile whose max is negative or 0 has no winner, which is where
+    ReLU before the pooling would stop the gradient (max pooling and ReLU commute; a NaN passes both, as in
+    PyTorch)."""
     kw = len(entries[0])
     rows = [_first_max(row) for row in entries]  # per row of the tile: (max, which entry)
     yp, code_h = _first_max([m for m, _ in rows])
     hmasks = _masks(code_h, len(entries))
     if relu:
-        pos = yp > 0
-        hmasks = [np.bitwise_and(mh, pos) for mh in hmasks]
+        live = ~(yp <= 0)  # (NaN included)
+        hmasks = [np.bitwise_and(mh, live) for mh in hmasks]
         np.maximum(yp, 0, out=y)
-    elif np.isnan(yp).any():
-        return False
     else:
         y[...] = yp
     for i, mh in enumerate(hmasks):
         for j, mw in enumerate(_masks(rows[i][1], kw)):
             np.negative(np.bitwise_and(mh, mw).view(np.int8), out=masks[i * kw + j])
-    return True
+    if y.dtype.kind == "f":
+        nan = np.isnan(yp)
+        if nan.any():  # the comparisons above pass NaN over: the last NaN of each such tile wins instead
+            later = np.zeros(yp.shape, bool)
+            flat = [e for row in entries for e in row]
+            for k in reversed(range(len(flat))):
+                isnan = np.isnan(flat[k])
+                np.copyto(masks[k], np.negative((isnan & ~later).view(np.int8)), where=nan)
+                later |= isnan
 
 
 def _max_pool(nd, op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
