@@ -27,7 +27,7 @@ import numpy as np
 from .. import namespace
 from ..function import Function
 from .conv import conv_operands, conv_transpose_array, conv_weight_array, im2col_tiled, scratch
-from .pool import max_over_tiles
+from .pool import max_over_tiles, route
 
 __all__ = ["ConvReluPoolOp", "conv2d_relu_max_pool2d", "CHUNK_BYTES"]
 
@@ -74,13 +74,13 @@ class ConvReluPoolOp(Function):
         return im2col_tiled(x, self.kernel, self.stride, self.pads, self.dilation, self.out, self.k, with_ones, work)
 
     def _blocks(self, z, per_sample, m):
-        """The convolution's output for m samples as one block per tile entry, each (m*P/k^2, O) in (sample, tile)
-        order (per sample: (m, P/k^2, O) views)."""
-        kk, o = self.k[0] * self.k[1], z.shape[-1]
+        """The convolution's output for m samples as one (m, oh, ow, O) view per tile entry."""
+        (kh, kw), (h, w), o = self.k, self.out, z.shape[-1]
+        kk, tiles = kh * kw, (h // kh, w // kw)
         if per_sample:
-            z = z.reshape(m, kk, -1, o)
+            z = z.reshape((m, kk) + tiles + (o,))
             return [z[:, e] for e in range(kk)]
-        return list(z.reshape(kk, -1, o))
+        return list(z.reshape((kk, m) + tiles + (o,)))
 
     def forward(self, x, w, b=None):
         needs = self.needs_input_grad
@@ -94,8 +94,10 @@ class ConvReluPoolOp(Function):
         )
         per = math.prod(out) // (kh * kw)  # tiles per sample
         y = np.empty((n, per, o), x.dtype)  # channels last, seen as (N, O, oh, ow) at the end
-        # per tile entry, where it won (int8 -1) and the gradient goes: kept for the backward pass
-        self.masks = [np.empty((n, per, o), np.int8) for _ in range(kh * kw)]
+        # where each tile's winner is (int8 -1), laid out as the convolution's output (N*oh, kh, ow, kw, O): the
+        # backward routes g into it with one bitwise and
+        oh, ow = out[0] // kh, out[1] // kw
+        self.mask = np.empty((n * oh, kh, ow, kw, o), np.int8)
         self.step = step = max(1, CHUNK_BYTES // (math.prod(out) * (x.shape[1] * math.prod(kernel) + o) * x.itemsize))
         work = _work()
         wr = w.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*C), channel minor, as im2row's rows
@@ -112,10 +114,11 @@ class ConvReluPoolOp(Function):
                 if b is not None:
                     z += b
             blocks = self._blocks(z, per_sample, s1 - s0)
-            part = y[s0:s1] if per_sample else y[s0:s1].reshape(-1, o)
-            masks = [mk[s0:s1] if per_sample else mk[s0:s1].reshape(-1, o) for mk in self.masks]
+            part = y[s0:s1].reshape(blocks[0].shape)  # (m, oh, ow, O)
+            rows = self.mask[s0 * oh : s1 * oh].reshape(s1 - s0, oh, kh, ow, kw, o)
+            masks = [rows[:, :, i, :, j] for i in range(kh) for j in range(kw)]
             max_over_tiles([blocks[i * kw : (i + 1) * kw] for i in range(kh)], part, masks, relu=True)
-        return y.reshape(n, out[0] // kh, out[1] // kw, o).transpose(0, 3, 1, 2)
+        return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
 
     def vjp(self, xp, g):
         x, w = self.saved(xp)
@@ -124,7 +127,7 @@ class ConvReluPoolOp(Function):
         (kh, kw), (h, wd) = self.k, self.out
         n, o, oh, ow = g.shape
         if xp is not namespace.numpy_ns:  # under create_graph: the same steps, recorded
-            masks = [mk.reshape(n * oh, ow, o) for mk in self.masks]
+            masks = [self.mask[:, i, :, j] for i in range(kh) for j in range(kw)]
             gl = xp.reshape(xp.transpose(g, (0, 2, 3, 1)), (n * oh, ow, o))
             dz = xp.transpose(xp.reshape(xp.route_tiles(gl, masks, kh, kw), (n, h, wd, o)), (0, 3, 1, 2))
             gx = xp.conv_transpose_nd(dz, w, self.stride, lo, self.dilation, 1, self.in_spatial) if needs[0] else None
@@ -143,8 +146,8 @@ class ConvReluPoolOp(Function):
             s1 = min(n, s0 + self.step)
             m = s1 - s0
             gl = np.ascontiguousarray(g[s0:s1].transpose(0, 2, 3, 1)).reshape(m * oh, ow, o)
-            masks = [mk[s0:s1].reshape(m * oh, ow, o) for mk in self.masks]
-            dz = xp.route_tiles(gl, masks, kh, kw, out=scratch(work, "dz", (m * oh, kh, ow, kw, o), g.dtype))
+            dz = scratch(work, "dz", (m * oh, kh, ow, kw, o), g.dtype)
+            route(gl[:, None, :, None, :], self.mask[s0 * oh : s1 * oh], dz)
             if gb is not None:
                 gb += np.ones(dz.size // o, g.dtype) @ dz.reshape(-1, o)
             dz = dz.reshape(m, h, wd, o).transpose(0, 3, 1, 2)

@@ -233,6 +233,16 @@ def _masks(code, k):
     return tuple(code == j for j in range(k))
 
 
+def _split(mask, code, k):
+    """``mask`` & (code == j) for each of the k entries (bool arrays; ``code`` as :func:`_first_max` gives it)."""
+    if k == 1:
+        return (mask,)
+    if k == 2:
+        second = mask & code
+        return (mask ^ second, second)
+    return tuple(mask & (code == j) for j in range(k))
+
+
 def tile_max(v, y, masks, relu: bool = False) -> None:
     """The max over the tiles of ``v`` (B, kh, W, kw, C) into ``y`` (B, W, C) (see :func:`max_over_tiles`)."""
     kh, kw = v.shape[1], v.shape[3]
@@ -250,16 +260,15 @@ def max_over_tiles(entries, y, masks, relu: bool = False) -> None:
     kw = len(entries[0])
     rows = [_first_max(row) for row in entries]  # per row of the tile: (max, which entry)
     yp, code_h = _first_max([m for m, _ in rows])
-    hmasks = _masks(code_h, len(entries))
     if relu:
-        live = ~(yp <= 0)  # (NaN included)
-        hmasks = [np.bitwise_and(mh, live) for mh in hmasks]
+        hmasks = _split(~(yp <= 0), code_h, len(entries))  # (a NaN maximum is live)
         np.maximum(yp, 0, out=y)
     else:
+        hmasks = _masks(code_h, len(entries))
         y[...] = yp
     for i, mh in enumerate(hmasks):
-        for j, mw in enumerate(_masks(rows[i][1], kw)):
-            np.negative(np.bitwise_and(mh, mw).view(np.int8), out=masks[i * kw + j])
+        for j, m in enumerate(_split(mh, rows[i][1], kw)):
+            np.negative(m.view(np.int8), out=masks[i * kw + j])
     if y.dtype.kind == "f":
         nan = np.isnan(yp)
         if nan.any():  # the comparisons above pass NaN over: the last NaN of each such tile wins instead
@@ -269,6 +278,19 @@ def max_over_tiles(entries, y, masks, relu: bool = False) -> None:
                 isnan = np.isnan(flat[k])
                 np.copyto(masks[k], np.negative((isnan & ~later).view(np.int8)), where=nan)
                 later |= isnan
+
+
+_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def route(g, mask, out) -> None:
+    """out = g where ``mask`` (int8, -1 where set) is set, else +0 (g broadcast to mask's shape): for floats a
+    bitwise and, one pass without branches."""
+    it = _INT.get(g.dtype)
+    if it is None:
+        out[...] = np.where(mask != 0, g, np.zeros((), g.dtype))
+    else:
+        np.bitwise_and(g.view(it), mask, out=out.view(it))
 
 
 def _max_pool(nd, op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
