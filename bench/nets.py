@@ -7,10 +7,12 @@
 Workloads (float32, batch 128, one training step: zero_grad, forward, cross-entropy, backward, update):
 
 - CNN: Conv2d 1->32 3x3 pad 1, ReLU, MaxPool2d 2; Conv2d 32->64 3x3 pad 1, ReLU, MaxPool2d 2; Flatten;
-  Linear 3136->128, ReLU; Linear 128->10, on 1x28x28 inputs, with SGD and with Adam. Beside chainrule and
-  PyTorch: the GEMM floor, the matrix products of chainrule's im2col formulation of the step (forward,
-  weight gradients, the second convolution's input gradient, the Linear layers' three products each)
-  replayed with NumPy on preallocated arrays.
+  Linear 3136->128, ReLU; Linear 128->10, on 1x28x28 inputs, with SGD and with Adam. The same nn.Sequential
+  in both libraries; chainrule runs each Conv2d, ReLU, MaxPool2d as one fused node (its default), and is also
+  timed with fusion off (one node per layer). Beside them: the GEMM floor, the matrix products of chainrule's
+  im2col formulation of the step (forward, weight gradients, the second convolution's input gradient, the
+  Linear layers' three products each) replayed with NumPy on preallocated whole-batch arrays (the fused node
+  makes the same products a few samples at a time).
 - GRU and LSTM: MNIST-1D-shaped input (sequence 40, batch 128, 1 feature; batch_first), hidden 128, one
   layer, then Linear 128->10 on the last step's output, SGD; with their GEMM floor (the recurrent product
   of each step forward and backward, the weight gradients as one product over all steps, the Linear's).
@@ -100,11 +102,16 @@ def _step_pair(cmodel, tmodel, opt_name, X, y):
         F.cross_entropy(cmodel(xb), y).backward()
         copt.step()
 
+    def cr_step_unfused():
+        with cr.set_fusion_enabled(False):
+            cr_step()
+
     def torch_step():
         topt.zero_grad()
         torch.nn.functional.cross_entropy(tmodel(tX), ty).backward()
         topt.step()
 
+    cr_step.unfused = cr_step_unfused
     return cr_step, torch_step
 
 
@@ -160,7 +167,12 @@ def cnn_steps(batch=BATCH, seed=0):
         tmodel = torch_cnn()
         _load_into_torch(tmodel, cmodel)
         cr_step, torch_step = _step_pair(cmodel, tmodel, opt_name, X, y)
-        out[opt_name] = {"chainrule": cr_step, "pytorch": torch_step, "floor": floor}
+        out[opt_name] = {
+            "chainrule": cr_step,
+            "pytorch": torch_step,
+            "floor": floor,
+            "chainrule_unfused": cr_step.unfused,
+        }
     return out
 
 

@@ -347,9 +347,15 @@ def _parts(b) -> str:
     """The breakdown of chainrule's SGD step (1 thread), grouped by layer kind, as a clause."""
     if not b:
         return ""
-    groups = {"convolutions": "ConvOp", "max pooling": "MaxPoolOp", "ReLU": "ReLUOp", "Linear": "LinearOp"}
+    groups = {
+        "Conv2d + ReLU + MaxPool2d fused": "ConvReluPoolOp",
+        "convolutions": "ConvOp",
+        "max pooling": "MaxPoolOp",
+        "ReLU": "ReLUOp",
+        "Linear": "LinearOp",
+    }
     sums = {g: sum(v for k, v in b.items() if k.split(".")[0] == cls) for g, cls in groups.items()}
-    text = ", ".join(f"{g} {v:.1f} ms" for g, v in sums.items())
+    text = ", ".join(f"{g} {v:.1f} ms" for g, v in sums.items() if v >= 0.05)
     return f"; forward + backward by layer kind (breakdown above): {text}, matrix products included"
 
 
@@ -377,17 +383,21 @@ def nets_table(res: dict) -> str:
             else ""
         ),
         "",
-        "| step | threads | chainrule (ms) | PyTorch (ms) | GEMM floor (ms) | vs PyTorch | vs floor |",
-        "|---|---|---|---|---|---|---|",
+        "| step | threads | chainrule (ms) | PyTorch (ms) | GEMM floor (ms) | vs PyTorch | vs floor | chainrule, "
+        "fusion off (ms) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     names = {"sgd": "CNN, SGD", "adam": "CNN, Adam", "gru": "GRU + Linear, SGD", "lstm": "LSTM + Linear, SGD"}
     for n, r in res["by_threads"].items():
         rows = [(k, d) for k, d in r.get("cnn", {}).items()] + [(k, r[k]) for k in ("gru", "lstm") if k in r]
         for k, d in rows:
             c = d["chainrule"]
+            unfused = d.get("chainrule_unfused")
             lines.append(
                 f"| {names[k]} | {n} | {c:.1f} | {d['pytorch']:.1f} | {d['floor']:.1f} | "
-                f"{_r(c, d['pytorch'])} | {_r(c, d['floor'])} |"
+                f"{_r(c, d['pytorch'])} | {_r(c, d['floor'])} | "
+                + ("-" if unfused is None else f"{unfused:.1f} ({_r(unfused, d['pytorch'])} PyTorch)")
+                + " |"
             )
     mem = res.get("memory")
     if mem:
