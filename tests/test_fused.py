@@ -74,6 +74,18 @@ def _torch_run(model, x, g):
     return y.detach().numpy(), xt.grad.numpy(), [p.grad.numpy() for p in model.parameters()]
 
 
+def _close(got, want, rtol, atol, equal_nan=False):
+    """(output, input gradient, parameter gradients) of two runs agree."""
+    (y, gx, gp), (ty, tgx, tgp) = got, want
+    y = y.numpy() if isinstance(y, cr.Tensor) else y
+    ty = ty.numpy() if isinstance(ty, cr.Tensor) else ty
+    np.testing.assert_allclose(y, ty, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    np.testing.assert_allclose(gx, tgx, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    assert len(gp) == len(tgp)
+    for a, b in zip(gp, tgp):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
 def _inputs(r, shape, ties):
     x = r.standard_normal(shape)
     if ties:  # whole samples and bands of zeros: the convolution's output there is the bias, tied in every tile
@@ -92,21 +104,14 @@ def test_values_and_gradients_equal_pytorchs_three_layers(seed, ties):
     with cr.set_fusion_enabled(True):
         y0 = m(cr.tensor(x))
     assert type(y0.grad_fn).__name__ == "ConvReluPoolOp"
-    ty, tgx, tgp = _torch_run(t, x, np.ones(y0.shape))
-    g = r.standard_normal(ty.shape)
-    ty, tgx, tgp = _torch_run(t, x, g)
-    y, gx, gp = _run(m, x, g)
-    np.testing.assert_allclose(y.numpy(), ty, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(gx, tgx, rtol=1e-10, atol=1e-12)
-    for a, b in zip(gp, tgp):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    g = r.standard_normal(y0.shape)
+    fused_run = _run(m, x, g)
+    _close(fused_run, _torch_run(t, x, g), rtol=1e-10, atol=1e-12)
     # and the same as chainrule's own three nodes
-    y2, gx2, gp2 = _run(m, x, g, fuse=False)
-    assert type(y2.grad_fn).__name__ == "MaxPoolOp"
-    np.testing.assert_array_equal(y.numpy(), y2.numpy())
-    np.testing.assert_allclose(gx, gx2, rtol=1e-12, atol=1e-14)
-    for a, b in zip(gp, gp2):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    unfused = _run(m, x, g, fuse=False)
+    assert type(unfused[0].grad_fn).__name__ == "MaxPoolOp"
+    np.testing.assert_array_equal(fused_run[0].numpy(), unfused[0].numpy())
+    _close(fused_run, unfused, rtol=1e-12, atol=1e-13)
 
 
 @requires_torch
@@ -134,12 +139,7 @@ def test_float32_and_many_chunks_equal_pytorch(monkeypatch):
     with cr.set_fusion_enabled(True):
         node = m(cr.tensor(x, requires_grad=True)).grad_fn
     assert [type(f).__name__ for f in (node, node.next_functions[0][0])] == ["ConvReluPoolOp"] * 2
-    y, gx, gp = _run(m, x, g)
-    ty, tgx, tgp = _torch_run(t, x, g)
-    np.testing.assert_allclose(y.numpy(), ty, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(gx, tgx, rtol=1e-4, atol=1e-5)
-    for a, b in zip(gp, tgp):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _close(_run(m, x, g), _torch_run(t, x, g), rtol=1e-4, atol=1e-4)
 
 
 @requires_torch
@@ -149,14 +149,11 @@ def test_nan_gives_nan_and_the_gradients_pytorch_gives():
     x = r.standard_normal((2, 2, 6, 6))
     x[0, 1, 2, 3] = np.nan
     g = r.standard_normal((2, 3, 3, 3))
-    y, gx, gp = _run(m, x, g)
-    assert type(y.grad_fn).__name__ == "ConvReluPoolOp"
-    ty, tgx, tgp = _torch_run(t, x, g)
-    assert np.isnan(ty).any()
-    np.testing.assert_allclose(y.numpy(), ty, rtol=1e-12, atol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(gx, tgx, rtol=1e-10, atol=1e-12, equal_nan=True)
-    for a, b in zip(gp, tgp):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, equal_nan=True)
+    got = _run(m, x, g)
+    assert type(got[0].grad_fn).__name__ == "ConvReluPoolOp"
+    want = _torch_run(t, x, g)
+    assert np.isnan(want[0]).any() and np.isnan(want[2][0]).any()  # NaN output, NaN weight gradient
+    _close(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
 
 
 def test_numerical_derivatives():
