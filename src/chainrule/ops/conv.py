@@ -208,7 +208,8 @@ def _tile_order(v, axis, tiles):
     (..., kh, kw, H/kh, W/kw, ...), so that each entry of k x k tiles is one contiguous block (a view)."""
     (kh, kw), (h, w) = tiles, v.shape[axis : axis + 2]
     v = v.reshape(v.shape[:axis] + (h // kh, kh, w // kw, kw) + v.shape[axis + 2 :])
-    return np.moveaxis(v, (axis + 1, axis + 3), (axis, axis + 1))
+    lead = tuple(range(axis))
+    return v.transpose(lead + (axis + 1, axis + 3, axis, axis + 2) + tuple(range(axis + 4, v.ndim)))
 
 
 def _im2row(x, kernel, stride, pads, dilation, out, work=None, tiles=None):
@@ -220,7 +221,8 @@ def _im2row(x, kernel, stride, pads, dilation, out, work=None, tiles=None):
     v = _windows(xt, tuple(range(1, nd + 1)), kernel, stride, dilation, out)  # (N, *out, C, *kernel)
     if tiles is not None:
         v = _tile_order(v, 1, tiles)
-    v = np.moveaxis(v, v.ndim - nd - 1, -1)  # (N, *positions, *kernel, C)
+    c = v.ndim - nd - 1  # (N, *positions, C, *kernel) -> (N, *positions, *kernel, C)
+    v = v.transpose(tuple(range(c)) + tuple(range(c + 1, v.ndim)) + (c,))
     rows = scratch(work, "cols", v.shape, x.dtype)
     np.copyto(rows, v)
     return rows.reshape(x.shape[0] * math.prod(out), -1)
@@ -246,7 +248,8 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False, work=
     v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
     if tiles is not None:
         v = _tile_order(v, 2, tiles)
-    v = np.moveaxis(v, tuple(range(v.ndim - nd, v.ndim)), tuple(range(2, nd + 2)))  # (N, C, *kernel, *positions)
+    k = v.ndim - nd  # (N, C, *positions, *kernel) -> (N, C, *kernel, *positions)
+    v = v.transpose((0, 1) + tuple(range(k, v.ndim)) + tuple(range(2, k)))
     ck, p = c * math.prod(kernel), math.prod(out)
     cols = scratch(work, "cols", (n, ck + int(ones), p), x.dtype)
     cols[:, :ck].reshape(v.shape)[...] = v
