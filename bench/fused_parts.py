@@ -40,7 +40,7 @@ IM2COL = ("_im2row", "_im2col_per_sample")
 
 
 def measure(steps: int, batch: int = 128) -> dict:
-    from nets import cr_cnn
+    from nets import cr_cnn, timed
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
@@ -51,16 +51,6 @@ def measure(steps: int, batch: int = 128) -> dict:
     xb = cr.tensor(X)
     spent: dict = {}
 
-    def timed(key, fn):
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[key] = spent.get(key, 0.0) + time.perf_counter() - t0
-
-        return wrapper
-
     originals = {name: getattr(fused, name) for name in PARTS}
     helpers = {name: getattr(conv, name) for name in IM2COL}
     op = fused.ConvReluPoolOp
@@ -68,11 +58,11 @@ def measure(steps: int, batch: int = 128) -> dict:
     rows = []
     try:
         for name, fn in originals.items():
-            setattr(fused, name, timed(name, fn))
+            setattr(fused, name, timed(spent, name, fn))
         for name, fn in helpers.items():
-            setattr(conv, name, timed("im2col", fn))
+            setattr(conv, name, timed(spent, "im2col", fn))
         for name, fn in node_fns.items():
-            setattr(op, name, timed(f"node.{name}", fn))
+            setattr(op, name, timed(spent, f"node.{name}", fn))
         for k in range(steps + 3):
             spent.clear()
             t0 = time.perf_counter()

@@ -176,7 +176,9 @@ def cnn_steps(batch=BATCH, seed=0):
     return out
 
 
-def _timed(store, key, fn):
+def timed(store, key, fn):
+    """``fn``, adding the seconds each call takes to ``store[key]``."""
+
     def wrapper(*args, **kwargs):
         t0 = time.perf_counter()
         try:
@@ -210,8 +212,8 @@ def breakdown(model, opt, X, y, steps) -> dict:
     store: dict = {}
     try:
         for c, name, _ in patched:
-            setattr(c, name, _timed(store, f"{c.__name__}.{name}", getattr(c, name)))
-        zero_grad, step = _timed(store, "optimizer.zero_grad", opt.zero_grad), _timed(store, "optimizer.step", opt.step)
+            setattr(c, name, timed(store, f"{c.__name__}.{name}", getattr(c, name)))
+        zero_grad, step = timed(store, "optimizer.zero_grad", opt.zero_grad), timed(store, "optimizer.step", opt.step)
         for i in range(steps + 2):
             store.clear()
             t0 = time.perf_counter()
