@@ -156,6 +156,24 @@ def test_nan_gives_nan_and_the_gradients_pytorch_gives():
     _close(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
 
 
+def test_inference_keeps_nothing_and_gives_the_same_values():
+    """Under no_grad (and with nothing requiring grad) the node keeps no masks; the values are those of the
+    recorded graph's, NaN included."""
+    cr.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).to(np.float64)
+    x = np.random.default_rng(2).standard_normal((3, 2, 6, 6))
+    x[1, 0, 2, 2] = np.nan
+    recorded = model(cr.tensor(x))
+    assert type(recorded.grad_fn).__name__ == "ConvReluPoolOp"
+    with cr.no_grad():
+        y = model(cr.tensor(x))
+    assert y.grad_fn is None
+    np.testing.assert_array_equal(y.numpy(), recorded.numpy())
+    node = cr.ops.ConvReluPoolOp((1, 1), ((1, 1), (1, 1)), (1, 1), (2, 2))
+    node(cr.tensor(x), cr.tensor(model[0].weight.numpy()), cr.tensor(model[0].bias.numpy()))
+    assert node.mask is None
+
+
 def test_numerical_derivatives():
     r = np.random.default_rng(7)
     x = r.standard_normal((2, 2, 6, 4))

@@ -97,7 +97,8 @@ class ConvReluPoolOp(Function):
         # where each tile's winner is (int8 -1), laid out as the convolution's output (N*oh, kh, ow, kw, O): the
         # backward routes g into it with one bitwise and
         oh, ow = out[0] // kh, out[1] // kw
-        self.mask = np.empty((n * oh, kh, ow, kw, o), np.int8)
+        keep = any(needs)  # (nothing is kept when no gradient will be asked for: inference)
+        self.mask = np.empty((n * oh, kh, ow, kw, o), np.int8) if keep else None
         self.step = step = max(1, CHUNK_BYTES // (math.prod(out) * (x.shape[1] * math.prod(kernel) + o) * x.itemsize))
         work = _work()
         wr = w.transpose(0, 2, 3, 1).reshape(o, -1)  # (O, K*C), channel minor, as im2row's rows
@@ -115,8 +116,10 @@ class ConvReluPoolOp(Function):
                     z += b
             blocks = self._blocks(z, per_sample, s1 - s0)
             part = y[s0:s1].reshape(blocks[0].shape)  # (m, oh, ow, O)
-            rows = self.mask[s0 * oh : s1 * oh].reshape(s1 - s0, oh, kh, ow, kw, o)
-            masks = [rows[:, :, i, :, j] for i in range(kh) for j in range(kw)]
+            masks = None
+            if keep:
+                rows = self.mask[s0 * oh : s1 * oh].reshape(s1 - s0, oh, kh, ow, kw, o)
+                masks = [rows[:, :, i, :, j] for i in range(kh) for j in range(kw)]
             max_over_tiles([blocks[i * kw : (i + 1) * kw] for i in range(kh)], part, masks, relu=True)
         return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
 

@@ -256,7 +256,15 @@ def max_over_tiles(entries, y, masks, relu: bool = False) -> None:
     shape, set to -1 where that tile entry won and 0 elsewhere (the backward and-s them with the gradient). With
     ``relu``: ``y`` = max(0, the tile's max) and a tile whose max is negative or 0 has no winner, which is where
     ReLU before the pooling would stop the gradient (max pooling and ReLU commute; a NaN passes both, as in
-    PyTorch)."""
+    PyTorch). ``masks`` None: the maxima alone (nothing is kept for a backward pass)."""
+    if masks is None:
+        parts = [e for row in entries for e in row]
+        np.copyto(y, parts[0])
+        for e in parts[1:]:
+            np.maximum(y, e, out=y)
+        if relu:
+            np.maximum(y, 0, out=y)
+        return
     kw = len(entries[0])
     rows = [_first_max(row) for row in entries]  # per row of the tile: (max, which entry)
     yp, code_h = _first_max([m for m, _ in rows])
