@@ -103,11 +103,16 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        mods = tuple(self._modules.values())
+        mods = self._modules.values()
+        if not (_modes.fuse and Conv2d in map(type, mods)):
+            for m in mods:
+                x = m(x)
+            return x
+        mods = tuple(mods)
         i, n = 0, len(mods)
         while i < n:
             m = mods[i]
-            if type(m) is Conv2d and i + 2 < n and _modes.fuse:
+            if type(m) is Conv2d and i + 2 < n:
                 y = fused_block(m, mods[i + 1], mods[i + 2], x)
                 if y is not None:
                     x, i = y, i + 3
