@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["numpy_ns", "tensor_ns", "NumpyNamespace", "TensorNamespace"]
+__all__ = ["numpy_ns", "tensor_ns", "NumpyNamespace", "TensorNamespace", "route"]
 
 
 def _arr(x):
@@ -29,6 +29,16 @@ def _arr(x):
 
 
 _INT_OF = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def route(g, mask, out) -> None:
+    """out = g where ``mask`` (int8, -1 where set) is set, else +0 (g broadcast to mask's shape): for floats a
+    bitwise and, one pass without branches (max pooling's gradient, sent to each tile's winner)."""
+    it = _INT_OF.get(g.dtype)
+    if it is None:
+        out[...] = np.where(mask != 0, g, np.zeros((), g.dtype))
+    else:
+        np.bitwise_and(g.view(it), mask, out=out.view(it))
 
 
 def _is_zero(v) -> bool:
@@ -265,20 +275,15 @@ class NumpyNamespace:
 
     # --- pooling (issue 12): max pooling over tiles routes the gradient to each tile's winner
     @staticmethod
-    def route_tiles(g, masks, kh, kw, out=None):
+    def route_tiles(g, masks, kh, kw):
         """g (B, W, C) routed into tiles: (B, kh, W, kw, C), entry [b, i, w, j, c] = g[b, w, c] where
         ``masks[i * kw + j]`` (int8, -1 where the tile's entry (i, j) won, else 0) is set, else +0. Each mask is
-        and-ed bitwise into its strided slice of the output: one pass per tile entry, no temporaries. ``out``:
-        an array of that shape to write into."""
-        if out is None:
-            out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
-        it = _INT_OF.get(g.dtype)
+        and-ed bitwise into its strided slice of the output (:func:`route`): one pass per tile entry, no
+        temporaries."""
+        out = np.empty((g.shape[0], kh, g.shape[1], kw, g.shape[2]), g.dtype)
         for idx, m in enumerate(masks):
             i, j = divmod(idx, kw)
-            if it is None:
-                out[:, i, :, j] = np.where(m != 0, g, np.zeros((), g.dtype))
-            else:
-                np.bitwise_and(g.view(it), m, out=out.view(it)[:, i, :, j])
+            route(g, m, out[:, i, :, j])
         return out
 
     # --- end of pooling

@@ -168,21 +168,31 @@ def scratch(work, key, shape, dtype):
     return buf[:size].view(dtype).reshape(shape)
 
 
-def _padded_last(x, pads, need, work=None):
-    """x (N, C, *S) -> (N, *need, C): channels last, ``lo`` zeros before each spatial dim, cut or zero-filled
-    to the sizes ``need``."""
+def _padded(x, pads, need, last, work=None):
+    """x (N, C, *S) with ``lo`` zeros before each spatial dim, cut or zero-filled to the sizes ``need``: (N,
+    *need, C) channels last, or (N, C, *need)."""
     nd = x.ndim - 2
-    if all(lo == 0 for lo, _ in pads) and x.shape[2:] == need:
-        return np.ascontiguousarray(x.transpose(_last(nd)))
-    buf = scratch(work, "padded", (x.shape[0],) + need + (x.shape[1],), x.dtype)
+    shape = (x.shape[0],) + need + (x.shape[1],) if last else x.shape[:2] + need
+    buf = scratch(work, "padded", shape, x.dtype)
     buf.fill(0)
     src, dst = [], []
     for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
         take = max(min(sz, nd_ - lo), 0)
         src.append(slice(0, take))
         dst.append(slice(lo, lo + take))
-    buf[(slice(None),) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)].transpose(_last(nd))
+    part = x[(slice(None), slice(None)) + tuple(src)]
+    if last:
+        buf[(slice(None),) + tuple(dst)] = part.transpose(_last(nd))
+    else:
+        buf[(slice(None), slice(None)) + tuple(dst)] = part
     return buf
+
+
+def _padded_last(x, pads, need, work=None):
+    """x (N, C, *S) -> (N, *need, C): channels last, padded as :func:`_padded` does."""
+    if all(lo == 0 for lo, _ in pads) and x.shape[2:] == need:
+        return np.ascontiguousarray(x.transpose(_last(x.ndim - 2)))
+    return _padded(x, pads, need, True, work)
 
 
 def _windows(xt, axes, kernel, stride, dilation, out):
@@ -237,14 +247,7 @@ def _im2col_per_sample(x, kernel, stride, pads, dilation, out, ones=False, work=
     if all(lo == 0 for lo, _ in pads) and all(sz >= nd_ for sz, nd_ in zip(x.shape[2:], need)):
         xt = x
     else:
-        xt = scratch(work, "padded", (n, c) + need, x.dtype)
-        xt.fill(0)
-        src, dst = [], []
-        for sz, (lo, _), nd_ in zip(x.shape[2:], pads, need):
-            take = max(min(sz, nd_ - lo), 0)
-            src.append(slice(0, take))
-            dst.append(slice(lo, lo + take))
-        xt[(slice(None), slice(None)) + tuple(dst)] = x[(slice(None), slice(None)) + tuple(src)]
+        xt = _padded(x, pads, need, False, work)
     v = _windows(xt, tuple(range(2, nd + 2)), kernel, stride, dilation, out)  # (N, C, *out, *kernel)
     if tiles is not None:
         v = _tile_order(v, 2, tiles)

@@ -27,7 +27,7 @@ import numpy as np
 from .. import namespace
 from ..function import Function
 from .conv import conv_operands, conv_transpose_array, conv_weight_array, im2col_tiled, scratch
-from .pool import max_over_tiles, route
+from .pool import max_over_tiles
 
 __all__ = ["ConvReluPoolOp", "conv2d_relu_max_pool2d", "CHUNK_BYTES"]
 
@@ -150,7 +150,7 @@ class ConvReluPoolOp(Function):
             m = s1 - s0
             gl = np.ascontiguousarray(g[s0:s1].transpose(0, 2, 3, 1)).reshape(m * oh, ow, o)
             dz = scratch(work, "dz", (m * oh, kh, ow, kw, o), g.dtype)
-            route(gl[:, None, :, None, :], self.mask[s0 * oh : s1 * oh], dz)
+            namespace.route(gl[:, None, :, None, :], self.mask[s0 * oh : s1 * oh], dz)
             if gb is not None:
                 gb += np.ones(dz.size // o, g.dtype) @ dz.reshape(-1, o)
             dz = dz.reshape(m, h, wd, o).transpose(0, 3, 1, 2)

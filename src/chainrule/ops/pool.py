@@ -288,19 +288,6 @@ def max_over_tiles(entries, y, masks, relu: bool = False) -> None:
                 later |= isnan
 
 
-_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
-
-
-def route(g, mask, out) -> None:
-    """out = g where ``mask`` (int8, -1 where set) is set, else +0 (g broadcast to mask's shape): for floats a
-    bitwise and, one pass without branches."""
-    it = _INT.get(g.dtype)
-    if it is None:
-        out[...] = np.where(mask != 0, g, np.zeros((), g.dtype))
-    else:
-        np.bitwise_and(g.view(it), mask, out=out.view(it))
-
-
 def _max_pool(nd, op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = as_float_t(x)
     k, s, p, d, out = _pool_args(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode)
